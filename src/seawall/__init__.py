@@ -1,0 +1,52 @@
+"""seawall: keep Python services standing when the world around them misbehaves.
+
+Circuit breaker, rate limiter, bulkhead, retry, timeout, watchdog, heartbeat and graceful
+shutdown, working on asyncio, on trio and from plain threads. ``import seawall`` needs only
+anyio; integrations live in ``seawall.asgi``, ``seawall.httpx``, ``seawall.stores`` and
+``seawall.config``, each behind its own extra.
+"""
+
+from __future__ import annotations
+
+from ._clock import Clock, SystemClock
+from ._errors import (
+    BulkheadFullError,
+    CircuitBreakerError,
+    CircuitOpenError,
+    ConfigError,
+    HeartbeatError,
+    RateLimitError,
+    RateLimitExceededError,
+    RejectedError,
+    RetryExhaustedError,
+    SeawallError,
+    ShutdownError,
+    StoreError,
+    TimeoutExceededError,
+    WatchdogError,
+    WatchdogTimeoutError,
+)
+
+# -- policies and lifecycle: one import line per module -----------------------------------
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "BulkheadFullError",
+    "CircuitBreakerError",
+    "CircuitOpenError",
+    "Clock",
+    "ConfigError",
+    "HeartbeatError",
+    "RateLimitError",
+    "RateLimitExceededError",
+    "RejectedError",
+    "RetryExhaustedError",
+    "SeawallError",
+    "ShutdownError",
+    "StoreError",
+    "SystemClock",
+    "TimeoutExceededError",
+    "WatchdogError",
+    "WatchdogTimeoutError",
+]

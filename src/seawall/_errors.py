@@ -1,0 +1,135 @@
+"""seawall's exception tree.
+
+::
+
+    SeawallError
+     +-- RejectedError(retry_after)            your code did not run
+     |    +-- CircuitOpenError(remaining_seconds)    also a CircuitBreakerError
+     |    +-- RateLimitExceededError                 also a RateLimitError
+     |    +-- BulkheadFullError
+     +-- CircuitBreakerError                   (RuntimeError, as in the reference guide)
+     +-- RateLimitError                        (RuntimeError, as in the reference guide)
+     +-- TimeoutExceededError                  also the builtin TimeoutError
+     +-- RetryExhaustedError(attempts)         the last attempt's error is its __cause__
+     +-- WatchdogError                         (RuntimeError)
+     |    +-- WatchdogTimeoutError(seconds_inactive)
+     +-- HeartbeatError                        (RuntimeError)
+     +-- ShutdownError                         (RuntimeError)
+     +-- StoreError                            a store failed; re-raised from the original
+     +-- ConfigError                           (ValueError) names the file, key and value
+
+The guide-era bases derive from ``RuntimeError`` too, so code written against the reference
+guide that catches ``RuntimeError`` keeps working. Every rejection is a fresh instance: a
+rejected call never re-raises a stored exception whose traceback would grow without bound.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BulkheadFullError",
+    "CircuitBreakerError",
+    "CircuitOpenError",
+    "ConfigError",
+    "HeartbeatError",
+    "RateLimitError",
+    "RateLimitExceededError",
+    "RejectedError",
+    "RetryExhaustedError",
+    "SeawallError",
+    "ShutdownError",
+    "StoreError",
+    "TimeoutExceededError",
+    "WatchdogError",
+    "WatchdogTimeoutError",
+]
+
+
+class SeawallError(Exception):
+    """The root of every error seawall raises."""
+
+
+class RejectedError(SeawallError):
+    """A policy refused the call: the protected code did not run.
+
+    ``retry_after`` is the number of seconds after which the same call may be admitted
+    (a best estimate, never negative).
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CircuitBreakerError(SeawallError, RuntimeError):
+    """Base class for circuit-breaker errors (name kept from the reference guide)."""
+
+
+class RateLimitError(SeawallError, RuntimeError):
+    """Base class for rate-limiter errors (name kept from the reference guide)."""
+
+
+class CircuitOpenError(RejectedError, CircuitBreakerError):
+    """The circuit is open (or half-open with every probe slot taken)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+    @property
+    def remaining_seconds(self) -> float:
+        """Seconds until the breaker will admit a probe (the guide's name for retry_after)."""
+        return self.retry_after
+
+
+class RateLimitExceededError(RejectedError, RateLimitError):
+    """No token could be had within the allowed wait."""
+
+    def __init__(self, message: str = "Rate limit exceeded", *, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+
+
+class BulkheadFullError(RejectedError):
+    """Every slot is taken and no queue place (or no slot within ``max_wait``) was found."""
+
+
+class TimeoutExceededError(SeawallError, TimeoutError):
+    """The protected call ran past its timeout and was cancelled (async) or abandoned (sync)."""
+
+    def __init__(self, message: str, *, timeout: float) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class RetryExhaustedError(SeawallError):
+    """Every attempt failed or the deadline ran out; ``__cause__`` is the last attempt's error."""
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class WatchdogError(SeawallError, RuntimeError):
+    """Base class for watchdog errors."""
+
+
+class WatchdogTimeoutError(WatchdogError):
+    """The watched code went ``seconds_inactive`` seconds without a ping."""
+
+    def __init__(self, message: str, *, seconds_inactive: float) -> None:
+        super().__init__(message)
+        self.seconds_inactive = seconds_inactive
+
+
+class HeartbeatError(SeawallError, RuntimeError):
+    """A heartbeat could not be written or was misconfigured."""
+
+
+class ShutdownError(SeawallError, RuntimeError):
+    """Graceful shutdown was misused (e.g. a duplicate callback name)."""
+
+
+class StoreError(SeawallError):
+    """A state store failed: unreachable, too slow, or holding data it cannot read."""
+
+
+class ConfigError(SeawallError, ValueError):
+    """Configuration is invalid; the message names the source, the key and the value."""
