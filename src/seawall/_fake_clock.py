@@ -81,9 +81,7 @@ class FakeClock:
 
     def jump_wall(self, seconds: float) -> None:
         """Move wall time alone by ``seconds`` (negative to go back); monotonic is untouched."""
-        self._wall_offset += check_number(
-            "seconds", seconds, minimum=float("-inf"), inclusive=True
-        )
+        self._wall_offset += check_number("seconds", seconds, minimum=float("-inf"), inclusive=True)
 
     def wait_for_sleepers(self, count: int, timeout: float = 5.0) -> None:
         """Block (in real time, at most ``timeout``) until ``count`` waits are pending.
@@ -96,7 +94,9 @@ class FakeClock:
                 lambda: len(self._sleepers) - len(self._cancelled) >= count, timeout
             )
         if not ok:
-            raise AssertionError(f"expected {count} sleepers on the fake clock, got {self.sleepers}")
+            raise AssertionError(
+                f"expected {count} sleepers on the fake clock, got {self.sleepers}"
+            )
 
     # -- waiting --------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ class SyncWaiter:
 class AsyncWaiter:
     """A task blocked on an ``anyio.Event``, wakeable from any thread."""
 
-    __slots__ = ("event", "granted", "_thread", "_call_soon")
+    __slots__ = ("_call_soon", "_thread", "event", "granted")
 
     def __init__(self) -> None:
         self.event = anyio.Event()

@@ -1,0 +1,490 @@
+"""CircuitBreaker: the sync and async drivers around ``_breaker_core``.
+
+Both drivers follow the same protocol (ask permission, run the call outside any lock, report
+the outcome) and share one state behind one ``threading.Lock``; they differ only in ``await``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import threading
+import types
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar, overload
+
+from . import _breaker_core as core
+from ._breaker_core import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
+from ._clock import SYSTEM_CLOCK, Clock
+from ._errors import CircuitOpenError
+from ._validate import check_callable, check_int, check_number, check_optional_number
+
+__all__ = [
+    "CircuitBreaker",
+    "CircuitPermit",
+    "CircuitStateChange",
+    "CircuitStats",
+    "circuit_breaker",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+logger = logging.getLogger("seawall")
+
+_CoroutineType = types.CoroutineType
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitStats:
+    """A snapshot of a breaker's counters (the first five fields are the guide's)."""
+
+    total_calls: int
+    successful_calls: int
+    failed_calls: int
+    rejected_calls: int
+    state_changes: int
+    neutral_calls: int = 0
+    state: CircuitState = CircuitState.CLOSED
+    failure_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitStateChange:
+    """Event handed to state-change listeners."""
+
+    name: str | None
+    old: CircuitState
+    new: CircuitState
+    reason: str
+    at: float
+
+
+# Tickets of the calls running inside ``with breaker:`` blocks, innermost last, kept per
+# thread and per task by the context machinery.
+_entered: contextvars.ContextVar[tuple[tuple[CircuitBreaker, Ticket, float], ...]] = (
+    contextvars.ContextVar("seawall_breaker_entered", default=())
+)
+
+
+class CircuitBreaker:
+    """Fail fast while a dependency is failing, and probe it carefully when it may be back.
+
+    ``call``/``acall`` run a function under the breaker; it also works as a decorator and as a
+    ``with`` / ``async with`` block, and integrations use ``admit()`` to get a
+    :class:`CircuitPermit` and settle it themselves. See ``docs/circuit-breaker.md``.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_clock",
+        "_config",
+        "_excluded",
+        "_listeners",
+        "_lock",
+        "_state",
+        "_timed",
+        "name",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_failures: int | None = None,
+        reset_timeout: float | None = None,
+        half_open_max_calls: int | None = None,
+        success_threshold: int = 1,
+        excluded_exceptions: tuple[type[BaseException], ...] = (),
+        failure_rate_threshold: float | None = None,
+        slow_call_duration: float | None = None,
+        slow_call_rate_threshold: float | None = None,
+        window_size: int = 100,
+        minimum_calls: int | None = None,
+        stale_attempt_timeout: float | None = None,
+        name: str | None = None,
+        on_state_change: Callable[[CircuitStateChange], object] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        reset = 60.0 if reset_timeout is None else check_number("reset_timeout", reset_timeout)
+        self._config = core.BreakerConfig(
+            max_failures=check_int("max_failures", 5 if max_failures is None else max_failures),
+            reset_timeout=reset,
+            half_open_max_calls=check_int(
+                "half_open_max_calls", 1 if half_open_max_calls is None else half_open_max_calls
+            ),
+            success_threshold=check_int("success_threshold", success_threshold),
+            stale_attempt_timeout=reset
+            if stale_attempt_timeout is None
+            else check_number("stale_attempt_timeout", stale_attempt_timeout),
+            failure_rate_threshold=_check_ratio("failure_rate_threshold", failure_rate_threshold),
+            slow_call_duration=check_optional_number("slow_call_duration", slow_call_duration),
+            slow_call_rate_threshold=_check_ratio(
+                "slow_call_rate_threshold", slow_call_rate_threshold
+            ),
+            window_size=check_int("window_size", window_size),
+            minimum_calls=check_int(
+                "minimum_calls", window_size if minimum_calls is None else minimum_calls
+            ),
+        )
+        if (slow_call_duration is None) != (slow_call_rate_threshold is None):
+            raise ValueError(
+                "slow_call_duration and slow_call_rate_threshold must be given together, got "
+                f"slow_call_duration={slow_call_duration!r}, "
+                f"slow_call_rate_threshold={slow_call_rate_threshold!r}"
+            )
+        self._excluded = _check_exception_types(excluded_exceptions)
+        self._timed = slow_call_duration is not None
+        self.name = name
+        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._state = core.BreakerState()
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[CircuitStateChange], object]] = []
+        if on_state_change is not None:
+            self.add_listener(on_state_change)
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> CircuitState:
+        """The state a call arriving now would find (reading it changes nothing)."""
+        with self._lock:
+            return core.peek_state(self._state, self._config, self._clock.monotonic())
+
+    @property
+    def failure_count(self) -> int:
+        """Consecutive counted failures while closed."""
+        return self._state.failure_count
+
+    @property
+    def stats(self) -> CircuitStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            s = self._state
+            return CircuitStats(
+                total_calls=s.successful_calls + s.failed_calls + s.rejected_calls,
+                successful_calls=s.successful_calls,
+                failed_calls=s.failed_calls,
+                rejected_calls=s.rejected_calls,
+                state_changes=s.state_changes,
+                neutral_calls=s.neutral_calls,
+                state=core.peek_state(s, self._config, self._clock.monotonic()),
+                failure_count=s.failure_count,
+            )
+
+    def add_listener(self, listener: Callable[[CircuitStateChange], object]) -> None:
+        """Call ``listener(event)`` after every state change (outside the lock)."""
+        self._listeners.append(check_callable("listener", listener))
+
+    def remove_listener(self, listener: Callable[[CircuitStateChange], object]) -> None:
+        """Stop calling ``listener``; a ValueError if it was not added."""
+        self._listeners.remove(listener)
+
+    # -- manual control -----------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Close the breaker and forget its failures (a state change if it was not closed)."""
+        self._force("reset")
+
+    def force_open(self) -> None:
+        """Open the breaker and keep it open (no probes) until ``reset()`` or ``force_closed()``."""
+        self._force("open")
+
+    def force_closed(self) -> None:
+        """Close the breaker and keep it closed whatever fails, until ``reset()``."""
+        self._force("closed")
+
+    def _force(self, action: str) -> None:
+        with self._lock:
+            transition = core.force(self._state, action, self._clock.monotonic())
+        if transition is not None:
+            self._announce(transition)
+
+    # -- the permission protocol --------------------------------------------------------
+
+    def admit(self) -> CircuitPermit:
+        """Ask to run one call; raise :class:`CircuitOpenError` if the breaker refuses.
+
+        The returned permit must be settled exactly once.
+        """
+        ticket = self._acquire()
+        return CircuitPermit(self, ticket, self._clock.monotonic() if self._timed else 0.0)
+
+    def _acquire(self) -> Ticket:
+        ticket = self._state.closed_ticket
+        if ticket is not None:
+            return ticket
+        with self._lock:
+            decision, transition = core.admit(self._state, self._config, self._clock.monotonic())
+        if transition is not None:
+            self._announce(transition)
+        if decision.__class__ is float:
+            raise self._rejection(decision)
+        return decision  # type: ignore[return-value]
+
+    def _rejection(self, retry_after: float) -> CircuitOpenError:
+        return CircuitOpenError(
+            f"Circuit breaker '{self.name or 'unnamed'}' is open", retry_after=retry_after
+        )
+
+    def _settle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
+        duration = self._clock.monotonic() - started if self._timed else 0.0
+        with self._lock:
+            transition = core.record(
+                self._state, self._config, self._clock.monotonic(), ticket, outcome, duration
+            )
+        if transition is not None:
+            self._announce(transition)
+
+    def _outcome(self, exc: BaseException) -> int:
+        # Cancellation, KeyboardInterrupt and SystemExit are BaseExceptions: neutral.
+        if not isinstance(exc, Exception) or isinstance(exc, self._excluded):
+            return NEUTRAL
+        return FAILURE
+
+    def _announce(self, transition: Transition) -> None:
+        log = logger.warning if transition.new is CircuitState.OPEN else logger.info
+        log(
+            "circuit breaker %r: %s -> %s (%s)",
+            self.name or "unnamed",
+            transition.old.name,
+            transition.new.name,
+            transition.reason,
+        )
+        if not self._listeners:
+            return
+        event = CircuitStateChange(
+            self.name, transition.old, transition.new, transition.reason, transition.at
+        )
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("state-change listener %r failed", listener)
+
+    # -- running calls --------------------------------------------------------------------
+
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` under the breaker (sync functions only)."""
+        ticket = self._acquire()
+        started = self._clock.monotonic() if self._timed else 0.0
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._settle(ticket, self._outcome(exc), started)
+            raise
+        if result.__class__ is _CoroutineType:
+            # An async function (or an object with an async __call__) passed to the sync
+            # path: its body has not run. Refuse loudly instead of recording a success.
+            result.close()  # type: ignore[attr-defined]
+            self._settle(ticket, NEUTRAL)
+            raise TypeError(f"call() got the async callable {fn!r}; use 'await breaker.acall(...)'")
+        self._settle(ticket, SUCCESS, started)
+        return result
+
+    async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Await ``fn(*args, **kwargs)`` under the breaker (asyncio or trio)."""
+        ticket = self._acquire()
+        started = self._clock.monotonic() if self._timed else 0.0
+        try:
+            awaitable = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._settle(ticket, self._outcome(exc), started)
+            raise
+        if not hasattr(awaitable, "__await__"):
+            self._settle(ticket, NEUTRAL)
+            raise TypeError(f"acall() got the sync callable {fn!r}; use breaker.call(...)")
+        try:
+            result = await awaitable
+        except BaseException as exc:
+            self._settle(ticket, self._outcome(exc), started)
+            raise
+        self._settle(ticket, SUCCESS, started)
+        return result
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Callable[P, R]: ...
+
+    def __call__(self, fn: Callable[P, Any], /) -> Callable[P, Any]:
+        """Decorate a sync or async function so every call goes through this breaker."""
+        return _decorate(self, fn)
+
+    def __enter__(self) -> CircuitBreaker:
+        ticket = self._acquire()
+        started = self._clock.monotonic() if self._timed else 0.0
+        _entered.set((*_entered.get(), (self, ticket, started)))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        ticket, started = self._pop_entered()
+        self._settle(ticket, SUCCESS if exc is None else self._outcome(exc), started)
+
+    async def __aenter__(self) -> CircuitBreaker:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def _pop_entered(self) -> tuple[Ticket, float]:
+        stack = _entered.get()
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index][0] is self:
+                _entered.set(stack[:index] + stack[index + 1 :])
+                return stack[index][1], stack[index][2]
+        raise RuntimeError("breaker exited without a matching enter in this context")
+
+    def __repr__(self) -> str:
+        c = self._config
+        return (
+            f"CircuitBreaker(name={self.name!r}, state={self._state.state.name}, "
+            f"max_failures={c.max_failures}, reset_timeout={c.reset_timeout})"
+        )
+
+
+class CircuitPermit:
+    """Permission to run one call; settle it exactly once with the outcome."""
+
+    __slots__ = ("_breaker", "_started", "_ticket")
+
+    def __init__(self, breaker: CircuitBreaker, ticket: Ticket, started: float) -> None:
+        self._breaker = breaker
+        self._ticket: Ticket | None = ticket
+        self._started = started
+
+    @property
+    def settled(self) -> bool:
+        """Whether an outcome has been reported."""
+        return self._ticket is None
+
+    def success(self) -> None:
+        """The call succeeded."""
+        self._report(SUCCESS)
+
+    def failure(self) -> None:
+        """The call failed in a way that counts against the dependency."""
+        self._report(FAILURE)
+
+    def neutral(self) -> None:
+        """The call ended without saying anything about the dependency (e.g. cancelled)."""
+        self._report(NEUTRAL)
+
+    def settle(self, exc: BaseException | None) -> None:
+        """Report by exception: None is a success; cancellation or excluded types are neutral."""
+        self._report(SUCCESS if exc is None else self._breaker._outcome(exc))
+
+    def _report(self, outcome: int) -> None:
+        ticket = self._ticket
+        if ticket is None:
+            raise RuntimeError("this permit was already settled")
+        self._ticket = None
+        self._breaker._settle(ticket, outcome, self._started)
+
+
+def _decorate(breaker: CircuitBreaker, fn: Callable[P, Any]) -> Callable[P, Any]:
+    check_callable("fn", fn)
+    if _is_async(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return await breaker.acall(fn, *args, **kwargs)
+
+        wrapper: Any = async_wrapper
+    else:
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return breaker.call(fn, *args, **kwargs)
+
+        wrapper = sync_wrapper
+    wrapper.breaker = breaker
+    wrapper._circuit_breaker = breaker
+    return wrapper  # type: ignore[no-any-return]
+
+
+def _is_async(fn: object) -> bool:
+    import inspect
+
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - objects with an async __call__
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+@overload
+def circuit_breaker(func: Callable[P, R], /) -> Callable[P, R]: ...
+@overload
+def circuit_breaker(
+    func: None = None,
+    /,
+    *,
+    max_failures: int | None = None,
+    reset_timeout: float | None = None,
+    half_open_max_calls: int | None = None,
+    excluded_exceptions: tuple[type[BaseException], ...] = (),
+    name: str | None = None,
+    **options: Any,
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def circuit_breaker(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    max_failures: int | None = None,
+    reset_timeout: float | None = None,
+    half_open_max_calls: int | None = None,
+    excluded_exceptions: tuple[type[BaseException], ...] = (),
+    name: str | None = None,
+    **options: Any,
+) -> Any:
+    """Give a function its own breaker, bare or with options (``max_failures=3``).
+
+    The breaker is reachable as ``wrapper.breaker`` to inspect or reset it.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        breaker = CircuitBreaker(
+            max_failures=max_failures,
+            reset_timeout=reset_timeout,
+            half_open_max_calls=half_open_max_calls,
+            excluded_exceptions=excluded_exceptions,
+            name=name or getattr(fn, "__qualname__", None),
+            **options,
+        )
+        return _decorate(breaker, fn)
+
+    return decorate if func is None else decorate(func)
+
+
+def _check_ratio(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    ratio = check_number(name, value)
+    if ratio > 1:
+        raise ValueError(f"{name} must be a fraction in (0, 1], got {value!r}")
+    return ratio
+
+
+def _check_exception_types(value: object) -> tuple[type[BaseException], ...]:
+    if isinstance(value, type):
+        value = (value,)
+    if not isinstance(value, tuple) or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in value
+    ):
+        raise TypeError(f"excluded_exceptions must be a tuple of exception types, got {value!r}")
+    return value

@@ -1,0 +1,323 @@
+"""The circuit breaker's pure core.
+
+Theory of operation
+-------------------
+A breaker is in one of three states::
+
+          trip (failures)                       reset_timeout elapsed
+    CLOSED ───────────────► OPEN ─────────────────────────────► HALF_OPEN
+      ▲                      ▲                                      │
+      │                      └───────── a probe fails ──────────────┤
+      └──────────── success_threshold probes succeed ───────────────┘
+
+Every admission hands out a *ticket* ``(generation, probe_id)``. The generation is bumped on
+every state change, so an outcome reported with an older generation belongs to a call admitted
+in another era and is ignored by the state machine. That one rule gives three guarantees the
+reference implementations miss: failures of calls admitted before the breaker opened cannot
+extend the open period; late results of calls admitted while closed cannot re-open a half-open
+breaker; and outcomes of abandoned probes cannot count twice.
+
+In HALF_OPEN at most ``half_open_max_calls`` probes are in flight. Each probe holds a lease
+stamped with its admission time; a probe that has not reported after
+``stale_attempt_timeout`` loses its slot individually (never all at once), and its late report
+is ignored.
+
+Everything here is a plain function of ``(state, config, now, event)``: it mutates the given
+:class:`BreakerState` in place and returns the decision. No clock, no lock, no I/O; the driver
+in ``_breaker.py`` supplies ``now`` and holds the lock, and a store may persist the state.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = [
+    "FAILURE",
+    "NEUTRAL",
+    "SUCCESS",
+    "BreakerConfig",
+    "BreakerState",
+    "CircuitState",
+    "Ticket",
+    "Transition",
+    "admit",
+    "force",
+    "peek_state",
+    "record",
+]
+
+
+class CircuitState(enum.Enum):
+    """The three states of a breaker (values as in the reference guide)."""
+
+    CLOSED = 1
+    OPEN = 2
+    HALF_OPEN = 3
+
+
+CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+
+# Outcomes, as small ints so the hot path compares integers, not enum members.
+SUCCESS, FAILURE, NEUTRAL = 0, 1, 2
+
+# Why a state changed; the table below says which changes each cause allows.
+_ALLOWED: dict[tuple[CircuitState, str], CircuitState] = {
+    (CLOSED, "tripped"): OPEN,
+    (OPEN, "reset_timeout_elapsed"): HALF_OPEN,
+    (HALF_OPEN, "probe_failed"): OPEN,
+    (HALF_OPEN, "probes_succeeded"): CLOSED,
+    (CLOSED, "forced_open"): OPEN,
+    (HALF_OPEN, "forced_open"): OPEN,
+    (OPEN, "reset"): CLOSED,
+    (HALF_OPEN, "reset"): CLOSED,
+}
+
+Ticket = tuple[int, int]
+"""``(generation, probe_id)``; probe_id 0 means "not a probe"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A state change the core made, for the driver to log and announce."""
+
+    old: CircuitState
+    new: CircuitState
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """Validated settings; built by the driver, never mutated."""
+
+    max_failures: int
+    reset_timeout: float
+    half_open_max_calls: int
+    success_threshold: int
+    stale_attempt_timeout: float
+    failure_rate_threshold: float | None
+    slow_call_duration: float | None
+    slow_call_rate_threshold: float | None
+    window_size: int
+    minimum_calls: int
+
+    @property
+    def uses_window(self) -> bool:
+        """Whether outcomes must be kept in the sliding window."""
+        return self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None
+
+
+class BreakerState:
+    """Everything a breaker remembers; mutated only by this module's functions."""
+
+    __slots__ = (
+        "closed_ticket",
+        "disabled",
+        # counters for stats
+        "failed_calls",
+        "failure_count",
+        "generation",
+        "isolated",
+        "neutral_calls",
+        "next_probe",
+        "opened_at",
+        "probes",
+        "rejected_calls",
+        "state",
+        "state_changes",
+        "successes",
+        "successful_calls",
+        "window",
+        "window_failures",
+        "window_slow",
+    )
+
+    def __init__(self) -> None:
+        self.state = CLOSED
+        self.generation = 0
+        # The ticket every closed-state admission shares; None unless CLOSED. Reading this one
+        # attribute is the whole closed-state admission, which keeps the hot path lock-free.
+        self.closed_ticket: Ticket | None = (0, 0)
+        self.failure_count = 0
+        self.opened_at = 0.0
+        self.successes = 0
+        self.probes: dict[int, float] = {}
+        self.next_probe = 1
+        self.isolated = False
+        self.disabled = False
+        self.window: deque[int] = deque()
+        self.window_failures = 0
+        self.window_slow = 0
+        self.successful_calls = 0
+        self.failed_calls = 0
+        self.rejected_calls = 0
+        self.neutral_calls = 0
+        self.state_changes = 0
+
+
+def _move(s: BreakerState, reason: str, now: float) -> Transition:
+    old = s.state
+    new = _ALLOWED.get((old, reason))
+    if new is None:
+        raise RuntimeError(f"illegal breaker transition from {old.name} on {reason!r}")
+    s.state = new
+    s.generation += 1
+    s.state_changes += 1
+    s.failure_count = 0
+    s.successes = 0
+    s.probes.clear()
+    s.window.clear()
+    s.window_failures = s.window_slow = 0
+    s.isolated = s.disabled = False
+    if new is OPEN:
+        s.opened_at = now
+    s.closed_ticket = (s.generation, 0) if new is CLOSED else None
+    return Transition(old, new, reason, now)
+
+
+def admit(
+    s: BreakerState, cfg: BreakerConfig, now: float
+) -> tuple[Ticket | float, Transition | None]:
+    """Ask to run a call: a ticket if admitted, else the seconds until it may be (a float)."""
+    if s.state is CLOSED:
+        return s.closed_ticket or (s.generation, 0), None
+    transition = None
+    if s.state is OPEN:
+        if s.isolated:
+            s.rejected_calls += 1
+            return cfg.reset_timeout, None
+        if now < s.opened_at:
+            # Time went backwards (wall time in a shared store): restart the period from
+            # here rather than wait for the old stamp, so the breaker can never wedge.
+            s.opened_at = now
+        remaining = s.opened_at + cfg.reset_timeout - now
+        if remaining > 0:
+            s.rejected_calls += 1
+            return remaining, None
+        transition = _move(s, "reset_timeout_elapsed", now)
+    return _admit_probe(s, cfg, now), transition
+
+
+def _admit_probe(s: BreakerState, cfg: BreakerConfig, now: float) -> Ticket | float:
+    probes = s.probes
+    if len(probes) >= cfg.half_open_max_calls:
+        for probe_id, admitted_at in list(probes.items()):
+            if now - admitted_at >= cfg.stale_attempt_timeout:
+                del probes[probe_id]
+    if len(probes) >= cfg.half_open_max_calls:
+        s.rejected_calls += 1
+        oldest = min(probes.values())
+        return max(oldest + cfg.stale_attempt_timeout - now, 0.0)
+    probe_id = s.next_probe
+    s.next_probe += 1
+    probes[probe_id] = now
+    return (s.generation, probe_id)
+
+
+def record(
+    s: BreakerState,
+    cfg: BreakerConfig,
+    now: float,
+    ticket: Ticket,
+    outcome: int,
+    duration: float = 0.0,
+) -> Transition | None:
+    """Report how an admitted call ended; return the state change it caused, if any."""
+    if outcome == SUCCESS:
+        s.successful_calls += 1
+    elif outcome == FAILURE:
+        s.failed_calls += 1
+    else:
+        s.neutral_calls += 1
+    generation, probe_id = ticket
+    if generation != s.generation:
+        return None  # admitted in another era: counted in stats, ignored by the machine
+    if probe_id:
+        if s.probes.pop(probe_id, None) is None:
+            return None  # its lease expired and the slot went to another probe
+        return _record_probe(s, cfg, now, outcome)
+    if s.state is not CLOSED or outcome == NEUTRAL:
+        return None
+    return _record_closed(s, cfg, now, outcome, duration)
+
+
+def _record_probe(
+    s: BreakerState, cfg: BreakerConfig, now: float, outcome: int
+) -> Transition | None:
+    if outcome == FAILURE:
+        return _move(s, "probe_failed", now)
+    if outcome == SUCCESS:
+        s.successes += 1
+        if s.successes >= cfg.success_threshold:
+            return _move(s, "probes_succeeded", now)
+    return None
+
+
+def _record_closed(
+    s: BreakerState, cfg: BreakerConfig, now: float, outcome: int, duration: float
+) -> Transition | None:
+    if outcome == SUCCESS:
+        s.failure_count = 0
+    else:
+        s.failure_count += 1
+    if cfg.uses_window:
+        _push_window(s, cfg, outcome, duration)
+    if s.disabled:
+        return None
+    if s.failure_count >= cfg.max_failures or _rate_exceeded(s, cfg):
+        return _move(s, "tripped", now)
+    return None
+
+
+def _push_window(s: BreakerState, cfg: BreakerConfig, outcome: int, duration: float) -> None:
+    slow = cfg.slow_call_duration is not None and duration >= cfg.slow_call_duration
+    flags = (1 if outcome == FAILURE else 0) | (2 if slow else 0)
+    window = s.window
+    if len(window) == cfg.window_size:
+        dropped = window.popleft()
+        s.window_failures -= dropped & 1
+        s.window_slow -= dropped >> 1
+    window.append(flags)
+    s.window_failures += flags & 1
+    s.window_slow += flags >> 1
+
+
+def _rate_exceeded(s: BreakerState, cfg: BreakerConfig) -> bool:
+    calls = len(s.window)
+    if calls == 0 or calls < cfg.minimum_calls:
+        return False
+    if cfg.failure_rate_threshold is not None and (
+        s.window_failures / calls >= cfg.failure_rate_threshold
+    ):
+        return True
+    return cfg.slow_call_rate_threshold is not None and (
+        s.window_slow / calls >= cfg.slow_call_rate_threshold
+    )
+
+
+def force(s: BreakerState, action: str, now: float) -> Transition | None:
+    """Manual control: ``"open"`` (isolate), ``"closed"`` (disable tripping) or ``"reset"``."""
+    if action == "open":
+        transition = _move(s, "forced_open", now) if s.state is not OPEN else None
+        s.isolated = True
+        return transition
+    if action not in ("closed", "reset"):
+        raise ValueError(f"action must be 'open', 'closed' or 'reset', got {action!r}")
+    transition = None
+    if s.state is CLOSED:
+        s.failure_count = 0
+        s.window.clear()
+        s.window_failures = s.window_slow = 0
+    else:
+        transition = _move(s, "reset", now)
+    s.disabled = action == "closed"
+    return transition
+
+
+def peek_state(s: BreakerState, cfg: BreakerConfig, now: float) -> CircuitState:
+    """The state a call arriving at ``now`` would find, without changing anything."""
+    if s.state is OPEN and not s.isolated and now - s.opened_at >= cfg.reset_timeout:
+        return HALF_OPEN
+    return s.state
