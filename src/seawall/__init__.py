@@ -28,6 +28,7 @@ from ._errors import (
 )
 
 # -- policies and lifecycle: one import line per module -----------------------------------
+from ._heartbeat import Heartbeat, HeartbeatState
 
 __version__ = "0.1.0.dev0"
 
@@ -37,7 +38,9 @@ __all__ = [
     "CircuitOpenError",
     "Clock",
     "ConfigError",
+    "Heartbeat",
     "HeartbeatError",
+    "HeartbeatState",
     "RateLimitError",
     "RateLimitExceededError",
     "RejectedError",

@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"seawall {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _demo.register(subparsers)
+    from . import _heartbeat_cli
+
+    _heartbeat_cli.register(subparsers)
     return parser
 
 

@@ -1,0 +1,112 @@
+"""``seawall heartbeat check``: exit 0 alive, 1 stale or stopped, 2 missing or unreadable."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seawall import Heartbeat
+from seawall._cli import main
+from seawall._heartbeat_cli import check
+from seawall.testing import FakeClock
+
+WHO = f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+def write_beat(path: Path, clock: FakeClock, *, stopped: bool = False) -> None:
+    Heartbeat(path, clock=clock).beat(stopped=stopped)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "seawall", "heartbeat", "check", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_reports_alive_with_age(tmp_path: Path, clock: FakeClock) -> None:
+    """A beat younger than max age is alive (0), with its age in the message."""
+    path = tmp_path / "svc.heartbeat"
+    write_beat(path, clock)
+    clock.advance(5)
+    assert check(path, 30, clock=clock) == (
+        0,
+        f"alive: last beat from {WHO} was 5.0s ago (max age 30s)",
+    )
+
+
+def test_check_reports_stale(tmp_path: Path, clock: FakeClock) -> None:
+    """A beat older than max age is stale (1)."""
+    path = tmp_path / "svc.heartbeat"
+    write_beat(path, clock)
+    clock.advance(31)
+    assert check(path, 30, clock=clock) == (
+        1,
+        f"stale: last beat from {WHO} was 31.0s ago (max age 30s)",
+    )
+
+
+def test_check_reports_stopped_even_when_fresh(tmp_path: Path, clock: FakeClock) -> None:
+    """A cleanly stopped heartbeat is reported stopped (1) at once."""
+    path = tmp_path / "svc.heartbeat"
+    write_beat(path, clock, stopped=True)
+    assert check(path, 30, clock=clock) == (
+        1,
+        f"stopped: {WHO} stopped its heartbeat cleanly 0.0s ago",
+    )
+
+
+def test_check_reports_missing_and_unreadable(tmp_path: Path) -> None:
+    """A missing file and a malformed file both give 2, with different reasons."""
+    missing = tmp_path / "missing"
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\xff\x00 not json")
+    assert check(missing, 30) == (2, f"missing: {missing} does not exist")
+    assert check(garbage, 30) == (2, f"unreadable: {garbage} is not a readable heartbeat file")
+
+
+def test_subprocess_exit_codes(tmp_path: Path) -> None:
+    """The CLI exits 0 alive, 1 stale, 1 stopped, 2 missing, 2 garbage, one line each."""
+    alive = tmp_path / "alive"
+    Heartbeat(alive).beat()
+    stale = tmp_path / "stale"
+    write_beat(stale, FakeClock(wall=1_000_000_000))
+    stopped = tmp_path / "stopped"
+    Heartbeat(stopped).beat(stopped=True)
+    garbage = tmp_path / "garbage"
+    garbage.write_text("[1, 2]")
+    results = {
+        name: run_cli(str(tmp_path / name), "--max-age", "3600")
+        for name in ("alive", "stale", "stopped", "missing", "garbage")
+    }
+    codes = {name: result.returncode for name, result in results.items()}
+    assert codes == {"alive": 0, "stale": 1, "stopped": 1, "missing": 2, "garbage": 2}
+    words = {name: result.stdout.split(":")[0] for name, result in results.items()}
+    assert words == {name: name.replace("garbage", "unreadable") for name in results}
+    assert all(result.stdout.count("\n") == 1 for result in results.values())
+
+
+def test_main_returns_the_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """seawall._cli.main returns the probe status and prints one line."""
+    path = tmp_path / "svc.heartbeat"
+    Heartbeat(path).beat()
+    assert main(["heartbeat", "check", str(path), "--max-age", "60"]) == 0
+    assert main(["heartbeat", "check", str(tmp_path / "nope")]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["alive", "missing"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_bad_max_age_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    """A non-positive or non-numeric --max-age is rejected by the parser (exit 2)."""
+    with pytest.raises(SystemExit) as info:
+        main(["heartbeat", "check", str(tmp_path / "x"), "--max-age", value])
+    assert info.value.code == 2
