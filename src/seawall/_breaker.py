@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import itertools
 import logging
 import threading
 import types
@@ -82,8 +83,10 @@ class CircuitBreaker:
         "_clock",
         "_config",
         "_excluded",
+        "_fast_successes",
         "_listeners",
         "_lock",
+        "_open_message",
         "_state",
         "_timed",
         "name",
@@ -137,8 +140,11 @@ class CircuitBreaker:
         self._excluded = _check_exception_types(excluded_exceptions)
         self._timed = slow_call_duration is not None
         self.name = name
+        self._open_message = f"Circuit breaker '{name or 'unnamed'}' is open"
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._state = core.BreakerState()
+        # Successes counted on the lock-free path; next() on itertools.count is atomic.
+        self._fast_successes = itertools.count()
         self._lock = threading.Lock()
         self._listeners: list[Callable[[CircuitStateChange], object]] = []
         if on_state_change is not None:
@@ -162,9 +168,10 @@ class CircuitBreaker:
         """A consistent snapshot of the counters."""
         with self._lock:
             s = self._state
+            successes = s.successful_calls + _count_value(self._fast_successes)
             return CircuitStats(
-                total_calls=s.successful_calls + s.failed_calls + s.rejected_calls,
-                successful_calls=s.successful_calls,
+                total_calls=successes + s.failed_calls + s.rejected_calls,
+                successful_calls=successes,
                 failed_calls=s.failed_calls,
                 rejected_calls=s.rejected_calls,
                 state_changes=s.state_changes,
@@ -215,18 +222,17 @@ class CircuitBreaker:
         ticket = self._state.closed_ticket
         if ticket is not None:
             return ticket
+        decision = self._admit_slow()
+        if isinstance(decision, float):
+            raise CircuitOpenError(self._open_message, retry_after=decision)
+        return decision
+
+    def _admit_slow(self) -> Ticket | float:
         with self._lock:
             decision, transition = core.admit(self._state, self._config, self._clock.monotonic())
         if transition is not None:
             self._announce(transition)
-        if decision.__class__ is float:
-            raise self._rejection(decision)
-        return decision  # type: ignore[return-value]
-
-    def _rejection(self, retry_after: float) -> CircuitOpenError:
-        return CircuitOpenError(
-            f"Circuit breaker '{self.name or 'unnamed'}' is open", retry_after=retry_after
-        )
+        return decision
 
     def _settle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
         duration = self._clock.monotonic() - started if self._timed else 0.0
@@ -236,6 +242,14 @@ class CircuitBreaker:
             )
         if transition is not None:
             self._announce(transition)
+
+    def _succeeded(self, ticket: Ticket, started: float) -> None:
+        s = self._state
+        if s.quiet and ticket is s.closed_ticket:
+            # The core says a success changes nothing but the counter: skip the lock.
+            next(self._fast_successes)
+        else:
+            self._settle(ticket, SUCCESS, started)
 
     def _outcome(self, exc: BaseException) -> int:
         # Cancellation, KeyboardInterrupt and SystemExit are BaseExceptions: neutral.
@@ -267,7 +281,14 @@ class CircuitBreaker:
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` under the breaker (sync functions only)."""
-        ticket = self._acquire()
+        ticket = self._state.closed_ticket
+        if ticket is None:
+            # Not closed: ask the core. Raising here rather than in a helper keeps the
+            # rejection path one frame shorter.
+            decision = self._admit_slow()
+            if isinstance(decision, float):
+                raise CircuitOpenError(self._open_message, retry_after=decision)
+            ticket = decision
         started = self._clock.monotonic() if self._timed else 0.0
         try:
             result = fn(*args, **kwargs)
@@ -279,20 +300,25 @@ class CircuitBreaker:
             # path: its body has not run. Refuse loudly instead of recording a success.
             result.close()  # type: ignore[attr-defined]
             self._settle(ticket, NEUTRAL)
-            raise TypeError(f"call() got the async callable {fn!r}; use 'await breaker.acall(...)'")
-        self._settle(ticket, SUCCESS, started)
+            raise TypeError(f"call() got the async callable {fn!r}; use breaker.acall(...)")
+        self._succeeded(ticket, started)
         return result
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await ``fn(*args, **kwargs)`` under the breaker (asyncio or trio)."""
-        ticket = self._acquire()
+        ticket = self._state.closed_ticket
+        if ticket is None:
+            decision = self._admit_slow()
+            if isinstance(decision, float):
+                raise CircuitOpenError(self._open_message, retry_after=decision)
+            ticket = decision
         started = self._clock.monotonic() if self._timed else 0.0
         try:
             awaitable = fn(*args, **kwargs)
         except BaseException as exc:
             self._settle(ticket, self._outcome(exc), started)
             raise
-        if not hasattr(awaitable, "__await__"):
+        if awaitable.__class__ is not _CoroutineType and not hasattr(awaitable, "__await__"):
             self._settle(ticket, NEUTRAL)
             raise TypeError(f"acall() got the sync callable {fn!r}; use breaker.call(...)")
         try:
@@ -300,7 +326,7 @@ class CircuitBreaker:
         except BaseException as exc:
             self._settle(ticket, self._outcome(exc), started)
             raise
-        self._settle(ticket, SUCCESS, started)
+        self._succeeded(ticket, started)
         return result
 
     @overload
@@ -469,6 +495,11 @@ def circuit_breaker(
         return _decorate(breaker, fn)
 
     return decorate if func is None else decorate(func)
+
+
+def _count_value(counter: itertools.count[int]) -> int:
+    # itertools.count has no public read; its repr is "count(N)" on every CPython version.
+    return int(repr(counter)[6:-1])
 
 
 def _check_ratio(name: str, value: float | None) -> float | None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "FAILURE",
@@ -102,11 +102,14 @@ class BreakerConfig:
     slow_call_rate_threshold: float | None
     window_size: int
     minimum_calls: int
+    uses_window: bool = field(init=False)
+    """Whether outcomes must be kept in the sliding window (rate or slow-call thresholds)."""
 
-    @property
-    def uses_window(self) -> bool:
-        """Whether outcomes must be kept in the sliding window."""
-        return self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None
+    def __post_init__(self) -> None:
+        windowed = (
+            self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None
+        )
+        object.__setattr__(self, "uses_window", windowed)
 
 
 class BreakerState:
@@ -115,7 +118,6 @@ class BreakerState:
     __slots__ = (
         "closed_ticket",
         "disabled",
-        # counters for stats
         "failed_calls",
         "failure_count",
         "generation",
@@ -124,6 +126,7 @@ class BreakerState:
         "next_probe",
         "opened_at",
         "probes",
+        "quiet",
         "rejected_calls",
         "state",
         "state_changes",
@@ -140,6 +143,10 @@ class BreakerState:
         # The ticket every closed-state admission shares; None unless CLOSED. Reading this one
         # attribute is the whole closed-state admission, which keeps the hot path lock-free.
         self.closed_ticket: Ticket | None = (0, 0)
+        # True while a success would change nothing but the success counter (closed, no
+        # failures pending, no sliding window). Drivers may then count the success without
+        # taking their lock or calling record(); the first record() call sets it.
+        self.quiet = False
         self.failure_count = 0
         self.opened_at = 0.0
         self.successes = 0
@@ -170,7 +177,7 @@ def _move(s: BreakerState, reason: str, now: float) -> Transition:
     s.probes.clear()
     s.window.clear()
     s.window_failures = s.window_slow = 0
-    s.isolated = s.disabled = False
+    s.isolated = s.disabled = s.quiet = False
     if new is OPEN:
         s.opened_at = now
     s.closed_ticket = (s.generation, 0) if new is CLOSED else None
@@ -240,7 +247,9 @@ def record(
         return _record_probe(s, cfg, now, outcome)
     if s.state is not CLOSED or outcome == NEUTRAL:
         return None
-    return _record_closed(s, cfg, now, outcome, duration)
+    transition = _record_closed(s, cfg, now, outcome, duration)
+    s.quiet = s.state is CLOSED and not s.failure_count and not cfg.uses_window
+    return transition
 
 
 def _record_probe(
@@ -310,6 +319,9 @@ def force(s: BreakerState, action: str, now: float) -> Transition | None:
         s.failure_count = 0
         s.window.clear()
         s.window_failures = s.window_slow = 0
+        s.generation += 1  # outcomes of calls admitted before the reset no longer count
+        s.closed_ticket = (s.generation, 0)
+        s.quiet = False
     else:
         transition = _move(s, "reset", now)
     s.disabled = action == "closed"

@@ -56,7 +56,8 @@ class RejectedError(SeawallError):
     """
 
     def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
+        # BaseException.__new__ has already stored ``args``; skipping super().__init__ keeps
+        # the rejection path (raised on every refused call) cheap.
         self.retry_after = retry_after
 
 
@@ -71,9 +72,6 @@ class RateLimitError(SeawallError, RuntimeError):
 class CircuitOpenError(RejectedError, CircuitBreakerError):
     """The circuit is open (or half-open with every probe slot taken)."""
 
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, retry_after=retry_after)
-
     @property
     def remaining_seconds(self) -> float:
         """Seconds until the breaker will admit a probe (the guide's name for retry_after)."""
@@ -84,7 +82,8 @@ class RateLimitExceededError(RejectedError, RateLimitError):
     """No token could be had within the allowed wait."""
 
     def __init__(self, message: str = "Rate limit exceeded", *, retry_after: float) -> None:
-        super().__init__(message, retry_after=retry_after)
+        self.args = (message,)
+        self.retry_after = retry_after
 
 
 class BulkheadFullError(RejectedError):
