@@ -28,6 +28,8 @@ from ._errors import (
 )
 
 # -- policies and lifecycle: one import line per module -----------------------------------
+from ._stall import LoopStallDetector, LoopStallEvent
+from ._watchdog import Watchdog, WatchdogStats, watchdog_context
 from ._heartbeat import Heartbeat, HeartbeatState
 
 __version__ = "0.1.0.dev0"
@@ -41,6 +43,8 @@ __all__ = [
     "Heartbeat",
     "HeartbeatError",
     "HeartbeatState",
+    "LoopStallDetector",
+    "LoopStallEvent",
     "RateLimitError",
     "RateLimitExceededError",
     "RejectedError",
@@ -50,6 +54,9 @@ __all__ = [
     "StoreError",
     "SystemClock",
     "TimeoutExceededError",
+    "Watchdog",
     "WatchdogError",
+    "WatchdogStats",
     "WatchdogTimeoutError",
+    "watchdog_context",
 ]
