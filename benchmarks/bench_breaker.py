@@ -248,8 +248,10 @@ def main() -> None:
             if fn is None:
                 cells.append("n/a")
                 continue
-            ns = best_async_ns(fn, number, repeat) if kind.startswith("a") else best_ns(
-                fn, number, repeat
+            ns = (
+                best_async_ns(fn, number, repeat)
+                if kind.startswith("a")
+                else best_ns(fn, number, repeat)
             )
             if kind.endswith("closed"):
                 cells.append(f"+{ns - base[kind]:.0f} ns x{ns / base[kind]:.1f}")
