@@ -31,6 +31,8 @@ from ._errors import (
 from ._stall import LoopStallDetector, LoopStallEvent
 from ._watchdog import Watchdog, WatchdogStats, watchdog_context
 from ._heartbeat import Heartbeat, HeartbeatState
+from ._keyed_limiter import KeyedRateLimiter
+from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
 
 __version__ = "0.1.0.dev0"
 
@@ -43,10 +45,14 @@ __all__ = [
     "Heartbeat",
     "HeartbeatError",
     "HeartbeatState",
+    "KeyedRateLimiter",
     "LoopStallDetector",
     "LoopStallEvent",
+    "RateLimitDecision",
     "RateLimitError",
     "RateLimitExceededError",
+    "RateLimiter",
+    "RateLimiterStats",
     "RejectedError",
     "RetryExhaustedError",
     "SeawallError",
@@ -58,5 +64,6 @@ __all__ = [
     "WatchdogError",
     "WatchdogStats",
     "WatchdogTimeoutError",
+    "rate_limiter",
     "watchdog_context",
 ]

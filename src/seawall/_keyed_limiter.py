@@ -1,0 +1,170 @@
+"""KeyedRateLimiter: one token bucket per key (client, API token, route), memory bounded.
+
+Each key costs one float in a dict (the instant its bucket is full again, see
+:mod:`seawall._limiter_core`). A key whose bucket has refilled completely is forgotten, since
+it is indistinguishable from a key never seen; a key still carrying consumed quota is never
+forgotten, or its owner could reset its own limit by flooding the map with new keys. When
+``max_keys`` keys all carry quota, a *new* key is refused (fail-closed) until the earliest of
+them is full again; known keys are served as usual.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+from ._clock import Clock
+from ._errors import RateLimitExceededError
+from ._limiter import (
+    LimiterBase,
+    RateLimitDecision,
+    check_name,
+    check_rate,
+    check_tokens,
+    max_wait_for,
+)
+from ._limiter_core import KeyedBuckets, KeysFull
+from ._validate import check_int
+
+__all__ = ["KeyedRateLimiter"]
+
+
+class KeyedRateLimiter(LimiterBase):
+    """A token bucket per key: ``rate`` tokens per ``per`` seconds, at most ``burst`` each.
+
+    Same methods as :class:`~seawall.RateLimiter` with a leading ``key`` argument. Memory is
+    bounded by ``max_keys``; see the module docs for what happens at the cap.
+    """
+
+    __slots__ = ("_buckets", "_monotonic", "name", "per", "rate")
+
+    def __init__(
+        self,
+        rate: float,
+        per: float = 1.0,
+        *,
+        burst: float | None = None,
+        max_keys: int = 10_000,
+        name: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(clock)
+        interval, burst_f, self.rate, self.per = check_rate(rate, per, burst)
+        self.name = check_name(name)
+        self._buckets = KeyedBuckets(interval, burst_f, check_int("max_keys", max_keys))
+        self._monotonic = self._clock.monotonic
+
+    @property
+    def burst(self) -> float:
+        """Each bucket's capacity."""
+        return self._buckets.burst
+
+    @property
+    def max_keys(self) -> int:
+        """The most keys held at once."""
+        return self._buckets.max_keys
+
+    def __len__(self) -> int:
+        """Keys currently held (some may be full already and not yet dropped)."""
+        return len(self._buckets.full_at)
+
+    def tokens(self, key: Hashable) -> float:
+        """Tokens in ``key``'s bucket now; negative while its waiters hold reservations."""
+        now = self._monotonic()
+        with self._lock:
+            return self._buckets.tokens(key, now)
+
+    def try_acquire(self, key: Hashable, tokens: int = 1) -> bool:
+        """Take ``tokens`` from ``key``'s bucket if they are there now; never waits."""
+        if tokens.__class__ is not int or tokens != 1:
+            check_tokens(tokens, self._buckets.burst)
+        now = self._monotonic()
+        with self._lock:
+            try:
+                granted = self._buckets.reserve(key, now, tokens, 0.0) == 0.0
+            except KeysFull:
+                granted = False
+            if granted:
+                self._acquired += 1
+            else:
+                self._rejected += 1
+            return granted
+
+    def consume(self, key: Hashable, tokens: int = 1) -> RateLimitDecision:
+        """Try to take ``tokens`` from ``key``'s bucket now and describe the outcome."""
+        count = check_tokens(tokens, self._buckets.burst)
+        now = self._monotonic()
+        buckets = self._buckets
+        with self._lock:
+            try:
+                wait = buckets.reserve(key, now, count, 0.0)
+            except KeysFull as full:
+                wait = full.retry_after
+            if wait == 0.0:
+                self._acquired += 1
+            else:
+                self._rejected += 1
+            left = buckets.tokens(key, now)
+            reset_after = buckets.reset_after(key, now)
+        return RateLimitDecision(
+            wait == 0.0, buckets.burst, max(0, math.floor(left + 1e-9)), reset_after, wait
+        )
+
+    def acquire(
+        self,
+        key: Hashable,
+        tokens: int = 1,
+        *,
+        blocking: bool = True,
+        timeout: float | None = None,
+    ) -> bool:
+        """Take ``tokens`` from ``key``'s bucket, waiting as :meth:`RateLimiter.acquire` does.
+
+        A new key refused at the cap raises :class:`RateLimitExceededError` when blocking
+        (there is no slot in time to reserve), and returns False when not.
+        """
+        count = check_tokens(tokens, self._buckets.burst)
+        return self._wait_sync(key, count, max_wait_for(blocking, timeout), self.name)
+
+    async def acquire_async(
+        self, key: Hashable, tokens: int = 1, *, timeout: float | None = None
+    ) -> bool:
+        """Like :meth:`acquire`, for tasks (asyncio or trio)."""
+        count = check_tokens(tokens, self._buckets.burst)
+        return await self._wait_async(key, count, max_wait_for(True, timeout), self.name)
+
+    def reset(self) -> None:
+        """Forget every key (all buckets full again); the stats are kept."""
+        with self._lock:
+            self._buckets.full_at.clear()
+
+    def _reserve(self, key: Hashable, tokens: int, max_wait: float) -> tuple[float, float, int]:
+        now = self._monotonic()
+        with self._lock:
+            try:
+                wait = self._buckets.reserve(key, now, tokens, max_wait)
+            except KeysFull as full:
+                self._rejected += 1
+                if max_wait == 0.0:
+                    return full.retry_after, 0.0, 0
+                raise RateLimitExceededError(
+                    f"Rate limiter {self.name or ''}: {self.max_keys} keys all carry quota;"
+                    " new keys are refused until one refills",
+                    retry_after=full.retry_after,
+                ) from None
+            if wait > max_wait:
+                self._rejected += 1
+            return wait, self._buckets.full_at.get(key, 0.0), 0
+
+    def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:
+        with self._lock:
+            self._buckets.cancel(key, ticket, tokens)
+
+    def _valid(self, key: Hashable, epoch: int) -> bool:
+        return True  # keyed buckets have no Retry-After blocks
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyedRateLimiter(rate={self.rate!r}, per={self.per!r}, burst={self.burst!r}, "
+            f"max_keys={self.max_keys!r}, name={self.name!r})"
+        )

@@ -1,0 +1,232 @@
+"""The rate limiter's pure core: a token bucket kept as one instant (GCRA).
+
+Theory of operation
+-------------------
+A bucket holds at most ``burst`` tokens and earns one every ``interval = per / rate`` seconds.
+Instead of a token count that is refilled (and drifts) on every call, the state is one instant,
+``full_at``: the moment the bucket will be full again if nobody takes anything. So::
+
+    tokens(t) = burst - max(0, full_at - t) / interval
+
+Taking ``n`` tokens at ``t`` pushes that instant to ``max(full_at, t) + n * interval``. The
+caller may act once the bucket would hold ``n`` tokens, i.e. ``wait`` seconds from ``t``::
+
+    wait = new_full_at - t - burst * interval        (<= 0 means "now")
+
+A reservation commits only when ``wait <= max_wait``; otherwise nothing changes and ``wait``
+is the exact ``retry_after``. Callers that may wait reserve their slot in time on arrival
+(tokens go negative), so waiters are served in arrival order and never overshoot.
+
+Three more rules keep it honest:
+
+* **Time never runs backwards.** ``last_now`` floors every reading, so a clock that steps
+  back neither refunds nor grants tokens.
+* **A cancelled waiter gives back its tokens only if nobody queued behind it** (its ticket,
+  the ``full_at`` it created, is still the current one). Later waiters were promised slots
+  that assume its tokens are spent; handing them to a newcomer as well would put two grants
+  in one slot (the flaw of a plain ``full_at -= n * interval``).
+* **A block** (``Retry-After``) moves ``full_at`` so that the bucket holds exactly one token
+  when the block ends: callers resume at the steady rate, not as a herd.
+
+Nothing here reads a clock, sleeps or locks: the drivers in ``_limiter`` and
+``_keyed_limiter`` do that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+__all__ = ["EPSILON", "Bucket", "KeyedBuckets", "KeysFull", "schedule"]
+
+#: Waits shorter than this are "now": float rounding must never make a caller wait 1e-16 s.
+EPSILON = 1e-9
+
+_NEVER = float("-inf")
+
+
+def schedule(full_at: float, now: float, cost: float, span: float) -> tuple[float, float]:
+    """Return ``(new_full_at, wait)`` for taking ``cost`` seconds' worth of tokens at ``now``.
+
+    ``span`` is the whole bucket in seconds (``burst * interval``). ``wait`` is 0.0 when the
+    tokens are there now, else the seconds until they will be.
+    """
+    new_full_at = (full_at if full_at > now else now) + cost
+    wait = new_full_at - now - span
+    return new_full_at, (wait if wait > EPSILON else 0.0)
+
+
+class Bucket:
+    """One token bucket's state and its transitions; every method takes ``now``."""
+
+    __slots__ = ("blocked_until", "burst", "epoch", "full_at", "interval", "last_now", "span")
+
+    def __init__(self, interval: float, burst: float) -> None:
+        self.interval = interval
+        self.burst = burst
+        self.span = burst * interval
+        self.full_at = _NEVER  # starts full
+        self.last_now = _NEVER
+        self.blocked_until = _NEVER
+        self.epoch = 0  # bumped by every block, so sleeping waiters can tell
+
+    def reserve(self, now: float, tokens: int, max_wait: float) -> float:
+        """Take ``tokens`` if they are there within ``max_wait`` seconds; return the wait.
+
+        The reservation is committed exactly when the returned wait is ``<= max_wait``.
+        """
+        if now < self.last_now:
+            now = self.last_now
+        else:
+            self.last_now = now
+        # schedule(), inlined: this is every request's hot path.
+        full_at = self.full_at
+        new_full_at = (full_at if full_at > now else now) + tokens * self.interval
+        wait = new_full_at - now - self.span
+        if wait <= EPSILON:
+            self.full_at = new_full_at
+            return 0.0
+        if wait <= max_wait:
+            self.full_at = new_full_at
+        return wait
+
+    def cancel(self, ticket: float, tokens: int) -> bool:
+        """Give back a reservation whose ``full_at`` was ``ticket``, if nobody queued after it."""
+        if self.full_at != ticket:
+            return False
+        self.full_at = ticket - tokens * self.interval
+        return True
+
+    def block(self, now: float, until: float) -> bool:
+        """Refuse everything before ``until``; then hold one token. Extends only."""
+        if until <= self.blocked_until or until <= self.floor(now):
+            return False
+        self.blocked_until = until
+        self.full_at = max(self.full_at, until + (self.burst - 1.0) * self.interval)
+        self.epoch += 1
+        return True
+
+    def still_valid(self, now: float, epoch: int) -> bool:
+        """Whether a waiter that reserved at ``epoch`` and woke at ``now`` may go ahead."""
+        return epoch == self.epoch or self.blocked_until <= self.floor(now)
+
+    def tokens(self, now: float) -> float:
+        """Tokens in the bucket at ``now`` (negative while waiters hold reservations)."""
+        ahead = self.full_at - self.floor(now)
+        return self.burst - (ahead / self.interval if ahead > 0 else 0.0)
+
+    def reset_after(self, now: float) -> float:
+        """Seconds until the bucket is full again."""
+        return max(0.0, self.full_at - self.floor(now))
+
+    def reset(self) -> None:
+        """Refill the bucket and lift any block."""
+        self.full_at = _NEVER
+        self.blocked_until = _NEVER
+
+    def floor(self, now: float) -> float:
+        """``now``, but never earlier than a reading already seen."""
+        if now < self.last_now:
+            return self.last_now
+        self.last_now = now
+        return now
+
+
+class KeysFull(Exception):
+    """Internal: a new key cannot get a bucket because every slot carries quota."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class KeyedBuckets:
+    """One ``full_at`` float per key, at most ``max_keys`` of them.
+
+    A key whose bucket is full again (``full_at <= now``) is indistinguishable from a new key,
+    so it may be dropped; a key still carrying consumed quota never is, since dropping it
+    would hand its owner a fresh bucket. Eviction is lazy and bounded: each new key looks at a
+    few of the oldest entries (rotating busy ones to the back), and a full sweep runs at most
+    once per ``sweep_interval`` while the map is at its cap. When every key carries quota a
+    new key is refused (fail-closed) until the earliest one is full again.
+    """
+
+    __slots__ = (
+        "burst",
+        "earliest",
+        "full_at",
+        "interval",
+        "last_now",
+        "max_keys",
+        "next_sweep",
+        "span",
+        "sweep_interval",
+    )
+
+    #: Oldest entries examined per new key.
+    SCAN = 4
+
+    def __init__(
+        self, interval: float, burst: float, max_keys: int, sweep_interval: float = 1.0
+    ) -> None:
+        self.interval = interval
+        self.burst = burst
+        self.span = burst * interval
+        self.max_keys = max_keys
+        self.sweep_interval = sweep_interval
+        self.full_at: dict[Hashable, float] = {}
+        self.last_now = _NEVER
+        self.next_sweep = _NEVER
+        self.earliest = _NEVER  # lower bound on any key's full_at, from the last sweep
+
+    def reserve(self, key: Hashable, now: float, tokens: int, max_wait: float) -> float:
+        """Like :meth:`Bucket.reserve` for ``key``; raises :class:`KeysFull` at the cap."""
+        if now < self.last_now:
+            now = self.last_now
+        else:
+            self.last_now = now
+        full_at = self.full_at.get(key, _NEVER)
+        new_full_at, wait = schedule(full_at, now, tokens * self.interval, self.span)
+        if wait <= max_wait:
+            if full_at == _NEVER and len(self.full_at) >= self.max_keys:
+                self._make_room(now)
+            self.full_at[key] = new_full_at
+        return wait
+
+    def cancel(self, key: Hashable, ticket: float, tokens: int) -> bool:
+        """Give back a reservation of ``key`` whose ``full_at`` was ``ticket``, if it was last."""
+        if self.full_at.get(key) != ticket:
+            return False
+        self.full_at[key] = ticket - tokens * self.interval
+        return True
+
+    def tokens(self, key: Hashable, now: float) -> float:
+        """Tokens in ``key``'s bucket at ``now`` (``burst`` for an unknown key)."""
+        ahead = self.full_at.get(key, _NEVER) - max(now, self.last_now)
+        return self.burst - (ahead / self.interval if ahead > 0 else 0.0)
+
+    def reset_after(self, key: Hashable, now: float) -> float:
+        """Seconds until ``key``'s bucket is full again."""
+        return max(0.0, self.full_at.get(key, _NEVER) - max(now, self.last_now))
+
+    def _make_room(self, now: float) -> None:
+        buckets = self.full_at
+        for _ in range(min(self.SCAN, len(buckets))):
+            key = next(iter(buckets))
+            full_at = buckets.pop(key)
+            if full_at <= now:
+                return
+            buckets[key] = full_at  # busy: rotate it to the back
+        if now >= self.next_sweep and now >= self.earliest:
+            self._sweep(now)
+            if len(buckets) < self.max_keys:
+                return
+        # Best estimate: the earliest refill seen by the last sweep, unless keys were touched
+        # since (then the next sweep is the soonest anything can change).
+        raise KeysFull((self.earliest if self.earliest > now else self.next_sweep) - now)
+
+    def _sweep(self, now: float) -> None:
+        buckets = self.full_at
+        for key in [k for k, full_at in buckets.items() if full_at <= now]:
+            del buckets[key]
+        self.earliest = min(buckets.values(), default=now)
+        self.next_sweep = now + self.sweep_interval

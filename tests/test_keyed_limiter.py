@@ -1,0 +1,183 @@
+"""KeyedRateLimiter: one bucket per key, a hard cap on keys, eviction that never forgives."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from seawall import KeyedRateLimiter, RateLimitDecision, RateLimiterStats, RateLimitExceededError
+from seawall.testing import FakeClock
+
+
+def test_keys_have_separate_buckets(clock: FakeClock) -> None:
+    """Draining one key leaves the others full."""
+    keyed = KeyedRateLimiter(rate=1, burst=2, clock=clock)
+    assert [keyed.try_acquire("a") for _ in range(3)] == [True, True, False]
+    assert keyed.try_acquire("b") is True
+    assert keyed.tokens("a") == 0.0
+    assert keyed.tokens("b") == 1.0
+    assert keyed.tokens("never-seen") == 2.0
+
+
+def test_consume_decision_per_key(clock: FakeClock) -> None:
+    """consume(key) reports that key's bucket exactly."""
+    keyed = KeyedRateLimiter(rate=2, burst=2, clock=clock)
+    assert keyed.consume("a") == RateLimitDecision(True, 2.0, 1, 0.5, 0.0)
+    assert keyed.consume("a") == RateLimitDecision(True, 2.0, 0, 1.0, 0.0)
+    assert keyed.consume("a") == RateLimitDecision(False, 2.0, 0, 1.0, 0.5)
+
+
+def test_cap_is_respected_and_full_keys_are_evicted(clock: FakeClock) -> None:
+    """At the cap, a new key takes the place of a key whose bucket has refilled."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=3, clock=clock)
+    for key in "abc":
+        keyed.try_acquire(key)
+    clock.advance(1.0)
+    for key in "def":
+        assert keyed.try_acquire(key) is True
+        assert len(keyed) == 3
+    assert set(keyed._buckets.full_at) == set("def")
+
+
+def test_keys_with_quota_are_never_evicted(clock: FakeClock) -> None:
+    """At the cap with every key carrying quota, new keys are refused and old ones stay limited."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=3, clock=clock)
+    for key in "abc":
+        keyed.try_acquire(key)
+    for key in range(100):  # a flood of new keys
+        assert keyed.try_acquire(key) is False
+    assert len(keyed) == 3
+    assert keyed.try_acquire("a") is False  # the flood did not reset "a"
+    decision = keyed.consume("z")
+    assert (decision.granted, decision.retry_after) == (False, 1.0)
+    assert keyed.stats == RateLimiterStats(3, 102, 0, 0.0)
+
+
+def test_new_key_refused_at_cap_raises_when_blocking(clock: FakeClock) -> None:
+    """A blocking acquire for a new key at a full cap raises at once (fail-closed)."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=1, clock=clock)
+    keyed.acquire("a")
+    with pytest.raises(RateLimitExceededError) as info:
+        keyed.acquire("b")
+    assert info.value.retry_after == 1.0
+    assert keyed.acquire("b", blocking=False) is False
+    assert clock.monotonic() == 0.0
+
+
+def test_busy_front_keys_do_not_hide_free_ones(clock: FakeClock) -> None:
+    """Old keys still carrying quota are rotated past, so a refilled key behind them is found."""
+    keyed = KeyedRateLimiter(rate=1, burst=5, max_keys=3, clock=clock)
+    keyed.try_acquire("busy1", 5)
+    keyed.try_acquire("busy2", 5)
+    keyed.try_acquire("idle")
+    clock.advance(1.0)
+    assert keyed.try_acquire("new") is True
+    assert set(keyed._buckets.full_at) == {"busy1", "busy2", "new"}
+
+
+def test_sweep_runs_at_most_once_per_interval(clock: FakeClock) -> None:
+    """A flood at the cap sweeps once, then is refused without rescanning until time moves."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=100, clock=clock)
+    for key in range(100):
+        keyed.try_acquire(key)
+    buckets = keyed._buckets
+    keyed.try_acquire("x")
+    assert buckets.next_sweep == 1.0
+    clock.advance(0.5)
+    keyed.try_acquire("y")
+    assert buckets.next_sweep == 1.0  # no second sweep within the interval
+
+
+def test_sync_waiter_per_key(clock: FakeClock) -> None:
+    """A blocking acquire waits for its own key's refill only."""
+    keyed = KeyedRateLimiter(rate=2, burst=1, clock=clock)
+    keyed.acquire("a")
+    keyed.acquire("b")
+    assert keyed.acquire("a") is True
+    assert clock.monotonic() == 0.5
+
+
+@pytest.mark.anyio
+async def test_async_waiters_fifo_per_key(clock: FakeClock) -> None:
+    """Waiters on one key are served in arrival order at exact times."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, clock=clock)
+    granted: list[tuple[int, float]] = []
+
+    async def waiter(i: int) -> None:
+        await keyed.acquire_async("k")
+        granted.append((i, clock.monotonic()))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(5):
+            tg.start_soon(waiter, i)
+            await anyio.wait_all_tasks_blocked()
+        for _ in range(4):
+            clock.advance(1.0)
+            await anyio.wait_all_tasks_blocked()
+    assert granted == [(i, float(i)) for i in range(5)]
+
+
+@pytest.mark.anyio
+async def test_cancelled_keyed_waiter_returns_tokens(clock: FakeClock) -> None:
+    """Cancelling the last waiter on a key gives that key its token back."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, clock=clock)
+    keyed.acquire("k")
+    scope = anyio.CancelScope()
+
+    async def doomed() -> None:
+        with scope:
+            await keyed.acquire_async("k")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(doomed)
+        await anyio.wait_all_tasks_blocked()
+        assert keyed.tokens("k") == -1.0
+        scope.cancel()
+    assert keyed.tokens("k") == 0.0
+
+
+@pytest.mark.anyio
+async def test_async_timeout_fails_at_once(clock: FakeClock) -> None:
+    """acquire_async(key, timeout) shorter than the wait raises without sleeping."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, clock=clock)
+    await keyed.acquire_async("k")
+    with pytest.raises(RateLimitExceededError) as info:
+        await keyed.acquire_async("k", timeout=0.5)
+    assert info.value.retry_after == 1.0
+    assert clock.monotonic() == 0.0
+
+
+def test_reset_forgets_keys(clock: FakeClock) -> None:
+    """reset() empties the map."""
+    keyed = KeyedRateLimiter(rate=1, clock=clock)
+    keyed.try_acquire("a")
+    keyed.reset()
+    assert len(keyed) == 0
+
+
+def test_repr() -> None:
+    """The repr shows the settings."""
+    assert repr(KeyedRateLimiter(5, max_keys=10, name="ip")) == (
+        "KeyedRateLimiter(rate=5.0, per=1.0, burst=5.0, max_keys=10, name='ip')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"rate": 1, "max_keys": 0}, ValueError, "max_keys"),
+        ({"rate": 1, "max_keys": 1.5}, TypeError, "max_keys"),
+        ({"rate": 0}, ValueError, "rate"),
+        ({"rate": 1, "burst": 0}, ValueError, "burst"),
+    ],
+)
+def test_bad_input(kwargs: dict[str, object], error: type[Exception], name: str) -> None:
+    """Bad constructor arguments raise, naming the parameter."""
+    with pytest.raises(error, match=name):
+        KeyedRateLimiter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_tokens() -> None:
+    """tokens above burst raises, naming tokens."""
+    with pytest.raises(ValueError, match="tokens"):
+        KeyedRateLimiter(1, burst=2).try_acquire("a", 3)
