@@ -237,7 +237,8 @@ def main() -> None:
         "baselines: bare call {closed:.0f} ns, bare await {aclosed:.0f} ns, "
         "bare raise+catch {reject:.0f} ns, async raise+catch {areject:.0f} ns".format(**base)
     )
-    header = f"{'breaker':34} {'closed sync':>18} {'closed async':>18} {'reject sync':>12} {'reject async':>13}"
+    columns = ("closed sync", 18), ("closed async", 18), ("reject sync", 12), ("reject async", 13)
+    header = f"{'breaker':34} " + " ".join(f"{title:>{width}}" for title, width in columns)
     print(header)
     print("-" * len(header))
     rows = {**seawall_cases(), **peer_cases()}
