@@ -1,0 +1,142 @@
+"""The public surface: pinned names, a light import, and the typing marker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import seawall
+
+PUBLIC = [
+    "Bulkhead",
+    "BulkheadFullError",
+    "BulkheadStats",
+    "CircuitBreaker",
+    "CircuitBreakerError",
+    "CircuitOpenError",
+    "CircuitPermit",
+    "CircuitState",
+    "CircuitStateChange",
+    "CircuitStats",
+    "CleanupCallback",
+    "Clock",
+    "ConfigError",
+    "GracefulShutdown",
+    "Heartbeat",
+    "HeartbeatError",
+    "HeartbeatState",
+    "KeyedRateLimiter",
+    "LoopStallDetector",
+    "LoopStallEvent",
+    "Pipeline",
+    "RateLimitDecision",
+    "RateLimitError",
+    "RateLimitExceededError",
+    "RateLimiter",
+    "RateLimiterStats",
+    "RejectedError",
+    "Retry",
+    "RetryExhaustedError",
+    "SeawallError",
+    "ShutdownError",
+    "StoreError",
+    "SystemClock",
+    "Timeout",
+    "TimeoutExceededError",
+    "Watchdog",
+    "WatchdogError",
+    "WatchdogStats",
+    "WatchdogTimeoutError",
+    "bulkhead",
+    "circuit_breaker",
+    "rate_limiter",
+    "retry",
+    "watchdog_context",
+]
+
+# The reference guide's 22 names: code written against it runs after changing the import.
+GUIDE = [
+    "CircuitBreaker",
+    "CircuitBreakerError",
+    "CircuitOpenError",
+    "CircuitState",
+    "CircuitStats",
+    "CleanupCallback",
+    "GracefulShutdown",
+    "Heartbeat",
+    "HeartbeatError",
+    "HeartbeatState",
+    "RateLimitError",
+    "RateLimitExceededError",
+    "RateLimiter",
+    "RateLimiterStats",
+    "ShutdownError",
+    "Watchdog",
+    "WatchdogError",
+    "WatchdogStats",
+    "WatchdogTimeoutError",
+    "circuit_breaker",
+    "rate_limiter",
+    "watchdog_context",
+]
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    """seawall.__all__ changes only on purpose: it equals this sorted list."""
+    assert sorted(seawall.__all__) == PUBLIC
+
+
+def test_every_public_name_resolves() -> None:
+    """Each name in __all__ is an attribute of the package."""
+    missing = [name for name in seawall.__all__ if not hasattr(seawall, name)]
+    assert missing == []
+
+
+def test_every_reference_guide_name_is_public() -> None:
+    """All 22 names of the reference guide's __all__ are exported."""
+    assert sorted(set(GUIDE) - set(seawall.__all__)) == []
+
+
+def test_guide_error_bases_are_runtime_errors() -> None:
+    """The guide's error bases also derive from RuntimeError, as guide-era code may expect."""
+    for name in (
+        "CircuitBreakerError",
+        "RateLimitError",
+        "WatchdogError",
+        "HeartbeatError",
+        "ShutdownError",
+    ):
+        assert issubclass(getattr(seawall, name), RuntimeError), name
+
+
+def test_import_seawall_needs_only_anyio() -> None:
+    """`import seawall` in a fresh interpreter imports no integration library."""
+    code = (
+        "import sys, json, seawall; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(out))
+    heavy = {
+        "httpx",
+        "starlette",
+        "fastapi",
+        "uvicorn",
+        "coredis",
+        "redis",
+        "yaml",
+        "prometheus_client",
+        "opentelemetry",
+        "trio",
+        "aiofiles",
+    }
+    assert sorted(loaded & heavy) == []
+
+
+def test_package_ships_py_typed() -> None:
+    """The py.typed marker is in the package, so type checkers use our annotations."""
+    assert (Path(seawall.__file__).parent / "py.typed").is_file()
