@@ -46,7 +46,7 @@ class _Monitor:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.watches: list[Watch] = []
+        self.watches: dict[Watch, None] = {}  # an ordered set: O(1) removal
         self.cond = threading.Condition()
         self.wake = threading.Event()
         self.requested = 0  # settle() requests made ...
@@ -110,7 +110,7 @@ def watch(clock: Clock, w: Watch) -> None:
         if monitor is None:
             monitor = _MONITORS[id(clock)] = _Monitor(clock)
         with monitor.cond:
-            monitor.watches.append(w)
+            monitor.watches[w] = None
             monitor.wake.set()
         if fresh:
             monitor.thread.start()
@@ -123,8 +123,7 @@ def unwatch(clock: Clock, w: Watch) -> None:
         if monitor is None:
             return
         with monitor.cond:
-            if w in monitor.watches:
-                monitor.watches.remove(w)
+            monitor.watches.pop(w, None)
             monitor.wake.set()
 
 

@@ -31,7 +31,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -208,9 +208,13 @@ class Watchdog:
 
     def ping(self) -> None:
         """Reset the timer (re-arming a fired watchdog); raise a pending timeout error."""
+        now = self._clock.monotonic()
         with self._lock:
             self._pings += 1
-            rearmed = self._timer.ping(self._clock.monotonic()) and self._running
+            if not self._timer.fired and self._pending is None:
+                self._timer.last_ping = now  # the common case: only the stamp moves
+                return
+            rearmed = self._timer.ping(now) and self._running
             error, self._pending = self._pending, None
         if rearmed:
             _monitor.wake(self._clock)
@@ -419,8 +423,8 @@ class _StateFile:
             return None
         try:
             moment = datetime.fromisoformat(stamp)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
+            if moment.tzinfo is None:  # no zone: ambiguous, as Heartbeat.read_state says too
+                return None
             return max(0.0, wall_now - moment.timestamp())
         except (ValueError, OverflowError):
             return None
