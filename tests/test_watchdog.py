@@ -208,6 +208,18 @@ def test_many_watchdogs_share_one_monitor_thread(clock: FakeClock) -> None:
     assert monitor_thread(clock) is None
 
 
+def test_a_stopped_watchdog_never_fires(clock: FakeClock) -> None:
+    """Stopping before the deadline cancels the firing for good."""
+    calls, on_timeout = recorder(clock)
+    wd = Watchdog(timeout=2, on_timeout=on_timeout, clock=clock)  # type: ignore[arg-type]
+    with wd:
+        clock.advance(1)
+    clock.advance(10)
+    settle(clock)
+    assert calls == []
+    assert wd.stats.timeouts_triggered == 0
+
+
 # -- where callbacks run (asyncio and trio) -------------------------------------------------
 
 
@@ -227,6 +239,45 @@ async def test_async_callback_runs_on_the_watched_loop(clock: FakeClock) -> None
         with anyio.fail_after(5):
             await ran.wait()
     assert threads == [threading.get_ident()]
+
+
+@pytest.mark.anyio
+async def test_a_lambda_returning_a_coroutine_counts_as_async(clock: FakeClock) -> None:
+    """A callback is async by what it returns, so a lambda wrapping a coroutine runs on the loop."""
+    ran = anyio.Event()
+    threads: list[int] = []
+
+    async def notify(tag: str) -> None:
+        threads.append(threading.get_ident())
+        ran.set()
+
+    async with Watchdog(timeout=1, on_timeout=lambda: notify("x"), clock=clock):
+        clock.advance(1)
+        settle(clock)
+        with anyio.fail_after(5):
+            await ran.wait()
+    assert threads == [threading.get_ident()]
+
+
+@pytest.mark.anyio
+async def test_async_callback_error_is_logged(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An async on_timeout that raises is logged under 'seawall' and breaks nothing."""
+    ran = anyio.Event()
+
+    async def on_timeout() -> None:
+        ran.set()
+        raise RuntimeError("boom")
+
+    async with Watchdog(timeout=1, on_timeout=on_timeout, name="async", clock=clock):
+        clock.advance(1)
+        settle(clock)
+        with anyio.fail_after(5):
+            await ran.wait()
+        await anyio.wait_all_tasks_blocked()
+    errors = [(r.name, r.getMessage()) for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [("seawall", "seawall: watchdog 'async' on_timeout raised")]
 
 
 @pytest.mark.anyio

@@ -183,6 +183,9 @@ class Watchdog:
 
     @property
     def seconds_since_ping(self) -> float:
+        """Seconds since the last ping (or start); 0.0 before the first start."""
+        if self._started_at is None:
+            return 0.0
         return self._clock.monotonic() - self._timer.last_ping
 
     @property
@@ -198,7 +201,7 @@ class Watchdog:
                 is_triggered=self._running and self._timer.fired,
                 pings_total=self._pings,
                 timeouts_triggered=self._timeouts,
-                seconds_since_ping=now - self._timer.last_ping,
+                seconds_since_ping=0.0 if started is None else now - self._timer.last_ping,
                 last_ping_time=self._timer.last_ping,
                 start_time=started,
                 uptime=0.0 if started is None or not self._running else now - started,
@@ -248,13 +251,13 @@ class Watchdog:
         """Start watching; an async ``on_timeout`` will run on the calling event loop."""
         self._start(LoopHandle())
 
-    def _start(self, loop: LoopHandle | None) -> None:
+    def _start(self, loop: LoopHandle | None, scope: anyio.CancelScope | None = None) -> None:
         with self._lock:
             if self._running:
                 raise WatchdogError(f"watchdog {self._name!r} is already running")
             now = self._clock.monotonic()
             self._timer.ping(now)
-            self._running, self._loop, self._started_at = True, loop, now
+            self._running, self._loop, self._scope, self._started_at = True, loop, scope, now
             self._pending = None
         _monitor.watch(self._clock, self)
 
@@ -286,11 +289,14 @@ class Watchdog:
             raise error
 
     async def __aenter__(self) -> Watchdog:
-        await self.astart()
-        if self._raise:
-            scope = anyio.CancelScope()
-            scope.__enter__()
-            self._scope = scope
+        # The scope exists before the watchdog starts, so even an instant firing can cancel.
+        scope = anyio.CancelScope().__enter__() if self._raise else None
+        try:
+            self._start(LoopHandle(), scope)
+        except BaseException:
+            if scope is not None:
+                scope.__exit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(
@@ -364,7 +370,7 @@ class Watchdog:
         if inspect.isawaitable(result):
             what = f"watchdog {self._name!r} on_timeout"
             if loop is None or not loop.start_task(result, what):
-                logger.error("%s is async but no event loop is watched; it did not run", what)
+                logger.error("%s is async but its event loop is gone; it did not run", what)
                 if inspect.iscoroutine(result):
                     result.close()
 
