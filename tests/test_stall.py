@@ -15,9 +15,14 @@ from seawall._monitor import monitor_thread, settle
 from seawall.testing import FakeClock
 
 
-def _block_the_loop(seconds: float) -> None:
-    """Block the calling thread (the event loop's, in these tests) in real time."""
+def _block_the_loop(seconds: float, until: threading.Event) -> None:
+    """Block the calling thread (the loop's) for ``seconds``, then until ``until`` is set.
+
+    The second wait keeps the loop blocked on a slow machine until the detector has seen it,
+    so the test does not depend on how fast the monitor thread gets scheduled.
+    """
     time.sleep(seconds)
+    until.wait(10)
 
 
 # -- construction ---------------------------------------------------------------------------
@@ -137,16 +142,16 @@ async def test_stalls_are_logged_and_callback_errors_do_not_stop_reports(
 async def test_real_blocking_call_is_reported_with_its_stack() -> None:
     """time.sleep(0.5) on the loop is reported with a stack naming the blocking function."""
     events: list[LoopStallEvent] = []
-    recovered = threading.Event()
+    stalled, recovered = threading.Event(), threading.Event()
 
     def on_stall(event: LoopStallEvent) -> None:
         events.append(event)
-        if event.recovered and "_block_the_loop" in event.stack:
-            recovered.set()
+        if "_block_the_loop" in event.stack:
+            (recovered if event.recovered else stalled).set()
 
     async with LoopStallDetector(threshold=0.2, on_stall=on_stall):
         await anyio.lowlevel.checkpoint()
-        _block_the_loop(0.5)
+        _block_the_loop(0.5, until=stalled)
         # Wait off the loop so the beat can run and the recovery be reported.
         assert await anyio.to_thread.run_sync(recovered.wait, 10)
     # A loaded machine may add stalls of its own; ours is the one in _block_the_loop.

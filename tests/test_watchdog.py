@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -417,6 +418,17 @@ def test_state_file_malformed_fires(tmp_path: Path, clock: FakeClock, content: b
     """Any content that is not a heartbeat object counts as not alive, without raising."""
     path = tmp_path / "hb"
     path.write_bytes(content)
+    calls, on_timeout = recorder(clock)
+    with Watchdog.from_state_file(path, 10, on_timeout=on_timeout, clock=clock):  # type: ignore[arg-type]
+        settle(clock)
+    assert calls == [0.0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_state_file_that_is_a_fifo_fires_without_hanging(tmp_path: Path, clock: FakeClock) -> None:
+    """A FIFO at the path is not a heartbeat file: it reads as dead instead of blocking."""
+    path = tmp_path / "hb"
+    os.mkfifo(path)
     calls, on_timeout = recorder(clock)
     with Watchdog.from_state_file(path, 10, on_timeout=on_timeout, clock=clock):  # type: ignore[arg-type]
         settle(clock)

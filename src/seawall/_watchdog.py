@@ -25,14 +25,11 @@ it is raised at the next ``ping()`` / ``aping()`` or when the ``with`` block exi
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -43,14 +40,13 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import WatchdogError, WatchdogTimeoutError
 from ._monitor import LoopHandle
 from ._validate import check_callable, check_number
+from ._watchdog_core import StateFile, WatchdogTimer
 
 __all__ = ["Watchdog", "WatchdogStats", "watchdog_context"]
 
 logger = logging.getLogger("seawall")
 
 OnTimeout = Callable[[], Any]  # returns None, or an awaitable for an async callback
-
-_MAX_STATE_BYTES = 64 * 1024  # a heartbeat file is a few hundred bytes; more is not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,39 +63,6 @@ class WatchdogStats:
     last_ping_time: float
     start_time: float | None
     uptime: float
-
-
-@dataclass(slots=True)
-class _Timer:
-    """Pure core: when a watchdog fires, given its pings. No clock, no lock, no I/O."""
-
-    timeout: float
-    last_ping: float = 0.0
-    fired: bool = False
-
-    def ping(self, now: float) -> bool:
-        """Reset the timer at ``now``; True when this re-armed a fired timer."""
-        self.last_ping = now
-        rearmed, self.fired = self.fired, False
-        return rearmed
-
-    def observe(self, stamp: float, now: float) -> None:
-        """State-file mode: the file proves life at ``stamp``; re-arm only if that is fresh."""
-        self.last_ping = stamp
-        if now - stamp < self.timeout:
-            self.fired = False
-
-    def check(self, now: float, *, dead: bool = False) -> float | None:
-        """Fire if due (or ``dead``) and not fired yet: return the idle seconds, else None."""
-        idle = now - self.last_ping
-        if self.fired or (idle < self.timeout and not dead):
-            return None
-        self.fired = True
-        return idle
-
-    def deadline(self) -> float | None:
-        """When the timer fires if no ping comes; None once fired."""
-        return None if self.fired else self.last_ping + self.timeout
 
 
 class Watchdog:
@@ -125,7 +88,7 @@ class Watchdog:
         self._name = name if name is not None else "watchdog"
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self._lock = threading.Lock()
-        self._timer = _Timer(self._timeout)
+        self._timer = WatchdogTimer(self._timeout)
         self._running = False
         self._loop: LoopHandle | None = None
         self._scope: anyio.CancelScope | None = None
@@ -134,7 +97,7 @@ class Watchdog:
         self._pings = 0
         self._timeouts = 0
         self._started_at: float | None = None
-        self._state_file: _StateFile | None = None
+        self._state_file: StateFile | None = None
 
     @classmethod
     def from_state_file(
@@ -158,7 +121,7 @@ class Watchdog:
         interval = max_age / 2 if check_interval is None else check_interval
         interval = check_number("check_interval", interval)
         wd = cls(max_age, on_timeout, name=name or f"state file {os.fspath(path)}", clock=clock)
-        wd._state_file = _StateFile(Path(path), interval)
+        wd._state_file = StateFile(os.fspath(path), interval)
         return wd
 
     # -- properties -----------------------------------------------------------------------
@@ -405,32 +368,3 @@ def _is_async_callable(fn: object) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _StateFile:
-    """A heartbeat file, read defensively: anything unexpected means "not alive"."""
-
-    path: Path
-    interval: float
-
-    def age(self, wall_now: float) -> float | None:
-        """Seconds since the file's timestamp, or None when it does not prove life."""
-        try:
-            with self.path.open("rb") as f:
-                raw = f.read(_MAX_STATE_BYTES + 1)
-            data = json.loads(raw) if len(raw) <= _MAX_STATE_BYTES else None
-        except (OSError, ValueError, RecursionError):  # missing, unreadable, not JSON
-            return None
-        if not isinstance(data, dict) or data.get("stopped") is True:
-            return None
-        stamp = data.get("timestamp")
-        if not isinstance(stamp, str):
-            return None
-        try:
-            moment = datetime.fromisoformat(stamp)
-            if moment.tzinfo is None:  # no zone: ambiguous, as Heartbeat.read_state says too
-                return None
-            return max(0.0, wall_now - moment.timestamp())
-        except (ValueError, OverflowError):
-            return None
