@@ -15,15 +15,9 @@ from collections.abc import Hashable
 
 from ._clock import Clock
 from ._errors import RateLimitExceededError
-from ._limiter import (
-    LimiterBase,
-    RateLimitDecision,
-    check_name,
-    check_rate,
-    check_tokens,
-    max_wait_for,
-)
+from ._limiter import RateLimitDecision
 from ._limiter_core import KeyedBuckets, KeysFull
+from ._limiter_driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
 from ._validate import check_int
 
 __all__ = ["KeyedRateLimiter"]
@@ -36,7 +30,7 @@ class KeyedRateLimiter(LimiterBase):
     bounded by ``max_keys``; see the module docs for what happens at the cap.
     """
 
-    __slots__ = ("_buckets", "_monotonic", "name", "per", "rate")
+    __slots__ = ("_buckets", "_lock_acquire", "_lock_release", "_monotonic", "name", "per", "rate")
 
     def __init__(
         self,
@@ -53,6 +47,8 @@ class KeyedRateLimiter(LimiterBase):
         self.name = check_name(name)
         self._buckets = KeyedBuckets(interval, burst_f, check_int("max_keys", max_keys))
         self._monotonic = self._clock.monotonic
+        self._lock_acquire = self._lock.acquire
+        self._lock_release = self._lock.release
 
     @property
     def burst(self) -> float:
@@ -79,25 +75,28 @@ class KeyedRateLimiter(LimiterBase):
         if tokens.__class__ is not int or tokens != 1:
             check_tokens(tokens, self._buckets.burst)
         now = self._monotonic()
-        with self._lock:
-            try:
-                granted = self._buckets.reserve(key, now, tokens, 0.0) == 0.0
-            except KeysFull:
-                granted = False
-            if granted:
+        self._lock_acquire()
+        try:
+            if self._buckets.reserve(key, now, tokens, 0.0) == 0.0:
                 self._acquired += 1
-            else:
-                self._rejected += 1
-            return granted
+                return True
+            self._rejected += 1
+            return False
+        except KeysFull:
+            self._rejected += 1
+            return False
+        finally:
+            self._lock_release()
 
     def consume(self, key: Hashable, tokens: int = 1) -> RateLimitDecision:
         """Try to take ``tokens`` from ``key``'s bucket now and describe the outcome."""
-        count = check_tokens(tokens, self._buckets.burst)
+        if tokens.__class__ is not int or tokens != 1:
+            check_tokens(tokens, self._buckets.burst)
         now = self._monotonic()
         buckets = self._buckets
         with self._lock:
             try:
-                wait = buckets.reserve(key, now, count, 0.0)
+                wait = buckets.reserve(key, now, tokens, 0.0)
             except KeysFull as full:
                 wait = full.retry_after
             if wait == 0.0:
@@ -152,7 +151,9 @@ class KeyedRateLimiter(LimiterBase):
                     " new keys are refused until one refills",
                     retry_after=full.retry_after,
                 ) from None
-            if wait > max_wait:
+            if wait == 0.0:
+                self._acquired += 1
+            elif wait > max_wait:
                 self._rejected += 1
             return wait, self._buckets.full_at.get(key, 0.0), 0
 

@@ -1,10 +1,9 @@
 """RateLimiter: a token bucket for sync and async callers, and the ``rate_limiter`` decorator.
 
-The arithmetic lives in :mod:`seawall._limiter_core`; this module reads the clock, holds the
-lock and sleeps. A caller that has to wait reserves its slot under the lock, then sleeps
-exactly once, outside the lock, for exactly the time it was given: no polling, and waiters are
-served in arrival order. If the sleep is interrupted (task cancelled, ``KeyboardInterrupt``)
-the reservation is handed back before the exception propagates.
+The arithmetic lives in :mod:`seawall._limiter_core` and the waiting in
+:mod:`seawall._limiter_driver`; this module is the object users hold. Its granted fast paths
+(``try_acquire``, and ``acquire``/``acquire_async`` when a token is there) take the lock once
+and allocate nothing.
 """
 
 from __future__ import annotations
@@ -12,17 +11,25 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
-from ._clock import SYSTEM_CLOCK, Clock
+from ._clock import Clock
 from ._errors import RateLimitExceededError
 from ._limiter_core import Bucket
-from ._validate import check_int, check_number, check_optional_number
+from ._limiter_driver import (
+    LimiterBase,
+    RateLimiterStats,
+    check_name,
+    check_rate,
+    check_tokens,
+    max_wait_for,
+    retry_after_seconds,
+)
+from ._validate import check_number
 
 __all__ = ["RateLimitDecision", "RateLimiter", "RateLimiterStats", "rate_limiter"]
 
@@ -31,18 +38,6 @@ R = TypeVar("R")
 
 #: Default cap on ``set_retry_after``: a server asking for more gets this much.
 MAX_RETRY_AFTER = 300.0
-
-_INF = float("inf")
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimiterStats:
-    """A snapshot of a limiter's counters (grants and rejections are calls, not tokens)."""
-
-    total_acquired: int
-    total_rejected: int
-    total_waited: int
-    total_wait_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,152 +49,6 @@ class RateLimitDecision:
     remaining: int
     reset_after: float
     retry_after: float
-
-
-def check_rate(rate: object, per: object, burst: object) -> tuple[float, float, float, float]:
-    """Validate ``rate``, ``per`` and ``burst``; return ``(interval, burst, rate, per)``."""
-    rate_f = check_number("rate", rate)
-    per_f = check_number("per", per)
-    if burst is None:
-        burst_f = rate_f if rate_f >= 1.0 else 1.0
-    else:
-        burst_f = check_number("burst", burst, minimum=1.0, inclusive=True)
-    interval = per_f / rate_f
-    if not (interval > 0 and math.isfinite(interval)):
-        raise ValueError(f"rate/per must give a finite refill interval, got {rate!r}/{per!r}")
-    return interval, burst_f, rate_f, per_f
-
-
-def check_tokens(tokens: object, burst: float) -> int:
-    """Validate a token count: an int from 1 to ``burst``."""
-    count = check_int("tokens", tokens)
-    if count > burst:
-        raise ValueError(f"tokens must be <= burst ({burst:g}), got {tokens!r}")
-    return count
-
-
-def check_name(name: object) -> str | None:
-    """Validate an optional name."""
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"name must be a str or None, got {name!r} ({type(name).__name__})")
-    return name
-
-
-def max_wait_for(blocking: object, timeout: object) -> float:
-    """Turn ``acquire``'s ``blocking``/``timeout`` into the longest acceptable wait."""
-    if not isinstance(blocking, bool):
-        raise TypeError(f"blocking must be a bool, got {blocking!r}")
-    limit = check_optional_number("timeout", timeout, inclusive=True)
-    if not blocking:
-        if limit is not None:
-            raise ValueError(f"timeout={timeout!r} makes no sense with blocking=False")
-        return 0.0
-    return _INF if limit is None else limit
-
-
-def too_slow(name: str | None, wait: float, timeout: float) -> RateLimitExceededError:
-    """A fresh error for a wait longer than the caller's timeout."""
-    who = f" {name!r}" if name else ""
-    return RateLimitExceededError(
-        f"Rate limiter{who}: a token needs {wait:.3f}s, more than timeout={timeout:g}s",
-        retry_after=wait,
-    )
-
-
-class LimiterBase:
-    """The waiting drivers shared by :class:`RateLimiter` and ``KeyedRateLimiter``.
-
-    Subclasses provide ``_reserve`` (under the lock: returns ``(wait, ticket, epoch)``,
-    committed iff ``wait <= max_wait``), ``_cancel`` and ``_valid``.
-    """
-
-    __slots__ = ("_acquired", "_clock", "_lock", "_rejected", "_wait_seconds", "_waited")
-
-    def __init__(self, clock: Clock | None) -> None:
-        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
-        self._lock = threading.Lock()
-        self._acquired = 0
-        self._rejected = 0
-        self._waited = 0
-        self._wait_seconds = 0.0
-
-    @property
-    def stats(self) -> RateLimiterStats:
-        """A snapshot of the counters."""
-        with self._lock:
-            return RateLimiterStats(
-                self._acquired, self._rejected, self._waited, self._wait_seconds
-            )
-
-    def _reserve(
-        self, key: Hashable, tokens: int, max_wait: float
-    ) -> tuple[float, float, int]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def _valid(self, key: Hashable, epoch: int) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _granted(self, waited: float) -> None:
-        with self._lock:
-            self._acquired += 1
-            if waited > 0:
-                self._waited += 1
-                self._wait_seconds += waited
-
-    def _wait_sync(self, key: Hashable, tokens: int, max_wait: float, name: str | None) -> bool:
-        waited = 0.0
-        polite = max_wait == 0.0  # non-blocking callers get False, not an exception
-        while True:
-            wait, ticket, epoch = self._reserve(key, tokens, max_wait)
-            if wait > max_wait:
-                if polite:
-                    return False
-                raise too_slow(name, wait, max_wait)
-            if wait == 0.0:
-                self._granted(waited)
-                return True
-            try:
-                self._clock.sleep(wait)
-            except BaseException:
-                self._cancel(key, tokens, ticket)
-                raise
-            waited += wait
-            if self._valid(key, epoch):
-                self._granted(waited)
-                return True
-            # A Retry-After block arrived while we slept: queue again behind it.
-            self._cancel(key, tokens, ticket)
-            max_wait = max(0.0, max_wait - wait) if max_wait != _INF else _INF
-
-    async def _wait_async(
-        self, key: Hashable, tokens: int, max_wait: float, name: str | None
-    ) -> bool:
-        waited = 0.0
-        polite = max_wait == 0.0  # non-blocking callers get False, not an exception
-        while True:
-            wait, ticket, epoch = self._reserve(key, tokens, max_wait)
-            if wait > max_wait:
-                if polite:
-                    return False
-                raise too_slow(name, wait, max_wait)
-            if wait == 0.0:
-                self._granted(waited)
-                return True
-            try:
-                await self._clock.asleep(wait)
-            except BaseException:
-                # Plain code, no await: runs even while the task is being cancelled.
-                self._cancel(key, tokens, ticket)
-                raise
-            waited += wait
-            if self._valid(key, epoch):
-                self._granted(waited)
-                return True
-            self._cancel(key, tokens, ticket)
-            max_wait = max(0.0, max_wait - wait) if max_wait != _INF else _INF
 
 
 class RateLimiter(LimiterBase):
@@ -270,11 +119,12 @@ class RateLimiter(LimiterBase):
 
     def consume(self, tokens: int = 1) -> RateLimitDecision:
         """Try to take ``tokens`` now and describe the outcome (for ``RateLimit-*`` headers)."""
-        count = check_tokens(tokens, self._bucket.burst)
+        if tokens.__class__ is not int or tokens != 1:
+            check_tokens(tokens, self._bucket.burst)
         now = self._monotonic()
         bucket = self._bucket
         with self._lock:
-            wait = bucket.reserve(now, count, 0.0)
+            wait = bucket.reserve(now, tokens, 0.0)
             if wait == 0.0:
                 self._acquired += 1
             else:
@@ -294,13 +144,19 @@ class RateLimiter(LimiterBase):
         wait would exceed a positive ``timeout`` it raises :class:`RateLimitExceededError` at
         once, without sleeping, with ``retry_after`` set to the wait that would be needed.
         """
-        count = check_tokens(tokens, self._bucket.burst)
-        return self._wait_sync(None, count, max_wait_for(blocking, timeout), self.name)
+        if tokens.__class__ is not int or tokens != 1:
+            check_tokens(tokens, self._bucket.burst)
+        if timeout is None and blocking is True and self._take_now(tokens):
+            return True
+        return self._wait_sync(None, tokens, max_wait_for(blocking, timeout), self.name)
 
     async def acquire_async(self, tokens: int = 1, *, timeout: float | None = None) -> bool:
         """Like :meth:`acquire`, for tasks (asyncio or trio): waits without blocking the loop."""
-        count = check_tokens(tokens, self._bucket.burst)
-        return await self._wait_async(None, count, max_wait_for(True, timeout), self.name)
+        if tokens.__class__ is not int or tokens != 1:
+            check_tokens(tokens, self._bucket.burst)
+        if timeout is None and self._take_now(tokens):
+            return True
+        return await self._wait_async(None, tokens, max_wait_for(True, timeout), self.name)
 
     def set_retry_after(self, retry_after: float | datetime) -> None:
         """Refuse everything until ``retry_after`` (seconds from now, or an aware datetime).
@@ -318,6 +174,19 @@ class RateLimiter(LimiterBase):
         with self._lock:
             self._bucket.reset()
 
+    def _take_now(self, tokens: int) -> bool:
+        # The common case of a blocking acquire: a token is there. A miss is not counted, the
+        # waiting path that follows does that.
+        now = self._monotonic()
+        self._lock_acquire()
+        try:
+            if self._bucket.reserve(now, tokens, 0.0) == 0.0:
+                self._acquired += 1
+                return True
+            return False
+        finally:
+            self._lock_release()
+
     def _retry_after(self) -> float:
         now = self._monotonic()
         with self._lock:
@@ -327,7 +196,9 @@ class RateLimiter(LimiterBase):
         now = self._monotonic()
         with self._lock:
             wait = self._bucket.reserve(now, tokens, max_wait)
-            if wait > max_wait:
+            if wait == 0.0:
+                self._acquired += 1
+            elif wait > max_wait:
                 self._rejected += 1
             return wait, self._bucket.full_at, self._bucket.epoch
 
@@ -369,15 +240,6 @@ class RateLimiter(LimiterBase):
             f"RateLimiter(rate={self.rate!r}, per={self.per!r}, "
             f"burst={self._bucket.burst!r}, name={self.name!r})"
         )
-
-
-def retry_after_seconds(value: object, clock: Clock) -> float:
-    """Seconds from now for ``set_retry_after``: a number of seconds or an aware datetime."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise TypeError(f"retry_after must be a timezone-aware datetime, got {value!r}")
-        return max(0.0, value.timestamp() - clock.time())
-    return check_number("retry_after", value, inclusive=True, allow_inf=True)
 
 
 def _is_async(fn: object) -> bool:

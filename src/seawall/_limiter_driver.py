@@ -1,0 +1,197 @@
+"""What RateLimiter and KeyedRateLimiter share: argument checks, stats, and the waiting drivers.
+
+A caller that has to wait reserves its slot under the lock (see ``_limiter_core``), then sleeps
+exactly once, outside the lock, for exactly the time it was given: no polling, and waiters are
+served in arrival order. If the sleep is interrupted (task cancelled, ``KeyboardInterrupt``)
+the reservation is handed back before the exception propagates. A waiter whose slot fell
+inside a ``Retry-After`` block that arrived while it slept queues again behind the block.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._errors import RateLimitExceededError
+from ._validate import check_int, check_number, check_optional_number
+
+__all__ = [
+    "LimiterBase",
+    "RateLimiterStats",
+    "check_name",
+    "check_rate",
+    "check_tokens",
+    "max_wait_for",
+    "retry_after_seconds",
+    "too_slow",
+]
+
+_INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimiterStats:
+    """A snapshot of a limiter's counters (grants and rejections are calls, not tokens)."""
+
+    total_acquired: int
+    total_rejected: int
+    total_waited: int
+    total_wait_seconds: float
+
+
+def check_rate(rate: object, per: object, burst: object) -> tuple[float, float, float, float]:
+    """Validate ``rate``, ``per`` and ``burst``; return ``(interval, burst, rate, per)``."""
+    rate_f = check_number("rate", rate)
+    per_f = check_number("per", per)
+    if burst is None:
+        burst_f = rate_f if rate_f >= 1.0 else 1.0
+    else:
+        burst_f = check_number("burst", burst, minimum=1.0, inclusive=True)
+    interval = per_f / rate_f
+    if not (interval > 0 and math.isfinite(interval)):
+        raise ValueError(f"rate/per must give a finite refill interval, got {rate!r}/{per!r}")
+    return interval, burst_f, rate_f, per_f
+
+
+def check_tokens(tokens: object, burst: float) -> int:
+    """Validate a token count: an int from 1 to ``burst``."""
+    count = check_int("tokens", tokens)
+    if count > burst:
+        raise ValueError(f"tokens must be <= burst ({burst:g}), got {tokens!r}")
+    return count
+
+
+def check_name(name: object) -> str | None:
+    """Validate an optional name."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None, got {name!r} ({type(name).__name__})")
+    return name
+
+
+def max_wait_for(blocking: object, timeout: object) -> float:
+    """Turn ``acquire``'s ``blocking``/``timeout`` into the longest acceptable wait."""
+    if not isinstance(blocking, bool):
+        raise TypeError(f"blocking must be a bool, got {blocking!r}")
+    limit = check_optional_number("timeout", timeout, inclusive=True)
+    if not blocking:
+        if limit is not None:
+            raise ValueError(f"timeout={timeout!r} makes no sense with blocking=False")
+        return 0.0
+    return _INF if limit is None else limit
+
+
+def too_slow(name: str | None, wait: float, timeout: float) -> RateLimitExceededError:
+    """A fresh error for a wait longer than the caller's timeout."""
+    who = f" {name!r}" if name else ""
+    return RateLimitExceededError(
+        f"Rate limiter{who}: a token needs {wait:.3f}s, more than timeout={timeout:g}s",
+        retry_after=wait,
+    )
+
+
+class LimiterBase:
+    """The waiting drivers shared by :class:`RateLimiter` and ``KeyedRateLimiter``.
+
+    Subclasses provide ``_reserve`` (under the lock: returns ``(wait, ticket, epoch)``,
+    committed iff ``wait <= max_wait``; counts immediate grants and rejections), ``_cancel``
+    and ``_valid``.
+    """
+
+    __slots__ = ("_acquired", "_clock", "_lock", "_rejected", "_wait_seconds", "_waited")
+
+    def __init__(self, clock: Clock | None) -> None:
+        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._lock = threading.Lock()
+        self._acquired = 0
+        self._rejected = 0
+        self._waited = 0
+        self._wait_seconds = 0.0
+
+    @property
+    def stats(self) -> RateLimiterStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return RateLimiterStats(
+                self._acquired, self._rejected, self._waited, self._wait_seconds
+            )
+
+    def _reserve(
+        self, key: Hashable, tokens: int, max_wait: float
+    ) -> tuple[float, float, int]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _valid(self, key: Hashable, epoch: int) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _granted(self, waited: float) -> None:
+        with self._lock:
+            self._acquired += 1
+            if waited > 0:
+                self._waited += 1
+                self._wait_seconds += waited
+
+    def _wait_sync(self, key: Hashable, tokens: int, max_wait: float, name: str | None) -> bool:
+        waited = 0.0
+        polite = max_wait == 0.0  # non-blocking callers get False, not an exception
+        while True:
+            wait, ticket, epoch = self._reserve(key, tokens, max_wait)
+            if wait > max_wait:
+                if polite:
+                    return False
+                raise too_slow(name, wait, max_wait)
+            if wait == 0.0:  # granted now (and counted by _reserve)
+                return True
+            try:
+                self._clock.sleep(wait)
+            except BaseException:
+                self._cancel(key, tokens, ticket)
+                raise
+            waited += wait
+            if self._valid(key, epoch):
+                self._granted(waited)
+                return True
+            # A Retry-After block arrived while we slept: queue again behind it.
+            self._cancel(key, tokens, ticket)
+            max_wait = max(0.0, max_wait - wait) if max_wait != _INF else _INF
+
+    async def _wait_async(
+        self, key: Hashable, tokens: int, max_wait: float, name: str | None
+    ) -> bool:
+        waited = 0.0
+        polite = max_wait == 0.0  # non-blocking callers get False, not an exception
+        while True:
+            wait, ticket, epoch = self._reserve(key, tokens, max_wait)
+            if wait > max_wait:
+                if polite:
+                    return False
+                raise too_slow(name, wait, max_wait)
+            if wait == 0.0:  # granted now (and counted by _reserve)
+                return True
+            try:
+                await self._clock.asleep(wait)
+            except BaseException:
+                # Plain code, no await: runs even while the task is being cancelled.
+                self._cancel(key, tokens, ticket)
+                raise
+            waited += wait
+            if self._valid(key, epoch):
+                self._granted(waited)
+                return True
+            self._cancel(key, tokens, ticket)
+            max_wait = max(0.0, max_wait - wait) if max_wait != _INF else _INF
+
+
+def retry_after_seconds(value: object, clock: Clock) -> float:
+    """Seconds from now for ``set_retry_after``: a number of seconds or an aware datetime."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise TypeError(f"retry_after must be a timezone-aware datetime, got {value!r}")
+        return max(0.0, value.timestamp() - clock.time())
+    return check_number("retry_after", value, inclusive=True, allow_inf=True)
