@@ -1,0 +1,110 @@
+"""Per-endpoint limits: the ``@limit`` decorator and the FastAPI ``Depends(RateLimit(...))``.
+
+``@limit("5/minute")`` only marks the endpoint; ``ResilienceMiddleware`` finds the mark on the
+route Starlette will dispatch to and applies that limit instead of its default, before the
+endpoint (and FastAPI's body parsing) runs. ``RateLimit`` is a FastAPI dependency that limits
+inside the app, after routing; its 429 is raised as :class:`RateLimited`, which the middleware
+renders like its own (without the middleware, register :func:`rate_limit_exceeded_handler`).
+Neither asks anything of the endpoint's parameter names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .._clock import Clock
+from .._errors import RateLimitExceededError
+from ._client import ClientKey
+from ._limits import LimitGroup, LimitSpec, PolicyState, parse_limits
+from ._responses import rate_limited, ratelimit_fields
+
+__all__ = [
+    "CLIENT_KEY",
+    "LIMIT_ATTRIBUTE",
+    "RateLimit",
+    "RateLimited",
+    "limit",
+    "rate_limit_exceeded_handler",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where the middleware leaves the client key for the dependency (a private scope entry).
+CLIENT_KEY = "seawall.client_key"
+#: The attribute ``@limit`` sets on an endpoint.
+LIMIT_ATTRIBUTE = "__seawall_limit__"
+
+
+def limit(spec: LimitSpec | None) -> Callable[[F], F]:
+    """Mark an endpoint with its own limit (``None``: no limit, not even the default).
+
+    The middleware applies it per client in place of its default ``rate_limit``.
+    """
+    limits = None if spec is None else parse_limits("limit", spec)
+
+    def mark(endpoint: F) -> F:
+        setattr(endpoint, LIMIT_ATTRIBUTE, limits)
+        return endpoint
+
+    return mark
+
+
+class RateLimited(RateLimitExceededError):
+    """A dependency limit refused the request; carries what the 429 response needs."""
+
+    def __init__(self, group: LimitGroup, states: Sequence[PolicyState], retry_after: float):
+        super().__init__("Rate limit exceeded", retry_after=retry_after)
+        self.group = group
+        self.states = tuple(states)
+
+
+class RateLimit:
+    """A FastAPI dependency: ``Depends(RateLimit("5/minute"))`` limits that route per client.
+
+    The client key is the one ``ResilienceMiddleware`` computed for the request (so trusted
+    proxies apply), else ``key(request)`` or the peer address.
+    """
+
+    def __init__(
+        self,
+        spec: LimitSpec,
+        *,
+        key: Callable[[Request], Hashable] | None = None,
+        name: str = "endpoint",
+        max_keys: int = 10_000,
+        clock: Clock | None = None,
+    ) -> None:
+        self.group = LimitGroup(name, parse_limits("spec", spec), max_keys=max_keys, clock=clock)
+        self._key = key
+        self._default_key = ClientKey()
+
+    async def __call__(self, request: Request) -> None:
+        key = request.scope.get(CLIENT_KEY)
+        if key is None:
+            key = self._key(request) if self._key else self._default_key(request.scope)
+        granted, states = self.group.hit(key)
+        if not granted:
+            raise RateLimited(self.group, states, max(s.retry_after for s in states))
+
+
+def rejection_for(exc: RateLimited, style: str | None, wall_now: float) -> Any:
+    """The 429 :class:`Rejection` for a dependency's refusal."""
+    headers = ratelimit_fields(style, exc.group.policy_field, exc.states, wall_now) if style else []
+    refused = [s.name for s in exc.states if s.retry_after > 0]
+    return rate_limited(headers, exc.retry_after, refused)
+
+
+async def rate_limit_exceeded_handler(request: Request, exc: Exception) -> Response:
+    """A Starlette exception handler for :class:`RateLimited`, for apps without the middleware."""
+    assert isinstance(exc, RateLimited)
+    rejection = rejection_for(exc, "ietf", 0.0)
+    return Response(
+        rejection.body(),
+        status_code=rejection.status,
+        headers={k.decode(): v.decode() for k, v in rejection.headers},
+        media_type="application/problem+json",
+    )

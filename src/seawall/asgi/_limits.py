@@ -1,0 +1,170 @@
+"""Limit strings ("100/minute", "10/second;1000/hour") and the keyed buckets behind them.
+
+A limit string lists one or more quotas separated by ``;`` or ``,``. Each quota reads
+``<amount> / <unit>`` or ``<amount> per <unit>``, optionally with a multiplier:
+``"20/5 minutes"``. Units: ``second``/``sec``/``s``, ``minute``/``min``/``m``,
+``hour``/``h``, ``day``/``d`` (plurals accepted). Each quota becomes a token bucket holding
+``amount`` tokens that refills at ``amount / window`` per second, one bucket per client key.
+
+When several quotas apply to one request, the request is admitted only if every one of them
+admits it, and a rejection spends nothing: all buckets are checked before any is charged
+(see :meth:`LimitGroup.hit`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from .._clock import Clock
+from .._keyed_limiter import KeyedRateLimiter
+from .._limiter import RateLimitDecision
+
+__all__ = ["Limit", "LimitGroup", "PolicyState", "parse_limits"]
+
+_UNITS = {
+    "s": 1, "sec": 1, "second": 1,
+    "m": 60, "min": 60, "minute": 60,
+    "h": 3600, "hour": 3600,
+    "d": 86400, "day": 86400,
+}  # fmt: skip
+_ITEM = re.compile(r"^\s*(\d+)\s*(?:/|\bper\b)\s*(\d+)?\s*([a-z]+?)s?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """``amount`` requests per ``window`` whole seconds."""
+
+    amount: int
+    window: int
+
+    def __str__(self) -> str:
+        return f"{self.amount}/{self.window}s"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """One quota's answer for one request: the numbers the RateLimit fields carry."""
+
+    name: str
+    quota: int
+    window: int
+    remaining: int
+    reset_after: float
+    retry_after: float
+
+
+LimitSpec = str | Limit | Sequence[str | Limit]
+
+
+def parse_limits(name: str, spec: LimitSpec) -> tuple[Limit, ...]:
+    """Parse ``spec`` (a limit string, a :class:`Limit`, or a list of them) into limits.
+
+    Raises ValueError naming ``name`` and the bad text, TypeError for other types.
+    """
+    if isinstance(spec, Limit):
+        return (spec,)
+    if isinstance(spec, str):
+        parts = [p for p in re.split(r"[;,]", spec) if p.strip()]
+        if not parts:
+            raise ValueError(f"{name} must name at least one limit, got {spec!r}")
+        return tuple(_parse_item(name, p) for p in parts)
+    if isinstance(spec, Sequence) and spec:
+        return tuple(limit for item in spec for limit in parse_limits(name, item))
+    raise TypeError(f"{name} must be a limit string like '100/minute', got {spec!r}")
+
+
+def _parse_item(name: str, text: str) -> Limit:
+    match = _ITEM.match(text)
+    unit = _UNITS.get(match.group(3).lower()) if match else None
+    if match is None or unit is None:
+        raise ValueError(
+            f"{name}: cannot read {text.strip()!r}; expected e.g. '100/minute', '5 per second'"
+        )
+    amount, multiplier = int(match.group(1)), int(match.group(2) or 1)
+    if amount < 1 or multiplier < 1:
+        raise ValueError(f"{name}: amount and window must be >= 1 in {text.strip()!r}")
+    return Limit(amount, multiplier * unit)
+
+
+class LimitGroup:
+    """Every quota that applies to one scope (the app default, or one route), per client key.
+
+    ``names`` label the quotas in the RateLimit fields: ``prefix`` alone for a single quota,
+    ``prefix-1``, ``prefix-2``... for several.
+    """
+
+    __slots__ = ("_buckets", "limits", "names", "policy_field")
+
+    def __init__(
+        self, prefix: str, limits: Sequence[Limit], *, max_keys: int, clock: Clock | None
+    ) -> None:
+        self.limits = tuple(limits)
+        if len(self.limits) == 1:
+            self.names: tuple[str, ...] = (prefix,)
+        else:
+            self.names = tuple(f"{prefix}-{i}" for i in range(1, len(self.limits) + 1))
+        self._buckets = tuple(
+            KeyedRateLimiter(
+                limit.amount,
+                limit.window,
+                burst=limit.amount,
+                max_keys=max_keys,
+                name=name,
+                clock=clock,
+            )
+            for name, limit in zip(self.names, self.limits, strict=True)
+        )
+        self.policy_field = ", ".join(
+            f'"{n}";q={lim.amount};w={lim.window}'
+            for n, lim in zip(self.names, self.limits, strict=True)
+        ).encode("ascii")
+
+    @property
+    def buckets(self) -> tuple[KeyedRateLimiter, ...]:
+        """The keyed limiters, one per quota (for inspection and tests)."""
+        return self._buckets
+
+    def hit(self, key: Hashable) -> tuple[bool, tuple[PolicyState, ...]]:
+        """Charge one request to ``key`` in every quota, or in none if any would refuse.
+
+        With several quotas every bucket is read first and charged only if all hold a token;
+        a refused request spends nothing. (Read and charge are not one atomic step across
+        threads: two threads racing on the same key may spend a token in an earlier quota
+        for a request a later one refuses. Within one event loop there is no such gap.)
+        """
+        if len(self._buckets) == 1:
+            decision = self._buckets[0].consume(key)
+            return decision.granted, (self._state(0, decision),)
+        levels = [bucket.tokens(key) for bucket in self._buckets]
+        if any(level < 1.0 - 1e-9 for level in levels):
+            return False, tuple(self._peeked(i, level) for i, level in enumerate(levels))
+        decisions = [bucket.consume(key) for bucket in self._buckets]
+        states = tuple(self._state(i, d) for i, d in enumerate(decisions))
+        return all(d.granted for d in decisions), states
+
+    def _state(self, index: int, decision: RateLimitDecision) -> PolicyState:
+        limit = self.limits[index]
+        return PolicyState(
+            self.names[index],
+            limit.amount,
+            limit.window,
+            decision.remaining,
+            decision.reset_after,
+            decision.retry_after,
+        )
+
+    def _peeked(self, index: int, level: float) -> PolicyState:
+        limit = self.limits[index]
+        interval = limit.window / limit.amount
+        missing = max(0.0, 1.0 - level)
+        return PolicyState(
+            self.names[index],
+            limit.amount,
+            limit.window,
+            max(0, math.floor(level + 1e-9)),
+            max(0.0, (limit.amount - level) * interval),
+            missing * interval if missing > 1e-9 else 0.0,
+        )

@@ -1,0 +1,363 @@
+"""ResilienceMiddleware: limits, load shedding, a breaker and a timeout in front of an ASGI app.
+
+Pure ASGI: ``__init__(app, ...)`` and ``async __call__(scope, receive, send)``. Only ``http``
+scopes are handled; ``websocket`` scopes pass through untouched, and so do ``lifespan`` scopes
+unless a lifespan hook is given (then the middleware drives it on the lifespan events). The
+response is observed by wrapping ``send`` (status, whether it started) and never buffered.
+
+Gates, in the order seawall's pipeline uses (limiter -> bulkhead -> breaker, so a refusal by a
+later gate never holds an earlier one's slot):
+
+1. probes (readiness, liveness, drain endpoint) and the shutdown check;
+2. exemptions: an exempt request skips every gate below;
+3. rate limits: the route's own limit (``@limit``, ``route_limits``) or else the default
+   ``rate_limit``, per client key -> 429;
+4. the bulkhead (``max_concurrent``) -> 503;
+5. the circuit breaker over the app's own failures (5xx or an exception) -> 503;
+6. the app, under ``request_timeout`` -> 504 if it has not started its response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any
+
+import anyio
+
+from .._breaker import CircuitBreaker
+from .._bulkhead import Bulkhead
+from .._clock import SYSTEM_CLOCK, Clock
+from .._errors import BulkheadFullError, CircuitOpenError
+from .._validate import check_callable, check_int, check_optional_number
+from ._client import ClientKey, Network, parse_networks
+from ._dependency import CLIENT_KEY, RateLimited, rejection_for
+from ._lifespan import SeawallLifespan
+from ._limits import LimitGroup, LimitSpec, parse_limits
+from ._probes import Probes
+from ._responses import (
+    HEADER_STYLES,
+    Header,
+    RejectHook,
+    Rejection,
+    rate_limited,
+    ratelimit_fields,
+    send_rejection,
+    timed_out,
+    unavailable,
+)
+from ._route_limits import RouteLimits
+from ._types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["ResilienceMiddleware"]
+
+logger = logging.getLogger("seawall")
+
+Exempt = Iterable[str] | Callable[[Scope], bool]
+
+
+class _Observed:
+    """The wrapped ``send``: adds the rate-limit fields and remembers the status."""
+
+    __slots__ = ("extra", "send", "status")
+
+    def __init__(self, send: Send, extra: list[Header]) -> None:
+        self.send = send
+        self.extra = extra
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            if self.extra:
+                headers = [*message.get("headers", ()), *self.extra]
+                message = {**message, "headers": headers}
+        await self.send(message)
+
+
+class ResilienceMiddleware:
+    """Protect an ASGI app from its callers; see the module docs and ``docs/asgi.md``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rate_limit: LimitSpec | None = None,
+        route_limits: Mapping[str, LimitSpec | None] | None = None,
+        key: Callable[[Scope], Hashable] | None = None,
+        trusted_proxies: Iterable[str | Network] = (),
+        exempt: Exempt | None = None,
+        max_concurrent: int | None = None,
+        max_queue: int | None = None,
+        max_wait: float = 0.0,
+        breaker: bool | CircuitBreaker | Mapping[str, Any] | None = None,
+        request_timeout: float | None = None,
+        headers: str | None = "ietf",
+        on_reject: RejectHook | None = None,
+        max_keys: int = 10_000,
+        lifespan: SeawallLifespan | None = None,
+        readiness_path: str | None = None,
+        liveness_path: str | None = None,
+        drain_path: str | None = None,
+        drain_allow: Iterable[str | Network] = ("127.0.0.1/32", "::1/128"),
+        clock: Clock | None = None,
+    ) -> None:
+        self.app = app
+        self._clock = SYSTEM_CLOCK if clock is None else clock
+        check_int("max_keys", max_keys)
+        self.default_limits = (
+            None
+            if rate_limit is None
+            else LimitGroup(
+                "default",
+                parse_limits("rate_limit", rate_limit),
+                max_keys=max_keys,
+                clock=clock,
+            )
+        )
+        self.route_limits = RouteLimits(route_limits or {}, max_keys=max_keys, clock=clock)
+        self._key = ClientKey(trusted_proxies) if key is None else check_callable("key", key)
+        self._exempt = _exempt_predicate(exempt)
+        self.bulkhead = _bulkhead(max_concurrent, max_queue, max_wait, clock)
+        self._max_wait = max_wait
+        self.breaker = _breaker(breaker, clock)
+        self._timeout = check_optional_number("request_timeout", request_timeout)
+        if headers is not None and headers not in HEADER_STYLES:
+            raise ValueError(f"headers must be one of {HEADER_STYLES} or None, got {headers!r}")
+        self._style = headers
+        self._on_reject = None if on_reject is None else check_callable("on_reject", on_reject)
+        self.lifespan = lifespan
+        self._probes = Probes(
+            lifespan,
+            readiness_path=readiness_path,
+            liveness_path=liveness_path,
+            drain_path=drain_path,
+            drain_allow=parse_networks("drain_allow", drain_allow),
+        )
+
+    # -- dispatch ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan" and self.lifespan is not None:
+            await self._lifespan_events(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._probes.paths and scope["path"] in self._probes.paths:
+            await self._probes.answer(scope, receive, send)
+            return
+        lifespan = self.lifespan
+        if lifespan is None:
+            await self._guarded(scope, receive, send)
+            return
+        if lifespan.stopping:
+            rejection = unavailable("shutting_down", 1, "The service is shutting down.")
+            await self._reject(scope, receive, send, rejection)
+            return
+        lifespan.request_started()
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            lifespan.request_finished()
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._exempt is not None and self._exempt(scope):
+            await self.app(scope, receive, send)
+            return
+        extra: list[Header] = []
+        group = self.route_limits.lookup(scope, self.app, self.default_limits)
+        # The key is left in the scope even when no middleware limit applies, so a
+        # Depends(RateLimit(...)) inside the app limits by the same (proxy-aware) client.
+        key = scope[CLIENT_KEY] = self._key(scope)
+        if group is not None:
+            rejection = self._charge(group, key, extra)
+            if rejection is not None:
+                await self._reject(scope, receive, send, rejection)
+                return
+        await self._shed(scope, receive, send, extra)
+
+    def _charge(self, group: LimitGroup, key: Hashable, extra: list[Header]) -> Rejection | None:
+        granted, states = group.hit(key)
+        if self._style is not None:
+            extra += ratelimit_fields(self._style, group.policy_field, states, self._clock.time())
+        if granted:
+            return None
+        refused = [s for s in states if s.retry_after > 0]
+        return rate_limited(extra, max(s.retry_after for s in refused), [s.name for s in refused])
+
+    async def _shed(self, scope: Scope, receive: Receive, send: Send, extra: list[Header]) -> None:
+        bulkhead = self.bulkhead
+        if bulkhead is None:
+            await self._broken(scope, receive, send, extra)
+            return
+        try:
+            if self._max_wait == 0:
+                if not bulkhead.try_acquire():
+                    raise BulkheadFullError("bulkhead full", retry_after=1.0)
+            else:
+                await bulkhead.acquire_async()
+        except BulkheadFullError as exc:
+            rejection = unavailable("overloaded", exc.retry_after, "The service is overloaded.")
+            await self._reject(scope, receive, send, rejection)
+            return
+        try:
+            await self._broken(scope, receive, send, extra)
+        finally:
+            bulkhead.release()
+
+    async def _broken(
+        self, scope: Scope, receive: Receive, send: Send, extra: list[Header]
+    ) -> None:
+        if self.breaker is None:
+            await self._call_app(scope, receive, send, extra, None)
+            return
+        try:
+            permit = self.breaker.admit()
+        except CircuitOpenError as exc:
+            rejection = unavailable(
+                "circuit_open", exc.retry_after, "The service is temporarily unavailable."
+            )
+            await self._reject(scope, receive, send, rejection)
+            return
+        await self._call_app(scope, receive, send, extra, permit)
+
+    async def _call_app(
+        self, scope: Scope, receive: Receive, send: Send, extra: list[Header], permit: Any
+    ) -> None:
+        observed = _Observed(send, extra)
+        try:
+            if self._timeout is None:
+                await self.app(scope, receive, observed)
+                expired = False
+            else:
+                expired = await self._run_with_timeout(scope, receive, observed)
+        except RateLimited as exc:
+            if permit is not None:
+                permit.neutral()
+            if observed.status:
+                raise
+            await self._reject(
+                scope, receive, send, rejection_for(exc, self._style, self._clock.time())
+            )
+            return
+        except BaseException as exc:
+            if permit is not None:
+                permit.settle(exc)
+            raise
+        if permit is not None:
+            if expired or observed.status >= 500:
+                permit.failure()
+            else:
+                permit.success()
+        if expired:
+            await self._expired(scope, receive, send, observed)
+
+    async def _run_with_timeout(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        # The timer sleeps on the injected clock (not move_on_after on the loop's clock), so a
+        # FakeClock drives timeouts in tests exactly as it drives every other policy.
+        assert self._timeout is not None
+        timeout = self._timeout
+        app_scope = anyio.CancelScope()
+        clock = self._clock
+        error: Exception | None = None
+
+        async def expire() -> None:
+            await clock.asleep(timeout)
+            app_scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(expire)
+            try:
+                with app_scope:
+                    await self.app(scope, receive, send)
+            except Exception as exc:  # re-raised below, unwrapped by the task group
+                error = exc
+            finally:
+                tg.cancel_scope.cancel()
+        if error is not None:
+            raise error
+        return app_scope.cancel_called
+
+    async def _expired(
+        self, scope: Scope, receive: Receive, send: Send, observed: _Observed
+    ) -> None:
+        if not observed.status:
+            await self._reject(scope, receive, send, timed_out())
+            return
+        # Too late for a 504: the status line is gone. Returning without the final body
+        # message makes the server close the connection, so the client sees a truncated
+        # response rather than a complete-looking one.
+        logger.warning("seawall: request_timeout after the response started; response aborted")
+
+    async def _reject(
+        self, scope: Scope, receive: Receive, send: Send, rejection: Rejection
+    ) -> None:
+        await send_rejection(scope, receive, send, rejection, self._on_reject)
+
+    # -- lifespan ----------------------------------------------------------------------------
+
+    async def _lifespan_events(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hook = self.lifespan
+        assert hook is not None
+
+        async def receive_driving() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await hook.startup()
+                except BaseException as exc:
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    raise
+            elif message["type"] == "lifespan.shutdown":
+                await hook.drain()
+            return message
+
+        async def send_driving(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await hook.finish()
+            await send(message)
+
+        await self.app(scope, receive_driving, send_driving)
+
+
+def _exempt_predicate(exempt: Exempt | None) -> Callable[[Scope], bool] | None:
+    if exempt is None:
+        return None
+    if callable(exempt):
+        return exempt
+    if isinstance(exempt, str):
+        exempt = [exempt]
+    paths = frozenset(exempt)
+    if not all(isinstance(p, str) and p.startswith("/") for p in paths):
+        raise ValueError(f"exempt must be paths starting with '/' or a predicate, got {exempt!r}")
+    return lambda scope: scope["path"] in paths
+
+
+def _bulkhead(
+    max_concurrent: int | None, max_queue: int | None, max_wait: float, clock: Clock | None
+) -> Bulkhead | None:
+    if max_concurrent is None:
+        if max_queue is not None or max_wait:
+            raise ValueError("max_queue and max_wait need max_concurrent")
+        return None
+    return Bulkhead(
+        max_concurrent, max_wait=max_wait, max_queue=max_queue, name="asgi", clock=clock
+    )
+
+
+def _breaker(
+    breaker: bool | CircuitBreaker | Mapping[str, Any] | None, clock: Clock | None
+) -> CircuitBreaker | None:
+    if breaker is None or breaker is False:
+        return None
+    if breaker is True:
+        return CircuitBreaker(name="asgi", clock=clock)
+    if isinstance(breaker, CircuitBreaker):
+        return breaker
+    if isinstance(breaker, Mapping):
+        return CircuitBreaker(**{"name": "asgi", "clock": clock, **breaker})
+    raise TypeError(f"breaker must be a bool, a CircuitBreaker or options, got {breaker!r}")

@@ -1,0 +1,100 @@
+"""Which limit a request falls under: its route's own, or the app default.
+
+Route limits come from ``@limit(...)`` on endpoints and from the middleware's
+``route_limits={"/items/{item_id}": "5/minute", "POST /login": "3/minute"}`` (keys are full
+path templates, mount prefixes included, optionally preceded by a method; they win over the
+decorator). The table is built on the first request from the app's routes
+(``scope["app"].routes``, as Starlette sets it), and the request's route is found with
+:func:`resolve_route`, exactly as Starlette's router finds it. An app without route limits
+pays nothing for this: no route is matched per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._clock import Clock
+from ._dependency import LIMIT_ATTRIBUTE
+from ._limits import Limit, LimitGroup, LimitSpec, parse_limits
+from ._routes import endpoint_of, iter_routes, resolve_route
+from ._types import ASGIApp, Scope
+
+__all__ = ["RouteLimits"]
+
+logger = logging.getLogger("seawall")
+
+_MISSING: Any = object()
+Entry = tuple[int, str | None]  # (id of the route, method or None for every method)
+
+
+def _split(template: str) -> tuple[str | None, str]:
+    method, _, path = template.strip().rpartition(" ")
+    if not path.startswith("/"):
+        raise ValueError(f"route_limits keys are '/path' or 'METHOD /path', got {template!r}")
+    return (method.strip().upper() or None), path
+
+
+class RouteLimits:
+    """The per-route limit table and its lookup."""
+
+    __slots__ = ("_clock", "_max_keys", "_routes", "_specs", "_table")
+
+    def __init__(
+        self, specs: Mapping[str, LimitSpec | None], *, max_keys: int, clock: Clock | None
+    ) -> None:
+        self._specs: dict[tuple[str | None, str], tuple[Limit, ...] | None] = {}
+        for template, spec in specs.items():
+            limits = None if spec is None else parse_limits(f"route_limits[{template!r}]", spec)
+            self._specs[_split(template)] = limits
+        self._max_keys = max_keys
+        self._clock = clock
+        self._table: dict[Entry, LimitGroup | None] | None = None
+        self._routes: Sequence[Any] = ()
+
+    def lookup(self, scope: Scope, app: ASGIApp, default: LimitGroup | None) -> LimitGroup | None:
+        """The limit group for this request (None: unlimited)."""
+        table = self._table
+        if table is None:
+            table = self._build(scope, app)
+        if not table:
+            return default
+        resolved = resolve_route(self._routes, scope)
+        if resolved is None:
+            return default
+        route_id = id(resolved.route)
+        group = table.get((route_id, scope["method"]), _MISSING)
+        if group is _MISSING:
+            group = table.get((route_id, None), _MISSING)
+        return default if group is _MISSING else group
+
+    def _group(self, limits: tuple[Limit, ...] | None) -> LimitGroup | None:
+        if limits is None:
+            return None
+        return LimitGroup("route", limits, max_keys=self._max_keys, clock=self._clock)
+
+    def _build(self, scope: Scope, app: ASGIApp) -> dict[Entry, LimitGroup | None]:
+        owner = scope.get("app") or app
+        routes = getattr(owner, "routes", None)
+        table: dict[Entry, LimitGroup | None] = {}
+        self._table = table
+        if not isinstance(routes, Sequence):
+            if self._specs:
+                logger.warning("seawall: route_limits ignored: the app exposes no routes")
+            return table
+        self._routes = routes
+        unused = set(self._specs)
+        for template, route in iter_routes(routes):
+            endpoint = endpoint_of(route)
+            if endpoint is not None and hasattr(endpoint, LIMIT_ATTRIBUTE):
+                table[(id(route), None)] = self._group(getattr(endpoint, LIMIT_ATTRIBUTE))
+            for method, path in self._specs:
+                if path == template:
+                    table[(id(route), method)] = self._group(self._specs[(method, path)])
+                    unused.discard((method, path))
+        for method, path in sorted(unused, key=str):
+            logger.warning(
+                "seawall: route_limits key %r matches no route", f"{method or ''} {path}"
+            )
+        return table
