@@ -31,13 +31,16 @@ from ._errors import (
 from ._stall import LoopStallDetector, LoopStallEvent
 from ._watchdog import Watchdog, WatchdogStats, watchdog_context
 from ._heartbeat import Heartbeat, HeartbeatState
+from ._bulkhead import Bulkhead, BulkheadStats, bulkhead
 from ._keyed_limiter import KeyedRateLimiter
 from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Bulkhead",
     "BulkheadFullError",
+    "BulkheadStats",
     "CircuitBreakerError",
     "CircuitOpenError",
     "Clock",
@@ -64,6 +67,7 @@ __all__ = [
     "WatchdogError",
     "WatchdogStats",
     "WatchdogTimeoutError",
+    "bulkhead",
     "rate_limiter",
     "watchdog_context",
 ]
