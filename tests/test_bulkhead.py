@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -613,3 +614,27 @@ async def test_uncontended_async_acquire_does_not_checkpoint() -> None:
         async with bh:
             entered = True
     assert (entered, bh.stats.in_flight) == (True, 0)
+
+
+@pytest.mark.anyio
+async def test_works_with_async_exit_stack() -> None:
+    """A bulkhead entered through AsyncExitStack holds its slot until the stack closes."""
+    bh = Bulkhead(1)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(bh)
+        assert bh.stats.in_flight == 1
+    assert bh.stats.in_flight == 0
+
+
+@pytest.mark.anyio
+async def test_async_release_times_the_busy_period(clock: FakeClock) -> None:
+    """Leaving ``async with`` while full is timed: 3 s later a rejection says retry_after 3."""
+    bh = Bulkhead(1, clock=clock)
+    async with bh:
+        with pytest.raises(BulkheadFullError) as first:
+            await bh.acquire_async()
+        clock.advance(3)
+    async with bh:
+        with pytest.raises(BulkheadFullError) as second:
+            await bh.acquire_async()
+    assert (first.value.retry_after, second.value.retry_after) == (0.0, 3.0)

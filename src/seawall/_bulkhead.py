@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
@@ -164,17 +164,40 @@ class Bulkhead:
     ) -> None:
         self.release()
 
-    async def __aenter__(self) -> None:
-        if not self._admit_now():
-            await self._wait_async(self._max_wait)
+    # ``async with`` is the hot path the issue measures against asyncio.Semaphore, so both
+    # halves are plain methods returning an awaitable: no coroutine object when a slot is free,
+    # and BulkheadCore's two fast cases (try_admit, release with nobody waiting) are inlined.
+    # Everything else goes through the core.
 
-    async def __aexit__(
+    def __aenter__(self) -> Coroutine[Any, Any, None]:
+        core = self._core
+        lock = self._lock
+        lock.acquire()
+        if core.in_flight < core.max_concurrent:  # = BulkheadCore.try_admit
+            core.in_flight += 1
+            core.admitted += 1
+            lock.release()
+            return _READY
+        lock.release()
+        return self._wait_async(self._max_wait)
+
+    def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
+        # Synchronous, so a cancellation cannot interrupt it: no shield is needed.
+        core = self._core
+        lock = self._lock
+        lock.acquire()
+        if core.in_flight and not core.queue and core.busy_since is None:
+            core.in_flight -= 1  # = BulkheadCore.release with nobody waiting and no timing
+            lock.release()
+            return _READY
+        lock.release()
         self.release()
+        return _READY
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]: ...
@@ -295,6 +318,33 @@ class Bulkhead:
             f"{label} is full ({core.max_concurrent} in flight): {why}",
             retry_after=core.retry_after(),
         )
+
+
+class _Ready(Coroutine[Any, Any, None]):
+    """A coroutine that has already returned None: awaiting it neither yields nor allocates.
+
+    A real Coroutine (not just an awaitable), so a Bulkhead type-checks as an
+    ``AbstractAsyncContextManager`` (e.g. for ``AsyncExitStack.enter_async_context``).
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return _EXHAUSTED
+
+    def send(self, value: object, /) -> Any:
+        raise StopIteration
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None, /) -> Any:
+        raise typ if val is None else val
+
+    def close(self) -> None:
+        return None
+
+
+_EXHAUSTED: Generator[Any, None, None] = (_ for _ in ())
+next(_EXHAUSTED, None)
+_READY = _Ready()
 
 
 def _finite(wait: float) -> float | None:
