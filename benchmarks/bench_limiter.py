@@ -106,6 +106,11 @@ def cost_table(number: int, repeat: int, found: dict[str, Any]) -> None:
         per_call_ns(lambda: keyed.try_acquire("client"), number, repeat),
         bare,
     )
+    row(
+        "seawall KeyedRateLimiter.consume(key)",
+        per_call_ns(lambda: keyed.consume("client"), number, repeat),
+        bare,
+    )
     if "kstlib" in found:
         k = found["kstlib"].RateLimiter(rate=big, per=1.0)
         row("kstlib RateLimiter.try_acquire()", per_call_ns(k.try_acquire, number, repeat), bare)

@@ -44,8 +44,8 @@ def test_keys_with_quota_are_never_evicted(clock: FakeClock) -> None:
     keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=3, clock=clock)
     for key in "abc":
         keyed.try_acquire(key)
-    for key in range(100):  # a flood of new keys
-        assert keyed.try_acquire(key) is False
+    for stranger in range(100):  # a flood of new keys
+        assert keyed.try_acquire(stranger) is False
     assert len(keyed) == 3
     assert keyed.try_acquire("a") is False  # the flood did not reset "a"
     decision = keyed.consume("z")

@@ -10,7 +10,6 @@ them is full again; known keys are served as usual.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 
 from ._clock import Clock
@@ -94,7 +93,8 @@ class KeyedRateLimiter(LimiterBase):
             check_tokens(tokens, self._buckets.burst)
         now = self._monotonic()
         buckets = self._buckets
-        with self._lock:
+        self._lock_acquire()
+        try:
             try:
                 wait = buckets.reserve(key, now, tokens, 0.0)
             except KeysFull as full:
@@ -103,11 +103,10 @@ class KeyedRateLimiter(LimiterBase):
                 self._acquired += 1
             else:
                 self._rejected += 1
-            left = buckets.tokens(key, now)
-            reset_after = buckets.reset_after(key, now)
-        return RateLimitDecision(
-            wait == 0.0, buckets.burst, max(0, math.floor(left + 1e-9)), reset_after, wait
-        )
+            remaining, reset_after = buckets.describe(key, now)
+        finally:
+            self._lock_release()
+        return RateLimitDecision(wait == 0.0, buckets.burst, remaining, reset_after, wait)
 
     def acquire(
         self,

@@ -34,6 +34,7 @@ Nothing here reads a clock, sleeps or locks: the drivers in ``_limiter`` and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 
 __all__ = ["EPSILON", "Bucket", "KeyedBuckets", "KeysFull", "schedule"]
@@ -53,6 +54,12 @@ def schedule(full_at: float, now: float, cost: float, span: float) -> tuple[floa
     new_full_at = (full_at if full_at > now else now) + cost
     wait = new_full_at - now - span
     return new_full_at, (wait if wait > EPSILON else 0.0)
+
+
+def _describe(ahead: float, burst: float, interval: float) -> tuple[int, float]:
+    if ahead <= 0.0:
+        return math.floor(burst + EPSILON), 0.0
+    return max(0, math.floor(burst - ahead / interval + EPSILON)), ahead
 
 
 class Bucket:
@@ -117,6 +124,10 @@ class Bucket:
     def reset_after(self, now: float) -> float:
         """Seconds until the bucket is full again."""
         return max(0.0, self.full_at - self.floor(now))
+
+    def describe(self, now: float) -> tuple[int, float]:
+        """``(whole tokens left, seconds until full)`` at ``now``, for response headers."""
+        return _describe(self.full_at - self.floor(now), self.burst, self.interval)
 
     def reset(self) -> None:
         """Refill the bucket and lift any block."""
@@ -204,9 +215,10 @@ class KeyedBuckets:
         ahead = self.full_at.get(key, _NEVER) - max(now, self.last_now)
         return self.burst - (ahead / self.interval if ahead > 0 else 0.0)
 
-    def reset_after(self, key: Hashable, now: float) -> float:
-        """Seconds until ``key``'s bucket is full again."""
-        return max(0.0, self.full_at.get(key, _NEVER) - max(now, self.last_now))
+    def describe(self, key: Hashable, now: float) -> tuple[int, float]:
+        """``(whole tokens left, seconds until full)`` for ``key`` at ``now``."""
+        ahead = self.full_at.get(key, _NEVER) - max(now, self.last_now)
+        return _describe(ahead, self.burst, self.interval)
 
     def _make_room(self, now: float) -> None:
         buckets = self.full_at
@@ -222,7 +234,8 @@ class KeyedBuckets:
                 return
         # Best estimate: the earliest refill seen by the last sweep, unless keys were touched
         # since (then the next sweep is the soonest anything can change).
-        raise KeysFull((self.earliest if self.earliest > now else self.next_sweep) - now)
+        wait = (self.earliest if self.earliest > now else self.next_sweep) - now
+        raise KeysFull(max(wait, 2 * EPSILON))  # never 0.0, which would read as granted
 
     def _sweep(self, now: float) -> None:
         buckets = self.full_at
