@@ -38,7 +38,10 @@ from typing import Any
 import anyio
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._heartbeat import Heartbeat
+from .._shutdown import GracefulShutdown
 from .._validate import check_number
+from .._watchdog import Watchdog
 
 __all__ = ["SeawallLifespan", "seawall_lifespan"]
 
@@ -59,9 +62,9 @@ class SeawallLifespan:
     def __init__(
         self,
         *,
-        shutdown: Any = None,
-        heartbeat: Any = None,
-        watchdogs: Iterable[Any] = (),
+        shutdown: GracefulShutdown | None = None,
+        heartbeat: Heartbeat | None = None,
+        watchdogs: Iterable[Watchdog] = (),
         drain_timeout: float = 30.0,
         app_lifespan: AppLifespan | None = None,
         chain_sigterm: bool = False,
@@ -228,9 +231,9 @@ async def _enter(stack: AsyncExitStack, resource: Any) -> None:
 
 def seawall_lifespan(
     *,
-    shutdown: Any = None,
-    heartbeat: Any = None,
-    watchdogs: Iterable[Any] = (),
+    shutdown: GracefulShutdown | None = None,
+    heartbeat: Heartbeat | None = None,
+    watchdogs: Iterable[Watchdog] = (),
     drain_timeout: float = 30.0,
     app_lifespan: AppLifespan | None = None,
     chain_sigterm: bool = False,
