@@ -638,3 +638,18 @@ async def test_async_release_times_the_busy_period(clock: FakeClock) -> None:
         with pytest.raises(BulkheadFullError) as second:
             await bh.acquire_async()
     assert (first.value.retry_after, second.value.retry_after) == (0.0, 3.0)
+
+
+@pytest.mark.anyio
+async def test_infinite_max_wait_waits_for_a_release(clock: FakeClock) -> None:
+    """max_wait=math.inf queues without a deadline: a day later the waiter still gets the slot."""
+    bh = Bulkhead(1, max_wait=math.inf, clock=clock)
+    await bh.acquire_async()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(bh.acquire_async)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(86_400)
+        await anyio.wait_all_tasks_blocked()
+        assert (bh.stats.queued, clock.sleepers) == (1, 0)
+        bh.release()
+    assert bh.stats == BulkheadStats(1, 1, 0, 2, 0, 1)
