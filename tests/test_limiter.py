@@ -260,6 +260,29 @@ async def test_waiter_sleeping_through_a_block_queues_behind_it(clock: FakeClock
     assert granted == [10.5]
 
 
+@pytest.mark.anyio
+async def test_waiter_requeued_by_a_block_waits_for_its_end(clock: FakeClock) -> None:
+    """A waiter whose slot fell inside a block is granted when the block ends, not before."""
+    limiter = RateLimiter(rate=1, burst=2, clock=clock)
+    limiter.acquire(2)
+    granted: list[float] = []
+
+    async def waiter() -> None:
+        await limiter.acquire_async()
+        granted.append(clock.monotonic())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waiter)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(0.5)
+        limiter.set_retry_after(0.75)
+        for _ in range(3):
+            await anyio.wait_all_tasks_blocked()
+            clock.advance(0.25)
+    assert granted == [1.25]
+    assert limiter.stats == RateLimiterStats(2, 0, 1, 1.25)
+
+
 # -- time going backwards -----------------------------------------------------------------------
 
 

@@ -80,6 +80,17 @@ def test_block_leaves_one_token_when_it_ends() -> None:
     assert b.reserve(10.0, 1, 0.0) == 1.0
 
 
+def test_cancel_never_undoes_a_block() -> None:
+    """Tokens given back during a block still leave the bucket blocked until it ends."""
+    b = bucket(burst=2.0)
+    b.reserve(0.0, 2, 0.0)
+    assert b.reserve(0.0, 1, INF) == 1.0
+    ticket = b.full_at
+    b.block(0.5, 1.25)
+    assert b.cancel(ticket, 1) is True
+    assert b.reserve(1.0, 1, INF) == 0.25
+
+
 def test_block_only_extends() -> None:
     """A shorter block than the current one changes nothing."""
     b = bucket()

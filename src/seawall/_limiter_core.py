@@ -100,7 +100,9 @@ class Bucket:
         """Give back a reservation whose ``full_at`` was ``ticket``, if nobody queued after it."""
         if self.full_at != ticket:
             return False
-        self.full_at = ticket - tokens * self.interval
+        # Never below a block's floor: the tokens go back, the block stays.
+        block_floor = self.blocked_until + (self.burst - 1.0) * self.interval
+        self.full_at = max(ticket - tokens * self.interval, block_floor)
         return True
 
     def block(self, now: float, until: float) -> bool:

@@ -130,9 +130,10 @@ class LimiterBase:
     def _valid(self, key: Hashable, epoch: int) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _granted(self, waited: float) -> None:
+    def _granted(self, waited: float, *, counted: bool = False) -> None:
         with self._lock:
-            self._acquired += 1
+            if not counted:
+                self._acquired += 1
             if waited > 0:
                 self._waited += 1
                 self._wait_seconds += waited
@@ -147,6 +148,8 @@ class LimiterBase:
                     return False
                 raise too_slow(name, wait, max_wait)
             if wait == 0.0:  # granted now (and counted by _reserve)
+                if waited:  # after sleeping through a block that has ended since
+                    self._granted(waited, counted=True)
                 return True
             try:
                 self._clock.sleep(wait)
@@ -173,6 +176,8 @@ class LimiterBase:
                     return False
                 raise too_slow(name, wait, max_wait)
             if wait == 0.0:  # granted now (and counted by _reserve)
+                if waited:  # after sleeping through a block that has ended since
+                    self._granted(waited, counted=True)
                 return True
             try:
                 await self._clock.asleep(wait)
