@@ -39,11 +39,11 @@ T = TypeVar("T")
 class Timeout:
     """Limits a call to ``seconds``; see the module docstring for sync versus async."""
 
-    __slots__ = ("_clock", "seconds")
+    __slots__ = ("clock", "seconds")
 
     def __init__(self, seconds: float, *, clock: Clock | None = None) -> None:
         self.seconds = check_number("seconds", seconds)
-        self._clock = SYSTEM_CLOCK if clock is None else clock
+        self.clock = SYSTEM_CLOCK if clock is None else clock
 
     async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)``; cancel it and raise at the deadline."""
@@ -56,7 +56,7 @@ class Timeout:
         """Run ``fn(*args, **kwargs)`` in a worker thread; abandon it at the deadline."""
         if inspect.iscoroutinefunction(fn):
             raise TypeError("call() got an async function; use 'await acall(...)' instead")
-        return run_with_timeout(self.seconds, self._clock, functools.partial(fn, *args, **kwargs))
+        return run_with_timeout(self.seconds, self.clock, functools.partial(fn, *args, **kwargs))
 
     @overload
     def __call__(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]: ...
@@ -108,12 +108,14 @@ def run_with_timeout(
     clock: Clock,
     fn: Callable[[], T],
     *,
+    on_abandon: Callable[[], None] | None = None,
     on_late_finish: Callable[[], None] | None = None,
 ) -> T:
     """Run ``fn`` in a worker thread for at most ``seconds`` (on ``clock``).
 
-    ``on_late_finish`` runs in the worker when an abandoned ``fn`` finally returns (e.g. to
-    free a bulkhead slot only once the work has really stopped).
+    If the caller gives up, ``on_abandon`` runs in the caller (before the error is raised) and
+    ``on_late_finish`` later runs in the worker once ``fn`` finally returns (e.g. to free a
+    bulkhead slot only when the work has really stopped); otherwise neither runs.
     """
     handoff = _Handoff(on_late_finish)
     context = contextvars.copy_context()
@@ -125,6 +127,8 @@ def run_with_timeout(
     with handoff.lock:
         if not handoff.finished:
             handoff.abandoned = True
+            if on_abandon is not None:
+                on_abandon()
             raise TimeoutExceededError(
                 f"call did not finish within {seconds:g} seconds", timeout=seconds
             )
