@@ -8,6 +8,25 @@ anyio; integrations live in ``seawall.asgi``, ``seawall.httpx``, ``seawall.store
 
 from __future__ import annotations
 
+# -- policies and lifecycle: one import line per module -----------------------------------
+from ._pipeline import Pipeline
+from ._retry import Retry, RetryBudget, retry
+from ._timeout import Timeout
+from ._stall import LoopStallDetector, LoopStallEvent
+from ._watchdog import Watchdog, WatchdogStats, watchdog_context
+from ._heartbeat import Heartbeat, HeartbeatState
+from ._shutdown import CleanupCallback, GracefulShutdown
+from ._breaker import (
+    CircuitBreaker,
+    CircuitPermit,
+    CircuitStateChange,
+    CircuitStats,
+    circuit_breaker,
+)
+from ._breaker_core import CircuitState
+from ._bulkhead import Bulkhead, BulkheadStats, bulkhead
+from ._keyed_limiter import KeyedRateLimiter
+from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
 from ._clock import Clock, SystemClock
 from ._errors import (
     BulkheadFullError,
@@ -27,28 +46,26 @@ from ._errors import (
     WatchdogTimeoutError,
 )
 
-# -- policies and lifecycle: one import line per module -----------------------------------
-from ._stall import LoopStallDetector, LoopStallEvent
-from ._watchdog import Watchdog, WatchdogStats, watchdog_context
-from ._heartbeat import Heartbeat, HeartbeatState
-from ._bulkhead import Bulkhead, BulkheadStats, bulkhead
-from ._keyed_limiter import KeyedRateLimiter
-from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
-
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Bulkhead",
     "BulkheadFullError",
+    "CircuitBreaker",
     "BulkheadStats",
     "CircuitBreakerError",
     "CircuitOpenError",
+    "CircuitPermit",
+    "CircuitState",
+    "CircuitStateChange",
+    "CircuitStats",
     "Clock",
     "ConfigError",
     "Heartbeat",
     "HeartbeatError",
     "HeartbeatState",
     "KeyedRateLimiter",
+    "Pipeline",
     "LoopStallDetector",
     "LoopStallEvent",
     "RateLimitDecision",
@@ -57,17 +74,24 @@ __all__ = [
     "RateLimiter",
     "RateLimiterStats",
     "RejectedError",
+    "Retry",
+    "RetryBudget",
     "RetryExhaustedError",
     "SeawallError",
     "ShutdownError",
     "StoreError",
     "SystemClock",
+    "Timeout",
     "TimeoutExceededError",
     "Watchdog",
     "WatchdogError",
     "WatchdogStats",
     "WatchdogTimeoutError",
     "bulkhead",
+    "circuit_breaker",
     "rate_limiter",
+    "retry",
     "watchdog_context",
+    "CleanupCallback",
+    "GracefulShutdown",
 ]
