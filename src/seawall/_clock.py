@@ -19,7 +19,7 @@ when the event is set; they never raise on timeout, and callers check their own 
 from __future__ import annotations
 
 import threading
-import time
+import time as _time
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -65,15 +65,14 @@ class SystemClock:
 
     __slots__ = ()
 
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
+    # Bound straight to the C functions: a reading is on every policy's hot path, and a
+    # Python-level method around them costs about 40 ns per call.
+    monotonic = staticmethod(_time.monotonic)
+    time = staticmethod(_time.time)
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
-            time.sleep(seconds)
+            _time.sleep(seconds)
 
     async def asleep(self, seconds: float) -> None:
         await anyio.sleep(seconds if seconds > 0 else 0)

@@ -1,11 +1,14 @@
 """Helpers for testing code that uses seawall.
 
 ``FakeClock`` replaces the system clock in any seawall primitive (``clock=FakeClock()``), so
-tests decide when time passes instead of sleeping.
+tests decide when time passes instead of sleeping. Watchdogs are served by a monitor thread:
+after ``clock.advance(...)``, ``settle_monitor(clock)`` returns once that thread has acted on
+the new time, so a test never sleeps to wait for a callback.
 """
 
 from __future__ import annotations
 
 from ._fake_clock import FakeClock
+from ._monitor import settle as settle_monitor
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "settle_monitor"]
