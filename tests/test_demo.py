@@ -30,6 +30,7 @@ EXPECTED = {
     "limiter timeouts": 1,
     "bulkhead admitted": 3,
     "bulkhead shed": 5,
+    "watchdog firings": 1,
 }
 
 

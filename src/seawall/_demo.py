@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -20,6 +22,8 @@ from ._bulkhead import Bulkhead
 from ._clock import SYSTEM_CLOCK
 from ._errors import BulkheadFullError, CircuitOpenError, RateLimitExceededError
 from ._limiter import RateLimiter
+from ._stall import LoopStallDetector, LoopStallEvent
+from ._watchdog import Watchdog
 
 __all__ = ["register", "run_demo"]
 
@@ -149,6 +153,33 @@ async def _bulkhead_scene(con: _Console) -> None:
     con.say(f"in flight after: {bulkhead.stats.in_flight}")
 
 
+async def _watchdog_scene(con: _Console) -> None:
+    con.section("watchdog and stall detector: a coroutine blocks the event loop")
+    fired = threading.Event()
+
+    def on_freeze() -> None:  # runs on seawall's monitor thread, since the loop is stuck
+        con.say("watchdog fired: no ping for 0.2 s (the event loop itself is blocked)")
+        fired.set()
+
+    def on_stall(event: LoopStallEvent) -> None:
+        if event.recovered:
+            con.say(f"event loop ran again after {event.duration:.2f} s")
+        else:
+            frames = [line for line in event.stack.splitlines() if line.strip().startswith("File")]
+            con.say(f"event loop stalled {event.duration:.2f} s in {frames[-1].strip()}")
+
+    async with (
+        LoopStallDetector(threshold=0.2, on_stall=on_stall),
+        Watchdog(timeout=0.2, on_timeout=on_freeze, name="worker") as watchdog,
+    ):
+        await watchdog.aping()
+        con.say("calling time.sleep(0.6) inside a coroutine (the bug being shown) ...")
+        time.sleep(0.6)  # noqa: ASYNC251
+        fired.wait(5)
+        await anyio.sleep(0.1)  # the loop runs again; the detector reports the recovery
+    con.tally["watchdog firings"] += watchdog.stats.timeouts_triggered
+
+
 def _summary(con: _Console) -> None:
     con.section("summary")
     for key in (
@@ -162,6 +193,7 @@ def _summary(con: _Console) -> None:
         "limiter timeouts",
         "bulkhead admitted",
         "bulkhead shed",
+        "watchdog firings",
     ):
         print(f"  {key:22} {con.tally[key]}", file=con.out)
 
@@ -172,6 +204,7 @@ async def _scenario(out: TextIO) -> Counter[str]:
     await _breaker_scene(con)
     await _limiter_scene(con)
     await _bulkhead_scene(con)
+    await _watchdog_scene(con)
     _summary(con)
     return con.tally
 
