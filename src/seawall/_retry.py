@@ -21,6 +21,7 @@ returned.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import random as _random
@@ -184,6 +185,20 @@ class Retry:
         if isinstance(outcome, BaseException):
             return usable_hint(getattr(outcome, "retry_after", None))
         return None
+
+    def with_rules(
+        self,
+        *,
+        retry_on: RetryOn,
+        retry_on_result: Callable[[Any], bool] | None,
+        delay_hint: Callable[[object], float | None] | None,
+    ) -> Retry:
+        """A copy with other rules for what to retry; backoff, budget and clock are shared."""
+        clone = copy.copy(self)
+        clone._retry_on = _exception_predicate(retry_on)
+        clone._retry_on_result = _optional_callable("retry_on_result", retry_on_result)
+        clone._delay_hint = _optional_callable("delay_hint", delay_hint)
+        return clone
 
     def draw(self) -> float:
         return float(self._random())
