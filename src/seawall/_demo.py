@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -80,7 +79,7 @@ async def _breaker_scene(con: _Console) -> None:
     for _ in range(5):
         await _attempt(con, breaker, upstream.fetch)
     con.say("waiting 0.5 s for the reset timeout ...")
-    await anyio.sleep(0.5)
+    await SYSTEM_CLOCK.asleep(0.5)
     for _ in range(2):
         await _attempt(con, breaker, upstream.fetch)
     con.say(f"upstream saw {upstream.calls} calls; {con.tally['fast fails']} never reached it")
@@ -174,9 +173,9 @@ async def _watchdog_scene(con: _Console) -> None:
     ):
         await watchdog.aping()
         con.say("calling time.sleep(0.6) inside a coroutine (the bug being shown) ...")
-        time.sleep(0.6)  # noqa: ASYNC251
+        SYSTEM_CLOCK.sleep(0.6)  # a blocking sleep on the loop thread, on purpose
         fired.wait(5)
-        await anyio.sleep(0.1)  # the loop runs again; the detector reports the recovery
+        await SYSTEM_CLOCK.asleep(0.1)  # the loop runs again; the detector reports the recovery
     con.tally["watchdog firings"] += watchdog.stats.timeouts_triggered
 
 
