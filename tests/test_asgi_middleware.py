@@ -403,6 +403,20 @@ async def test_timeout_before_the_response_starts_is_504(clock: FakeClock) -> No
     assert middleware_of(app).breaker.stats.failed_calls == 1  # type: ignore[union-attr]
 
 
+async def test_timeout_on_the_real_clock_is_504() -> None:
+    """On the system clock the timeout is a cancel-scope deadline; a stuck request gets 504."""
+
+    async def stuck(request: Request) -> Response:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    app = Starlette(routes=[Route("/", stuck), Route("/ok", hello)])
+    app.add_middleware(ResilienceMiddleware, request_timeout=0.05)
+    async with client(app) as c:
+        assert (await c.get("/")).status_code == 504
+        assert (await c.get("/ok")).status_code == 200
+
+
 async def test_fast_requests_are_untouched_by_the_timeout(clock: FakeClock) -> None:
     """Under request_timeout a quick request answers normally and app errors stay unwrapped."""
 

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .._clock import Clock
 from .._keyed_limiter import KeyedRateLimiter
@@ -44,9 +45,11 @@ class Limit:
         return f"{self.amount}/{self.window}s"
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyState:
-    """One quota's answer for one request: the numbers the RateLimit fields carry."""
+class PolicyState(NamedTuple):
+    """One quota's answer for one request: the numbers the RateLimit fields carry.
+
+    (A named tuple, not a dataclass: one is built per request, and this is cheaper.)
+    """
 
     name: str
     quota: int

@@ -138,15 +138,12 @@ class ResilienceMiddleware:
     # -- dispatch ----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan" and self.lifespan is not None:
-            await self._lifespan_events(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.lifespan is not None:
+                await self._lifespan_events(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
         if self._probes.paths and scope["path"] in self._probes.paths:
             await self._probes.answer(scope, receive, send)
             return
@@ -165,6 +162,8 @@ class ResilienceMiddleware:
             lifespan.request_finished()
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # One coroutine for every gate (rather than one per gate): each await layer costs
+        # about as much as a gate's decision.
         if self._exempt is not None and self._exempt(scope):
             await self.app(scope, receive, send)
             return
@@ -173,57 +172,52 @@ class ResilienceMiddleware:
         # The key is left in the scope even when no middleware limit applies, so a
         # Depends(RateLimit(...)) inside the app limits by the same (proxy-aware) client.
         key = scope[CLIENT_KEY] = self._key(scope)
-        if group is not None:
-            rejection = self._charge(group, key, extra)
-            if rejection is not None:
+        rejection = None if group is None else self._charge(group, key, extra)
+        bulkhead = self.bulkhead
+        if rejection is None and bulkhead is not None:
+            rejection = await self._take_slot(bulkhead)
+        if rejection is not None:
+            await self._reject(scope, receive, send, rejection)
+            return
+        try:
+            permit = None
+            if self.breaker is not None:
+                try:
+                    permit = self.breaker.admit()
+                except CircuitOpenError as exc:
+                    rejection = unavailable(
+                        "circuit_open", exc.retry_after, "The service is temporarily unavailable."
+                    )
+            if rejection is None:
+                await self._call_app(scope, receive, send, extra, permit)
+            else:
                 await self._reject(scope, receive, send, rejection)
-                return
-        await self._shed(scope, receive, send, extra)
+        finally:
+            if bulkhead is not None:
+                bulkhead.release()
 
     def _charge(self, group: LimitGroup, key: Hashable, extra: list[Header]) -> Rejection | None:
         granted, states = group.hit(key)
         if self._style is not None:
-            extra += ratelimit_fields(self._style, group.policy_field, states, self._clock.time())
+            wall = self._clock.time() if self._style != "ietf" else 0.0
+            extra += ratelimit_fields(self._style, group.policy_field, states, wall)
         if granted:
             return None
         refused = [s for s in states if s.retry_after > 0]
         return rate_limited(extra, max(s.retry_after for s in refused), [s.name for s in refused])
 
-    async def _shed(self, scope: Scope, receive: Receive, send: Send, extra: list[Header]) -> None:
-        bulkhead = self.bulkhead
-        if bulkhead is None:
-            await self._broken(scope, receive, send, extra)
-            return
-        try:
-            if self._max_wait == 0:
-                if not bulkhead.try_acquire():
-                    raise BulkheadFullError("bulkhead full", retry_after=1.0)
-            else:
+    async def _take_slot(self, bulkhead: Bulkhead) -> Rejection | None:
+        if self._max_wait == 0:
+            if bulkhead.try_acquire():
+                return None
+            retry_after = 1.0
+        else:
+            try:
                 await bulkhead.acquire_async()
-        except BulkheadFullError as exc:
-            rejection = unavailable("overloaded", exc.retry_after, "The service is overloaded.")
-            await self._reject(scope, receive, send, rejection)
-            return
-        try:
-            await self._broken(scope, receive, send, extra)
-        finally:
-            bulkhead.release()
-
-    async def _broken(
-        self, scope: Scope, receive: Receive, send: Send, extra: list[Header]
-    ) -> None:
-        if self.breaker is None:
-            await self._call_app(scope, receive, send, extra, None)
-            return
-        try:
-            permit = self.breaker.admit()
-        except CircuitOpenError as exc:
-            rejection = unavailable(
-                "circuit_open", exc.retry_after, "The service is temporarily unavailable."
-            )
-            await self._reject(scope, receive, send, rejection)
-            return
-        await self._call_app(scope, receive, send, extra, permit)
+                return None
+            except BulkheadFullError as exc:
+                retry_after = exc.retry_after
+        return unavailable("overloaded", retry_after, "The service is overloaded.")
 
     async def _call_app(
         self, scope: Scope, receive: Receive, send: Send, extra: list[Header], permit: Any
@@ -257,10 +251,20 @@ class ResilienceMiddleware:
             await self._expired(scope, receive, send, observed)
 
     async def _run_with_timeout(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        # The timer sleeps on the injected clock (not move_on_after on the loop's clock), so a
-        # FakeClock drives timeouts in tests exactly as it drives every other policy.
         assert self._timeout is not None
-        timeout = self._timeout
+        if self._clock is SYSTEM_CLOCK:
+            # The real clock is the event loop's: a cancel scope with a deadline costs nothing
+            # extra, where a timer task would cost a task per request.
+            with anyio.CancelScope(deadline=anyio.current_time() + self._timeout) as app_scope:
+                await self.app(scope, receive, send)
+            return app_scope.cancel_called
+        return await self._run_with_timer(scope, receive, send, self._timeout)
+
+    async def _run_with_timer(
+        self, scope: Scope, receive: Receive, send: Send, timeout: float
+    ) -> bool:
+        # Any other clock (a FakeClock in tests) drives the timeout through its own asleep,
+        # so tests control it exactly as they control every other policy.
         app_scope = anyio.CancelScope()
         clock = self._clock
         error: Exception | None = None
