@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
@@ -77,23 +76,22 @@ class BulkheadLike(Protocol):
 
 
 class _Slot:
-    """One held bulkhead slot, released exactly once: now, or when an abandoned worker ends."""
+    """One held bulkhead slot, released exactly once: now, or when an abandoned worker ends.
 
-    __slots__ = ("_bulkhead", "_done", "_lock", "deferred")
+    No lock is needed: the caller defers before the worker can see the abandonment (both
+    happen under the timeout's hand-off lock), so only one side ever releases.
+    """
+
+    __slots__ = ("_bulkhead", "deferred")
 
     def __init__(self, bulkhead: BulkheadLike | None) -> None:
         self._bulkhead = bulkhead
-        self._lock = threading.Lock()
-        self._done = bulkhead is None
         self.deferred = False
 
     def release(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self._done = True
-        assert self._bulkhead is not None
-        self._bulkhead.release()
+        bulkhead, self._bulkhead = self._bulkhead, None
+        if bulkhead is not None:
+            bulkhead.release()
 
     def defer(self) -> None:
         self.deferred = True
@@ -151,6 +149,9 @@ class Pipeline:
         if clock is None:
             clock = SYSTEM_CLOCK if retry is None else retry.clock
         self.clock = clock
+        # Nothing to gate or time: an attempt is just the call (the common retry-only case).
+        gates = (limiter, bulkhead, breaker, self.attempt_timeout)
+        self._bare = all(gate is None for gate in gates)
         self._held: contextvars.ContextVar[tuple[_Held, ...]] = contextvars.ContextVar(
             "seawall_pipeline_held", default=()
         )
@@ -159,48 +160,59 @@ class Pipeline:
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` through every configured policy (sync)."""
-        run = functools.partial(self._run_sync, functools.partial(fn, *args, **kwargs))
         if self.timeout is None:
-            return run()
-        return self.timeout.call(run)
+            return self._run_sync(fn, args, kwargs)
+        return self.timeout.call(self._run_sync, fn, args, kwargs)
 
     async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` through every configured policy (asyncio or trio)."""
-        run = functools.partial(self._run_async, functools.partial(fn, *args, **kwargs))
         if self.timeout is None:
-            return await run()
-        return await self.timeout.acall(run)
+            return await self._run_async(fn, args, kwargs)
+        return await self.timeout.acall(self._run_async, fn, args, kwargs)
 
     def _deadline_at(self) -> float | None:
         if self.timeout is None:
             return None
         return self.clock.monotonic() + self.timeout.seconds
 
-    def _run_sync(self, fn: Callable[[], T]) -> T:
-        deadline_at = self._deadline_at()
+    def _run_sync(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         if self.retry is None:
-            return self._attempt_sync(fn, deadline_at)
-        run = self.retry.start(deadline_at=deadline_at)
-        result: T = run.drive(lambda: self._attempt_sync(fn, run.deadline_at), self._on_discard)
+            return self._attempt_sync(fn, args, kwargs, self._deadline_at())
+        run = self.retry.start(deadline_at=self._deadline_at())
+        if self._bare:
+            result: T = run.drive(lambda: fn(*args, **kwargs), self._on_discard)
+        else:
+            result = run.drive(
+                lambda: self._attempt_sync(fn, args, kwargs, run.deadline_at), self._on_discard
+            )
         return result
 
-    async def _run_async(self, fn: Callable[[], Awaitable[T]]) -> T:
-        deadline_at = self._deadline_at()
+    async def _run_async(self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
         if self.retry is None:
-            return await self._attempt_async(fn, deadline_at)
-        run = self.retry.start(deadline_at=deadline_at)
-        return await run.adrive(lambda: self._attempt_async(fn, run.deadline_at), self._on_discard)
+            return await self._attempt_async(fn, args, kwargs, self._deadline_at())
+        run = self.retry.start(deadline_at=self._deadline_at())
+        if self._bare:
+            result: T = await run.adrive(lambda: fn(*args, **kwargs), self._on_discard)
+        else:
+            result = await run.adrive(
+                lambda: self._attempt_async(fn, args, kwargs, run.deadline_at), self._on_discard
+            )
+        return result
 
-    def _attempt_sync(self, fn: Callable[[], T], deadline_at: float | None) -> T:
+    def _attempt_sync(
+        self, fn: Callable[..., T], args: Any, kwargs: Any, deadline_at: float | None
+    ) -> T:
+        if self._bare:
+            return fn(*args, **kwargs)
         held = self._enter_sync(deadline_at)
         try:
             if self.attempt_timeout is None:
-                result = fn()
+                result = fn(*args, **kwargs)
             else:
                 result = run_with_timeout(
                     self.attempt_timeout.seconds,
                     self.attempt_timeout.clock,
-                    fn,
+                    functools.partial(fn, *args, **kwargs),
                     on_abandon=held.slot.defer,
                     on_late_finish=held.slot.release,
                 )
@@ -210,13 +222,17 @@ class Pipeline:
         self._exit(held, None, result)
         return result
 
-    async def _attempt_async(self, fn: Callable[[], Awaitable[T]], deadline_at: float | None) -> T:
+    async def _attempt_async(
+        self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any, deadline_at: float | None
+    ) -> T:
+        if self._bare:
+            return await fn(*args, **kwargs)
         held = await self._enter_async(deadline_at)
         try:
             if self.attempt_timeout is None:
-                result = await fn()
+                result = await fn(*args, **kwargs)
             else:
-                result = await self.attempt_timeout.acall(fn)
+                result = await self.attempt_timeout.acall(fn, *args, **kwargs)
         except BaseException as exc:
             self._exit(held, exc, None)
             raise

@@ -27,6 +27,7 @@ import inspect
 import random as _random
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from types import CoroutineType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
 
 from ._clock import SYSTEM_CLOCK, Clock
@@ -257,8 +258,7 @@ class RetryRun:
     def __init__(self, policy: Retry, deadline_at: float | None) -> None:
         self._policy = policy
         self.attempts = 1
-        now = policy.clock.monotonic()
-        own = None if policy.deadline is None else now + policy.deadline
+        own = None if policy.deadline is None else policy.clock.monotonic() + policy.deadline
         self.deadline_at = _earliest(own, deadline_at)
         if policy.budget is not None:
             policy.budget.record_call()
@@ -306,7 +306,8 @@ class RetryRun:
                 if wait is None:
                     raise
             else:
-                _refuse_awaitable(result)
+                if type(result) is CoroutineType:
+                    _refuse_awaitable(result)
                 wait = self.after_result(result)
                 if wait is None:
                     return result

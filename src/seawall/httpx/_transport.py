@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -52,12 +52,18 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 G = TypeVar("G")
 
 
+class HostLimiter(LimiterLike, Protocol):
+    """A rate limiter the transport can also block when the server asks it to wait."""
+
+    def set_retry_after(self, seconds: float, /) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class HostPolicies:
     """The policies that guard one origin (None where not configured)."""
 
     origin: str
-    limiter: LimiterLike | None
+    limiter: HostLimiter | None
     bulkhead: BulkheadLike | None
     breaker: BreakerLike | None
 
@@ -86,7 +92,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         *,
         retry: Retry | str | None = "default",
         breaker: BreakerLike | Callable[[str], BreakerLike] | None = None,
-        limiter: LimiterLike | Callable[[str], LimiterLike] | None = None,
+        limiter: HostLimiter | Callable[[str], HostLimiter] | None = None,
         bulkhead: BulkheadLike | Callable[[str], BulkheadLike] | None = None,
         retry_methods: frozenset[str] | set[str] = IDEMPOTENT_METHODS,
         retry_statuses: frozenset[int] | set[int] = RETRY_STATUSES,
@@ -114,7 +120,8 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._pace = bool(pace)
         self._max_hosts = check_int("max_hosts", max_hosts)
         self._retry = self._retry_rules(retry)
-        self._hosts: OrderedDict[str, _Host] = OrderedDict()
+        self._origins: OrderedDict[str, _Host] = OrderedDict()
+        self._hosts: dict[tuple[bytes, bytes], _Host] = {}
         self._lock = threading.Lock()
 
     # -- httpx entry points ---------------------------------------------------------------
@@ -161,7 +168,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _observe(self, policies: HostPolicies, response: httpx.Response) -> None:
         limiter = policies.limiter
-        if limiter is None or not hasattr(limiter, "set_retry_after"):
+        if limiter is None:
             return
         block = None
         if response.status_code in _BLOCKING_STATUSES:
@@ -175,7 +182,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _retries(self, request: httpx.Request) -> bool:
         override = request.extensions.get("seawall")
-        if isinstance(override, Mapping) and "retry" in override:
+        if override and "retry" in override:
             wanted = bool(override["retry"])
         else:
             wanted = request.method in self._retry_methods
@@ -202,23 +209,31 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _host(self, request: httpx.Request) -> _Host:
         url = request.url
+        # The raw (scheme, netloc) pair is cheap to read; it is normalised to the origin
+        # only on a miss, so "http://a" and "http://a:80" share one set of policies.
+        key = (url.raw_scheme, url.netloc)
+        host = self._hosts.get(key)
+        if host is not None:
+            return host
         port = url.port or _DEFAULT_PORTS.get(url.scheme, 0)
         origin = f"{url.scheme}://{url.host}:{port}"
         with self._lock:
-            host = self._hosts.get(origin)
+            host = self._origins.get(origin)
             if host is None:
-                host = self._hosts[origin] = self._new_host(origin)
-                if len(self._hosts) > self._max_hosts:
-                    self._hosts.popitem(last=False)
-            else:
-                self._hosts.move_to_end(origin)
+                host = self._origins[origin] = self._new_host(origin)
+                if len(self._origins) > self._max_hosts:
+                    # Forget the oldest origin (and every alias pointing at it).
+                    _, dropped = self._origins.popitem(last=False)
+                    for alias in [k for k, v in self._hosts.items() if v is dropped]:
+                        del self._hosts[alias]
+            self._hosts[key] = host
             return host
 
     def _new_host(self, origin: str) -> _Host:
         breaker, limiter, bulkhead = self._specs
         policies = HostPolicies(
             origin,
-            _resolve(limiter, origin, "acquire_async"),
+            _resolve(limiter, origin, "set_retry_after"),
             _resolve(bulkhead, origin, "release"),
             _resolve(breaker, origin, "admit"),
         )
@@ -249,7 +264,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self._async
 
     def __repr__(self) -> str:
-        return f"ResilientTransport({self._given!r}, hosts={len(self._hosts)})"
+        return f"ResilientTransport({self._given!r}, hosts={len(self._origins)})"
 
 
 def _server_error(response: httpx.Response) -> bool:

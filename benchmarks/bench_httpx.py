@@ -1,0 +1,161 @@
+"""Throughput of httpx through ResilientTransport, against the plain transport and httpx-retries.
+
+    python3 benchmarks/bench_httpx.py            # about 40 s on 2 cores
+
+1. ``httpx.MockTransport`` as the upstream (no network): client CPU per request, so the
+   figure is the wrapper's own cost. Sync ``httpx.Client`` and async (asyncio).
+2. A real uvicorn server in a subprocess on 127.0.0.1: requests per second of wall time.
+
+Each configuration runs in interleaved rounds and reports its best round; ratios are
+throughput divided by the plain transport's in the same run (higher is better, 1.0 = no cost).
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import anyio
+import httpx
+
+from seawall import Bulkhead, CircuitBreaker, RateLimiter
+from seawall.httpx import ResilientTransport
+
+try:
+    import httpx_retries
+except ImportError:  # optional peer
+    httpx_retries = None
+
+ROUNDS = 7
+
+
+def ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=b"ok")
+
+
+def wrappers() -> dict[str, Callable[[httpx.BaseTransport | httpx.AsyncBaseTransport], object]]:
+    """Transport factories, each wrapping the given inner transport."""
+    made: dict[str, Callable[[httpx.BaseTransport | httpx.AsyncBaseTransport], object]] = {
+        "plain": lambda inner: inner,
+        "seawall retry": lambda inner: ResilientTransport(inner),
+        "seawall retry+breaker+limiter+bulkhead": lambda inner: ResilientTransport(
+            inner,
+            breaker=lambda o: CircuitBreaker(max_failures=5, reset_timeout=30),
+            limiter=lambda o: RateLimiter(10**9, 1.0),
+            bulkhead=lambda o: Bulkhead(64),
+        ),
+    }
+    if httpx_retries is not None:
+        made["httpx-retries"] = lambda inner: httpx_retries.RetryTransport(
+            inner, retry=httpx_retries.Retry(total=3)
+        )
+    return made
+
+
+def sync_round(transport: object, url: str, n: int, clock: Callable[[], float]) -> float:
+    with httpx.Client(transport=transport) as client:  # type: ignore[arg-type]
+        client.get(url)
+        start = clock()
+        for _ in range(n):
+            client.get(url)
+        return n / (clock() - start)
+
+
+async def async_round(transport: object, url: str, n: int) -> float:
+    async with httpx.AsyncClient(transport=transport) as client:  # type: ignore[arg-type]
+        await client.get(url)
+        start = time.process_time()
+        for _ in range(n):
+            await client.get(url)
+        return n / (time.process_time() - start)
+
+
+def report(title: str, results: dict[str, list[float]], unit: str) -> None:
+    print(f"\n{title}")
+    base = max(results["plain"])
+    for name, rates in results.items():
+        best = max(rates)
+        spread = statistics.pstdev(rates) / statistics.mean(rates)
+        print(f"  {name:42s} {best:9.0f} {unit}  ratio {best / base:5.3f}  (spread {spread:.1%})")
+
+
+def bench_mock(n: int = 3000) -> None:
+    factories = wrappers()
+    sync: dict[str, list[float]] = {name: [] for name in factories}
+    async_: dict[str, list[float]] = {name: [] for name in factories}
+    url = "http://upstream.test/"
+    for _ in range(ROUNDS):
+        for name, make in factories.items():
+            sync[name].append(sync_round(make(httpx.MockTransport(ok)), url, n, time.process_time))
+            rate = anyio.run(async_round, make(httpx.MockTransport(ok)), url, n)
+            async_[name].append(rate)
+    report("MockTransport, sync httpx.Client (requests per CPU second)", sync, "req/s")
+    report("MockTransport, httpx.AsyncClient on asyncio (requests per CPU second)", async_, "req/s")
+
+
+def bench_uvicorn(n: int = 600) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_for(url)
+        factories = wrappers()
+        results: dict[str, list[float]] = {name: [] for name in factories}
+        for _ in range(ROUNDS):
+            for name, make in factories.items():
+                rate = sync_round(make(httpx.HTTPTransport()), url, n, time.perf_counter)
+                results[name].append(rate)
+        report(
+            "uvicorn on 127.0.0.1, sync httpx.Client (requests per wall second)", results, "req/s"
+        )
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def _wait_for(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def serve(port: int) -> None:
+    import uvicorn
+
+    async def app(scope: dict, receive: object, send: Callable) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+    else:
+        started = time.perf_counter()
+        print(
+            f"python {sys.version.split()[0]}, httpx {httpx.__version__}, "
+            f"httpx-retries {'installed' if httpx_retries else 'not installed'}"
+        )
+        bench_mock()
+        bench_uvicorn()
+        print(f"\ntotal {time.perf_counter() - started:.0f} s")
