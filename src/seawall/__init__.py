@@ -77,7 +77,6 @@ __all__ = [
     "RateLimiterStats",
     "RejectedError",
     "Retry",
-    "RetryBudget",
     "RetryExhaustedError",
     "SeawallError",
     "ShutdownError",
