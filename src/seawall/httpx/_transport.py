@@ -69,10 +69,13 @@ class HostPolicies:
 
 
 class _Host:
-    __slots__ = ("once", "policies", "retrying")
+    __slots__ = ("bare", "once", "policies", "retrying")
 
     def __init__(self, policies: HostPolicies, once: Pipeline, retrying: Pipeline) -> None:
         self.policies = policies
+        self.bare = (
+            policies.limiter is None and policies.bulkhead is None and (policies.breaker is None)
+        )
         self.once = once
         self.retrying = retrying
 
@@ -121,14 +124,22 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._max_hosts = check_int("max_hosts", max_hosts)
         self._retry = self._retry_rules(retry)
         self._origins: OrderedDict[str, _Host] = OrderedDict()
-        self._hosts: dict[tuple[bytes, bytes], _Host] = {}
+        self._hosts: dict[tuple[str, str, int | None], _Host] = {}
         self._lock = threading.Lock()
 
     # -- httpx entry points ---------------------------------------------------------------
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = self._host(request)
-        pipeline = host.retrying if self._retries(request) else host.once
+        retries = self._retries(request)
+        if host.bare:
+            # No gates for this origin: skip the pipeline's bookkeeping entirely.
+            send = self._sync_inner().handle_request
+            if not retries:
+                return send(request)
+            assert self._retry is not None
+            return self._retry.start().drive(lambda: send(request), _discard)
+        pipeline = host.retrying if retries else host.once
         try:
             return pipeline.call(self._send, host.policies, request)
         except RejectedError as exc:
@@ -136,7 +147,14 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = self._host(request)
-        pipeline = host.retrying if self._retries(request) else host.once
+        retries = self._retries(request)
+        if host.bare:
+            send = self._async_inner().handle_async_request
+            if not retries:
+                return await send(request)
+            assert self._retry is not None
+            return await self._retry.start().adrive(lambda: send(request), _discard)
+        pipeline = host.retrying if retries else host.once
         try:
             return await pipeline.acall(self._asend, host.policies, request)
         except RejectedError as exc:
@@ -209,9 +227,9 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _host(self, request: httpx.Request) -> _Host:
         url = request.url
-        # The raw (scheme, netloc) pair is cheap to read; it is normalised to the origin
+        # (scheme, host, explicit port) is cheap to read; it is normalised to the origin
         # only on a miss, so "http://a" and "http://a:80" share one set of policies.
-        key = (url.raw_scheme, url.netloc)
+        key = (url.scheme, url.host, url.port)
         host = self._hosts.get(key)
         if host is not None:
             return host
