@@ -31,7 +31,22 @@ def test_delay_seconds_are_read_exactly(value: str | bytes, expected: float) -> 
 
 @pytest.mark.parametrize(
     "value",
-    ["-1", "1.5", "NaN", "inf", "", "   ", "soon", "١٢٣", "²", "\uff11\uff12", "0x10", "1e3", None],
+    [
+        "-1",
+        "1.5",
+        "NaN",
+        "inf",
+        "",
+        "   ",
+        "soon",
+        "١٢٣",
+        "²",
+        "\uff11\uff12",
+        "0x10",
+        "1e3",
+        "+5",
+        None,
+    ],
 )
 def test_unreadable_values_are_ignored(value: str | None) -> None:
     """Negatives, fractions, NaN, garbage and non-ASCII digits give None."""
