@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import json
+import subprocess
+import sys
 from typing import Any
 
 import anyio
@@ -177,6 +179,18 @@ async def test_custom_key_function(clock: FakeClock) -> None:
     assert await statuses(app, "/", 2, "192.0.2.1", headers=h) == [200, 200]
     assert await statuses(app, "/", 1, "192.0.2.2", headers=h) == [429]
     assert await statuses(app, "/", 1, "192.0.2.2") == [200]
+
+
+async def test_key_memory_is_bounded_and_fails_closed(clock: FakeClock) -> None:
+    """With max_keys=2 and both keys carrying quota, a third client is refused, not admitted."""
+    app = build(rate_limit="1/minute", max_keys=2, clock=clock)
+    assert await statuses(app, "/", 1, "192.0.2.1") == [200]
+    assert await statuses(app, "/", 1, "192.0.2.2") == [200]
+    assert await statuses(app, "/", 2, "192.0.2.3") == [429, 429]
+    (bucket,) = middleware_of(app).default_limits.buckets  # type: ignore[union-attr]
+    assert len(bucket) == 2
+    clock.advance(60)
+    assert await statuses(app, "/", 1, "192.0.2.3") == [200]
 
 
 async def test_several_quotas_all_apply(clock: FakeClock) -> None:
@@ -417,6 +431,28 @@ async def test_timeout_on_the_real_clock_is_504() -> None:
         assert (await c.get("/ok")).status_code == 200
 
 
+async def test_timeout_after_the_response_started_aborts_it(clock: FakeClock) -> None:
+    """Past the timeout mid-body there is no 504: the body is left unfinished for the server."""
+
+    async def hangs(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        await anyio.sleep_forever()
+
+    mw = ResilienceMiddleware(hangs, request_timeout=5.0, breaker=True, clock=clock)
+    rec = Recorder()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(mw, http_scope(), rec.receive, rec.send)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(5.0)
+    assert [(m["type"], m.get("status"), m.get("more_body")) for m in rec.sent] == [
+        ("http.response.start", 200, None),
+        ("http.response.body", None, True),
+    ]
+    assert mw.breaker is not None
+    assert mw.breaker.stats.failed_calls == 1
+
+
 async def test_fast_requests_are_untouched_by_the_timeout(clock: FakeClock) -> None:
     """Under request_timeout a quick request answers normally and app errors stay unwrapped."""
 
@@ -563,6 +599,17 @@ async def test_on_reject_hook_renders_and_keeps_the_fields(clock: FakeClock) -> 
     assert response.headers["retry-after"] == "60"
     assert response.headers["ratelimit"] == '"default";r=0;t=60'
     assert (seen[0].retry_after, seen[0].policies) == (60, ("default",))
+
+
+def test_import_seawall_does_not_import_starlette() -> None:
+    """The top-level package stays free of starlette; seawall.asgi names its extra if missing."""
+    code = (
+        "import sys; import seawall; assert 'starlette' not in sys.modules;"
+        "sys.modules['starlette'] = None\n"
+        "try:\n import seawall.asgi\nexcept ImportError as e:\n print(e)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'seawall[asgi]'" in out.stdout
 
 
 def test_problem_body_reveals_nothing_internal() -> None:

@@ -20,6 +20,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ._limits import PolicyState
 from ._types import ASGIApp, Message, Receive, Scope, Send
@@ -66,15 +67,17 @@ class Rejection:
 
     def body(self) -> bytes:
         """The default ``application/problem+json`` document."""
-        doc: dict[str, object] = {
-            "type": self.problem_type,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-        if self.policies:
-            doc["violated-policies"] = list(self.policies)
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return _problem(self.problem_type, self.title, self.status, self.detail, self.policies)
+
+
+# Rejections repeat (same status, same Retry-After, same policies) and a flood of them is
+# exactly when their cost matters, so the serialised documents are cached.
+@lru_cache(maxsize=1024)
+def _problem(kind: str, title: str, status: int, detail: str, policies: tuple[str, ...]) -> bytes:
+    doc: dict[str, object] = {"type": kind, "title": title, "status": status, "detail": detail}
+    if policies:
+        doc["violated-policies"] = list(policies)
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 RejectHook = Callable[[Scope, Rejection], ASGIApp | Awaitable[ASGIApp]]
