@@ -31,6 +31,8 @@ EXPECTED = {
     "bulkhead admitted": 3,
     "bulkhead shed": 5,
     "watchdog firings": 1,
+    "shutdown callbacks ok": 2,
+    "shutdown callbacks timeout": 1,
 }
 
 

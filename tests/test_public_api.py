@@ -21,6 +21,7 @@ PUBLIC = [
     "CircuitStateChange",
     "CircuitStats",
     "CleanupCallback",
+    "CleanupResult",
     "Clock",
     "ConfigError",
     "GracefulShutdown",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -20,7 +22,10 @@ from ._breaker import CircuitBreaker, CircuitStateChange
 from ._bulkhead import Bulkhead
 from ._clock import SYSTEM_CLOCK
 from ._errors import BulkheadFullError, CircuitOpenError, RateLimitExceededError
+from ._heartbeat import Heartbeat
+from ._heartbeat_cli import check as check_heartbeat
 from ._limiter import RateLimiter
+from ._shutdown import GracefulShutdown
 from ._stall import LoopStallDetector, LoopStallEvent
 from ._watchdog import Watchdog
 
@@ -179,6 +184,25 @@ async def _watchdog_scene(con: _Console) -> None:
     con.tally["watchdog firings"] += watchdog.stats.timeouts_triggered
 
 
+async def _lifecycle_scene(con: _Console) -> None:
+    con.section("heartbeat and graceful shutdown: what SIGTERM would run")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "demo.heartbeat"
+        heartbeat = Heartbeat(path, interval=0.2, metadata={"demo": "lifecycle"})
+        stuck = threading.Event()
+        shutdown = GracefulShutdown(timeout=2.0)
+        shutdown.register("flush-queue", lambda: con.say("flushing the queue"), priority=10)
+        shutdown.register("stuck-client", stuck.wait, priority=20, timeout=0.3)
+        shutdown.register("heartbeat", heartbeat.stop, priority=100)  # last: "stopped" shows
+        heartbeat.start()  # the first beat is on disk before start() returns
+        con.say(f"health check: {check_heartbeat(path, max_age=1.0)[1]}")
+        for result in await shutdown.atrigger():
+            con.tally[f"shutdown callbacks {result.status}"] += 1
+            con.say(f"callback {result.name:<12} {result.status:<7} {result.duration:.2f} s")
+        stuck.set()  # release the abandoned callback's thread
+        con.say(f"health check: {check_heartbeat(path, max_age=1.0)[1]}")
+
+
 def _summary(con: _Console) -> None:
     con.section("summary")
     for key in (
@@ -193,8 +217,10 @@ def _summary(con: _Console) -> None:
         "bulkhead admitted",
         "bulkhead shed",
         "watchdog firings",
+        "shutdown callbacks ok",
+        "shutdown callbacks timeout",
     ):
-        print(f"  {key:22} {con.tally[key]}", file=con.out)
+        print(f"  {key:28} {con.tally[key]}", file=con.out)
 
 
 async def _scenario(out: TextIO) -> Counter[str]:
@@ -204,6 +230,7 @@ async def _scenario(out: TextIO) -> Counter[str]:
     await _limiter_scene(con)
     await _bulkhead_scene(con)
     await _watchdog_scene(con)
+    await _lifecycle_scene(con)
     _summary(con)
     return con.tally
 
