@@ -8,14 +8,8 @@ anyio; integrations live in ``seawall.asgi``, ``seawall.httpx``, ``seawall.store
 
 from __future__ import annotations
 
-# -- policies and lifecycle: one import line per module -----------------------------------
-from ._pipeline import Pipeline
-from ._retry import Retry, RetryBudget, retry
-from ._timeout import Timeout
-from ._stall import LoopStallDetector, LoopStallEvent
-from ._watchdog import Watchdog, WatchdogStats, watchdog_context
-from ._heartbeat import Heartbeat, HeartbeatState
-from ._shutdown import CleanupCallback, GracefulShutdown
+import logging as _logging
+
 from ._breaker import (
     CircuitBreaker,
     CircuitPermit,
@@ -25,8 +19,6 @@ from ._breaker import (
 )
 from ._breaker_core import CircuitState
 from ._bulkhead import Bulkhead, BulkheadStats, bulkhead
-from ._keyed_limiter import KeyedRateLimiter
-from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
 from ._clock import Clock, SystemClock
 from ._errors import (
     BulkheadFullError,
@@ -45,8 +37,21 @@ from ._errors import (
     WatchdogError,
     WatchdogTimeoutError,
 )
+from ._heartbeat import Heartbeat, HeartbeatState
+from ._keyed_limiter import KeyedRateLimiter
+from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
+from ._pipeline import Pipeline
+from ._retry import Retry, RetryBudget, retry
+from ._shutdown import CleanupCallback, CleanupResult, GracefulShutdown
+from ._stall import LoopStallDetector, LoopStallEvent
+from ._timeout import Timeout
+from ._watchdog import Watchdog, WatchdogStats, watchdog_context
 
 __version__ = "0.1.0.dev0"
+
+# A library logs, the application decides where it goes: without this, Python's last-resort
+# handler would print seawall's warnings to stderr in programs that configured no logging.
+_logging.getLogger("seawall").addHandler(_logging.NullHandler())
 
 __all__ = [
     "Bulkhead",
@@ -60,6 +65,7 @@ __all__ = [
     "CircuitStateChange",
     "CircuitStats",
     "CleanupCallback",
+    "CleanupResult",
     "Clock",
     "ConfigError",
     "GracefulShutdown",
@@ -77,6 +83,7 @@ __all__ = [
     "RateLimiterStats",
     "RejectedError",
     "Retry",
+    "RetryBudget",
     "RetryExhaustedError",
     "SeawallError",
     "ShutdownError",
