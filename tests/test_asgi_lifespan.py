@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -279,6 +282,33 @@ async def test_a_failing_startup_is_reported(exits: ExitStack) -> None:
         failures.extend(group.exceptions)
     assert heard == ["lifespan.startup.failed"]
     assert [str(e) for e in failures] == ["no database"]
+
+
+async def test_chained_sigterm_flips_readiness_calls_the_server_and_is_restored() -> None:
+    """chain_sigterm: SIGTERM sets draining, then the previous handler runs; finish restores it."""
+    heard: list[int] = []
+
+    def server_handler(signum: int, frame: object) -> None:
+        heard.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, server_handler)
+    try:
+        hook = seawall_lifespan(chain_sigterm=True)
+        await hook.startup()
+        assert signal.getsignal(signal.SIGTERM) is not server_handler
+        assert hook.ready
+        os.kill(os.getpid(), signal.SIGTERM)
+        with anyio.fail_after(5):
+            while not heard:  # the handler runs on the main thread at the next bytecode
+                await anyio.lowlevel.checkpoint()
+        assert heard == [signal.SIGTERM]
+        assert hook.draining
+        assert not hook.ready
+        await hook.drain()
+        await hook.finish()
+        assert signal.getsignal(signal.SIGTERM) is server_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_bad_drain_timeout_names_the_parameter() -> None:
