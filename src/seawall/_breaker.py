@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from . import _breaker_core as core
 from ._breaker_core import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
+from ._callables import is_async_callable as _is_async
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import CircuitOpenError
 from ._validate import check_callable, check_int, check_number, check_optional_number
@@ -440,15 +441,6 @@ def _decorate(breaker: CircuitBreaker, fn: Callable[P, Any]) -> Callable[P, Any]
     wrapper.breaker = breaker
     wrapper._circuit_breaker = breaker
     return wrapper  # type: ignore[no-any-return]
-
-
-def _is_async(fn: object) -> bool:
-    import inspect
-
-    if inspect.iscoroutinefunction(fn):
-        return True
-    call = getattr(fn, "__call__", None)  # noqa: B004 - objects with an async __call__
-    return call is not None and inspect.iscoroutinefunction(call)
 
 
 @overload

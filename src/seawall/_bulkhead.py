@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from ._bulkhead_core import BulkheadCore
+from ._callables import is_async_callable as _is_async
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import BulkheadFullError
 from ._validate import check_int, check_number
@@ -353,13 +354,6 @@ _READY = _Ready()
 
 def _finite(wait: float) -> float | None:
     return None if wait == float("inf") else wait
-
-
-def _is_async(fn: object) -> bool:
-    # iscoroutinefunction misses objects with an async __call__ (REFERENCE.md section 1c).
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004
-    )
 
 
 def _require_sync(fn: object) -> None:

@@ -9,13 +9,13 @@ and allocate nothing.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
+from ._callables import is_async_callable as _is_async
 from ._clock import Clock
 from ._errors import RateLimitExceededError
 from ._limiter_core import Bucket
@@ -259,13 +259,6 @@ class RateLimiter(LimiterBase):
             f"RateLimiter(rate={self.rate!r}, per={self.per!r}, "
             f"burst={self._bucket.burst!r}, name={self.name!r})"
         )
-
-
-def _is_async(fn: object) -> bool:
-    # An object whose __call__ is async is not a coroutine function to inspect.
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004
-    )
 
 
 @overload

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
+from ._callables import is_async_callable
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import RateLimitExceededError
 from ._retry import Retry
@@ -296,7 +296,7 @@ class Pipeline:
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function so each call runs through the pipeline."""
         check_callable("fn", fn)
-        if inspect.iscoroutinefunction(fn):
+        if is_async_callable(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:

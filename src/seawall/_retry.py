@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from types import CoroutineType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
 
+from ._callables import is_async_callable as _is_async
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import CircuitOpenError
 from ._retry_core import Backoff, BudgetWindow, next_wait, usable_hint
@@ -368,12 +369,6 @@ def _is_exception_type(value: object) -> bool:
 
 def _optional_callable(name: str, value: Any) -> Any:
     return None if value is None else check_callable(name, value)
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
-    )
 
 
 def _refuse_awaitable(result: object) -> None:

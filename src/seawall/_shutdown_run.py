@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import anyio
 
+from ._callables import is_async_callable
 from ._clock import Clock
 from ._wakeup import AsyncWaiter, _threadsafe_scheduler
 
@@ -67,15 +68,6 @@ class CleanupResult:
     status: Status
     duration: float
     error: BaseException | None = None
-
-
-def is_async_callable(fn: object) -> bool:
-    """True for async functions, partials of them and objects with an async ``__call__``."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - we want the method itself, not callable()
-    )
 
 
 class _Box:

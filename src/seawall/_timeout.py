@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar, overload
 
 import anyio
 
+from ._callables import is_async_callable
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import TimeoutExceededError
 from ._validate import check_callable, check_number
@@ -54,7 +54,7 @@ class Timeout:
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` in a worker thread; abandon it at the deadline."""
-        if inspect.iscoroutinefunction(fn):
+        if is_async_callable(fn):
             raise TypeError("call() got an async function; use 'await acall(...)' instead")
         return run_with_timeout(self.seconds, self.clock, functools.partial(fn, *args, **kwargs))
 
@@ -65,7 +65,7 @@ class Timeout:
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function."""
         check_callable("fn", fn)
-        if inspect.iscoroutinefunction(fn):
+        if is_async_callable(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:

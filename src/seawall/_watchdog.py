@@ -36,6 +36,7 @@ from typing import Any
 import anyio
 
 from . import _monitor
+from ._callables import is_async_callable as _is_async_callable
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import WatchdogError, WatchdogTimeoutError
 from ._monitor import LoopHandle
@@ -362,9 +363,3 @@ def watchdog_context(
     the error raised at its exit; a sync block gets it at its next ``ping()`` or at its exit.
     """
     return Watchdog(timeout, on_timeout, raise_on_timeout=raise_on_timeout, name=name, clock=clock)
-
-
-def _is_async_callable(fn: object) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
-    )
