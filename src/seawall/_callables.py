@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
+from typing import Any, Protocol
 
-__all__ = ["is_async_callable"]
+from ._validate import check_callable
+
+__all__ = ["decorate_with", "is_async_callable"]
+
+
+class _Runs(Protocol):
+    """A policy that runs callables: ``call`` for sync ones, ``acall`` for async ones."""
+
+    def call(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any: ...
+
+    async def acall(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def is_async_callable(fn: object) -> bool:
@@ -20,3 +32,21 @@ def is_async_callable(fn: object) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - the method itself, not callable()
     )
+
+
+def decorate_with(policy: _Runs, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap ``fn`` so each call goes through ``policy.call`` or ``await policy.acall``."""
+    check_callable("fn", fn)
+    if is_async_callable(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await policy.acall(fn, *args, **kwargs)
+
+        return async_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return policy.call(fn, *args, **kwargs)
+
+    return wrapper

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
-from ._callables import is_async_callable
+from ._callables import decorate_with
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import RateLimitExceededError
 from ._retry import Retry
@@ -295,20 +295,7 @@ class Pipeline:
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function so each call runs through the pipeline."""
-        check_callable("fn", fn)
-        if is_async_callable(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await self.acall(fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return self.call(fn, *args, **kwargs)
-
-        return wrapper
+        return decorate_with(self, fn)
 
     def __enter__(self) -> Pipeline:
         self._push(self._enter_sync(None))

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from types import CoroutineType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkable
 
-from ._callables import is_async_callable as _is_async
+from ._callables import decorate_with
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import CircuitOpenError
 from ._retry_core import Backoff, BudgetWindow, next_wait, usable_hint
@@ -221,20 +221,7 @@ class Retry:
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function so every call goes through this policy."""
-        check_callable("fn", fn)
-        if _is_async(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await self.acall(fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return self.call(fn, *args, **kwargs)
-
-        return wrapper
+        return decorate_with(self, fn)
 
     def __repr__(self) -> str:
         return (

@@ -25,10 +25,10 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import anyio
 
-from ._callables import is_async_callable
+from ._callables import decorate_with, is_async_callable
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import TimeoutExceededError
-from ._validate import check_callable, check_number
+from ._validate import check_number
 
 __all__ = ["Timeout", "run_with_timeout"]
 
@@ -64,20 +64,7 @@ class Timeout:
     def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
     def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
         """Decorate a sync or async function."""
-        check_callable("fn", fn)
-        if is_async_callable(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await self.acall(fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return self.call(fn, *args, **kwargs)
-
-        return wrapper
+        return decorate_with(self, fn)
 
     def _error(self) -> TimeoutExceededError:
         return TimeoutExceededError(
