@@ -1,0 +1,237 @@
+"""What every state store offers the policies: one decision per call, sync and async.
+
+A store keeps the state of named policies where several processes (the file store) or several
+machines (the Redis store) can share it. Policies never read or write a record themselves: they
+ask the store for one *decision* (reserve tokens, admit a call, record an outcome, hold a slot),
+and the store runs the pure core's rule on the shared record under its own atomicity (an
+exclusive lock for files, one Lua script for Redis), with its own notion of "now" (wall time
+for files, the Redis server's ``TIME`` for Redis).
+
+Every operation either returns a decision or raises :class:`StoreUnavailableError` within the
+store's ``timeout``; the policy then decides in its configured degraded mode. A store never
+writes without its lock, and a record it cannot read is reset with a warning, not raised.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .._breaker_core import BreakerConfig, Ticket, Transition
+from .._errors import StoreError
+
+__all__ = [
+    "BreakerSpec",
+    "BreakerView",
+    "BulkheadSpec",
+    "Hold",
+    "LimiterSpec",
+    "PolicyStatus",
+    "Reservation",
+    "Store",
+    "StoreUnavailableError",
+]
+
+
+class StoreUnavailableError(StoreError):
+    """The store did not answer in time or failed; the caller decides in degraded mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterSpec:
+    """A token bucket kept in a store: ``burst`` tokens, one every ``interval`` seconds."""
+
+    name: str
+    interval: float
+    burst: float
+    keyed: bool = False
+    max_block: float = 3600.0
+    """Longest Retry-After block :meth:`Store.block` may set, in seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSpec:
+    """A circuit breaker kept in a store."""
+
+    name: str
+    config: BreakerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class BulkheadSpec:
+    """A bulkhead of ``max_concurrent`` slots kept in a store.
+
+    ``lease`` bounds how long a slot outlives a holder the store cannot see die (Redis); the
+    file store does not need it, since the kernel frees a dead holder's lock at once.
+    """
+
+    name: str
+    max_concurrent: int
+    lease: float = 60.0
+
+
+class Reservation(NamedTuple):
+    """The answer to :meth:`Store.reserve`.
+
+    ``wait`` is 0.0 when the tokens are there now, else the seconds until they will be; the
+    reservation was committed exactly when ``wait <= max_wait``. ``ticket`` identifies a
+    committed reservation for :meth:`Store.cancel`.
+    """
+
+    wait: float
+    ticket: float
+    remaining: int
+    """Whole tokens left after the decision (for ``RateLimit`` headers)."""
+    reset_after: float
+    """Seconds until the bucket is full again."""
+
+
+class Hold(abc.ABC):
+    """One bulkhead slot held through a store; release it exactly once."""
+
+    slot: int
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Give the slot back (idempotent)."""
+
+    @abc.abstractmethod
+    async def arelease(self) -> None:
+        """Give the slot back from a task (idempotent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    """A breaker's shared state as a store reports it (for ``seawall status``)."""
+
+    state: str
+    failure_count: int
+    opened_at: float
+    probes: int
+    successful_calls: int
+    failed_calls: int
+    rejected_calls: int
+    state_changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStatus:
+    """One policy (and key) found in a store, for ``seawall status``."""
+
+    kind: str  # "breaker", "limiter" or "bulkhead"
+    name: str
+    key: str | None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(abc.ABC):
+    """A place to keep policy state shared between processes; see the module docstring.
+
+    Constructors do no I/O: a store connects, creates its directory or loads its scripts on
+    first use. ``url`` says where the state lives; ``timeout`` bounds every operation.
+    """
+
+    url: str
+    timeout: float
+    supports_breaker_windows: bool = True
+    """False when the store keeps only consecutive-failure breakers (Redis): a breaker with a
+    failure-rate or slow-call window refuses such a store when it is built."""
+
+    # -- rate limiter (GCRA, see _limiter_core.Bucket) --------------------------------------
+
+    @abc.abstractmethod
+    def reserve(
+        self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
+    ) -> Reservation:
+        """Take ``tokens`` from the bucket of ``key`` if they are there within ``max_wait``."""
+
+    @abc.abstractmethod
+    async def areserve(
+        self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
+    ) -> Reservation:
+        """:meth:`reserve` for tasks."""
+
+    @abc.abstractmethod
+    def cancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
+        """Give back a committed reservation if nobody reserved after it."""
+
+    @abc.abstractmethod
+    async def acancel(
+        self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int
+    ) -> bool:
+        """:meth:`cancel` for tasks."""
+
+    @abc.abstractmethod
+    def block(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
+        """Refuse everything for ``seconds`` from the store's now (capped at max_block)."""
+
+    @abc.abstractmethod
+    async def ablock(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
+        """:meth:`block` for tasks."""
+
+    @abc.abstractmethod
+    def peek(self, spec: LimiterSpec, key: str | None) -> tuple[float, float]:
+        """``(tokens, seconds until full)`` for ``key``, changing nothing."""
+
+    # -- circuit breaker (see _breaker_core) ------------------------------------------------
+
+    @abc.abstractmethod
+    def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
+        """Ask to run a call: a ticket if admitted, else the seconds until it may be."""
+
+    @abc.abstractmethod
+    async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
+        """:meth:`admit` for tasks."""
+
+    @abc.abstractmethod
+    def record(
+        self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
+    ) -> Transition | None:
+        """Report how an admitted call ended."""
+
+    @abc.abstractmethod
+    async def arecord(
+        self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
+    ) -> Transition | None:
+        """:meth:`record` for tasks."""
+
+    @abc.abstractmethod
+    def force(self, spec: BreakerSpec, action: str) -> Transition | None:
+        """Manual control: ``"open"``, ``"closed"`` or ``"reset"`` (see _breaker_core.force)."""
+
+    @abc.abstractmethod
+    def view(self, spec: BreakerSpec) -> BreakerView:
+        """The breaker's shared state as a call arriving now would find it; changes nothing."""
+
+    # -- bulkhead ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def try_hold(self, spec: BulkheadSpec) -> Hold | None:
+        """Take a free slot now, or return None when all are held."""
+
+    @abc.abstractmethod
+    async def atry_hold(self, spec: BulkheadSpec) -> Hold | None:
+        """:meth:`try_hold` for tasks."""
+
+    @abc.abstractmethod
+    def holders(self, spec: BulkheadSpec) -> int:
+        """How many slots are held now."""
+
+    # -- administration ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def status(self) -> list[PolicyStatus]:
+        """Every policy (and key) this store holds state for, sorted by (kind, name, key)."""
+
+    @abc.abstractmethod
+    def reset(self, name: str) -> int:
+        """Forget every record of the policy ``name``; return how many were removed."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections and file descriptors (held slots stay held)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """:meth:`close` for tasks."""

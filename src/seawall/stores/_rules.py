@@ -1,0 +1,170 @@
+"""The decisions a store makes, as plain functions over the pure cores' state objects.
+
+Every store runs exactly these rules: the memory and file stores call them on a
+:class:`~seawall._limiter_core.Bucket` or :class:`~seawall._breaker_core.BreakerState` loaded
+from their record, and the Redis store's Lua scripts mirror them line by line (a hypothesis
+test feeds both the same event sequences and compares every answer).
+
+Shared state lives on wall time, which can jump. Two rules keep a jump harmless:
+
+* **Backwards:** when ``now`` is earlier than the latest reading the record has seen, every
+  stamp in the record moves back by the difference (:func:`rebase_bucket`,
+  :func:`rebase_breaker`). No time passes during the jump, so no tokens are granted and no
+  open period ends early; and since the stamps move with the clock, nothing waits for the old
+  time to come back (a breaker never wedges).
+* **Forwards:** indistinguishable from time passing; a bucket fills at most to ``burst``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .._breaker_core import (
+    BreakerConfig,
+    BreakerState,
+    Ticket,
+    Transition,
+    admit,
+    force,
+    peek_state,
+    record,
+)
+from .._limiter_core import EPSILON, Bucket
+from ._base import BreakerView, Reservation
+
+__all__ = [
+    "breaker_admit",
+    "breaker_force",
+    "breaker_record",
+    "breaker_view",
+    "bucket_block",
+    "bucket_cancel",
+    "bucket_peek",
+    "bucket_reserve",
+    "bucket_ttl",
+    "lease_acquire",
+    "rebase_breaker",
+    "rebase_bucket",
+]
+
+
+# -- rate limiter ----------------------------------------------------------------------------
+
+
+def rebase_bucket(b: Bucket, now: float) -> None:
+    """Move the bucket's stamps back with a clock that went back; record ``now`` as seen."""
+    if now < b.last_now:
+        shift = b.last_now - now
+        b.full_at -= shift
+        b.blocked_until -= shift
+    b.last_now = now
+
+
+def bucket_reserve(b: Bucket, now: float, tokens: int, max_wait: float) -> Reservation:
+    """Take ``tokens`` if they are there within ``max_wait``; committed iff wait <= max_wait."""
+    rebase_bucket(b, now)
+    wait = b.reserve(now, tokens, max_wait)
+    remaining, reset_after = b.describe(now)
+    return Reservation(wait, b.full_at, remaining, reset_after)
+
+
+def bucket_cancel(b: Bucket, ticket: float, tokens: int) -> bool:
+    """Give back a reservation whose ticket is still the bucket's latest."""
+    return b.cancel(ticket, tokens)
+
+
+def bucket_block(b: Bucket, now: float, seconds: float, max_block: float) -> bool:
+    """Refuse everything for ``min(seconds, max_block)`` from ``now``; blocks only extend."""
+    rebase_bucket(b, now)
+    return b.block(now, now + min(seconds, max_block))
+
+
+def bucket_peek(b: Bucket, now: float) -> tuple[float, float]:
+    """``(tokens, seconds until full)`` at ``now``."""
+    rebase_bucket(b, now)
+    return b.tokens(now), b.reset_after(now)
+
+
+def bucket_ttl(b: Bucket, now: float) -> float:
+    """Seconds until the record is indistinguishable from an absent one (full, unblocked)."""
+    return max(0.0, b.full_at - now, b.blocked_until - now)
+
+
+# -- circuit breaker -------------------------------------------------------------------------
+
+
+def rebase_breaker(s: BreakerState, last_now: float, now: float) -> float:
+    """Move the breaker's stamps back with a clock that went back; return the new last_now."""
+    if now < last_now:
+        shift = last_now - now
+        s.opened_at -= shift
+        for probe_id in s.probes:
+            s.probes[probe_id] -= shift
+    return now
+
+
+def breaker_admit(
+    s: BreakerState, cfg: BreakerConfig, now: float
+) -> tuple[Ticket | float, Transition | None]:
+    """:func:`seawall._breaker_core.admit`, for a shared record."""
+    return admit(s, cfg, now)
+
+
+def breaker_record(
+    s: BreakerState, cfg: BreakerConfig, now: float, ticket: Ticket, outcome: int, duration: float
+) -> Transition | None:
+    """:func:`seawall._breaker_core.record`, for a shared record."""
+    return record(s, cfg, now, ticket, outcome, duration)
+
+
+def breaker_force(s: BreakerState, action: str, now: float) -> Transition | None:
+    """:func:`seawall._breaker_core.force`, for a shared record."""
+    return force(s, action, now)
+
+
+def breaker_view(s: BreakerState, cfg: BreakerConfig, now: float) -> BreakerView:
+    """The state a call arriving at ``now`` would find, with the shared counters."""
+    return BreakerView(
+        state=peek_state(s, cfg, now).name.lower(),
+        failure_count=s.failure_count,
+        opened_at=s.opened_at,
+        probes=len(s.probes),
+        successful_calls=s.successful_calls,
+        failed_calls=s.failed_calls,
+        rejected_calls=s.rejected_calls,
+        state_changes=s.state_changes,
+    )
+
+
+def breaker_ttl(s: BreakerState, cfg: BreakerConfig) -> float:
+    """How long an untouched breaker record must live: long enough to outlast an open period.
+
+    A closed breaker with no failures equals an absent one, but its counters are worth keeping
+    for ``seawall status``; every record lives at least a day after its last write.
+    """
+    return max(86400.0, 2.0 * (cfg.reset_timeout + cfg.stale_attempt_timeout))
+
+
+# -- bulkhead leases (Redis) -----------------------------------------------------------------
+
+
+def lease_acquire(
+    holders: dict[str, float], now: float, holder: str, max_concurrent: int, lease: float
+) -> float:
+    """Take a slot for ``holder`` until ``now + lease``: 0.0 when taken, else the wait.
+
+    Leases that ended before ``now`` are dropped first: a holder that died without releasing
+    loses its slot when its lease runs out.
+    """
+    for other, until in list(holders.items()):
+        if until <= now:
+            del holders[other]
+    if len(holders) < max_concurrent:
+        holders[holder] = now + lease
+        return 0.0
+    return max(min(holders.values()) - now, 2 * EPSILON)
+
+
+def whole_seconds(seconds: float) -> int:
+    """``seconds`` rounded up to a whole second, at least 1 (for key expiry)."""
+    return max(1, math.ceil(seconds))
