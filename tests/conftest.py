@@ -6,6 +6,9 @@ import pytest
 
 from seawall.testing import FakeClock
 
+# A real redis-server for the Redis store tests (a missing binary is an error, not a skip).
+pytest_plugins = ["_redis_server"]
+
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:

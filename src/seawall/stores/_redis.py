@@ -1,0 +1,318 @@
+"""The Redis store: policy state shared by many machines, one Lua script per decision.
+
+Each decision is one ``EVALSHA`` of a script that mirrors :mod:`seawall.stores._rules` (see
+``stores/lua``), reads the time with ``TIME`` on the server (or takes the client's wall time
+with ``time_source="client"``) and sets the key's expiry in the same step. Connections are
+made lazily with bounded connect and read timeouts and no client-side retries, so a dead
+Redis costs about ``timeout`` per call and surfaces as :class:`StoreUnavailableError`.
+
+Both paths use redis-py's thread-safe sync client; the async methods run it in a worker
+thread (``anyio.to_thread``), which works on asyncio and trio alike. coredis 6, the
+anyio-native client, ties its connection pool to a task group that a parent task must enter
+and keep open, which a store shared by unrelated request tasks cannot do (see
+``docs/redis-store.md``).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio.to_thread
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
+from redis.retry import Retry
+
+from .._breaker_core import Ticket, Transition
+from .._clock import SYSTEM_CLOCK, Clock
+from .._validate import check_number
+from . import _redis_replies as replies
+from ._base import (
+    BreakerSpec,
+    BreakerView,
+    BulkheadSpec,
+    Hold,
+    LimiterSpec,
+    PolicyStatus,
+    Reservation,
+    Store,
+    StoreUnavailableError,
+)
+from ._redis_keys import (
+    bucket_key,
+    check_prefix,
+    fmt,
+    parse_url,
+    policy_key,
+    policy_pattern,
+    store_pattern,
+)
+from ._redis_scripts import run, script
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._redis_scripts import Client
+
+__all__ = ["RedisStore"]
+
+_T = TypeVar("_T")
+_FAILURES = (RedisError, RedisClusterException, OSError)
+_STATUS = {
+    "limiter": replies.bucket_status,
+    "breaker": replies.breaker_status,
+    "bulkhead": replies.bulkhead_status,
+}
+
+
+class _RedisHold(Hold):
+    """A bulkhead lease; releasing it deletes the lease field (one ``HDEL``)."""
+
+    def __init__(self, store: RedisStore, key: str, field: str, slot: int) -> None:
+        self._store, self._key, self._field = store, key, field
+        self.slot = slot
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._store._call(lambda c: c.hdel(self._key, self._field))
+            self._released = True
+
+    async def arelease(self) -> None:
+        await anyio.to_thread.run_sync(self.release)
+
+
+class RedisStore(Store):
+    """Policy state in Redis (``redis://``, ``rediss://``, ``redis+cluster://``, ...).
+
+    ``timeout`` bounds connecting and each reply (no retries). ``time_source="server"``
+    (default) reads Redis ``TIME`` inside every script, so client clocks do not matter;
+    ``"client"`` sends ``clock.time()`` instead (for services that refuse ``TIME`` in
+    scripts, and for tests). ``prefix`` starts every key. No I/O happens here.
+    """
+
+    supports_breaker_windows = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.1,
+        time_source: str = "server",
+        clock: Clock | None = None,
+        prefix: str = "seawall",
+    ) -> None:
+        self._target = parse_url(url)
+        self.url = url
+        self.timeout = check_number("timeout", timeout)
+        if time_source not in ("server", "client"):
+            raise ValueError(f"time_source must be 'server' or 'client', got {time_source!r}")
+        self.time_source = time_source
+        self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
+        self._prefix = check_prefix(prefix)
+        self._lock = threading.Lock()
+        self._client: Client | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisStore(<{self._target.display}>, time_source={self.time_source!r})"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _connect(self) -> Client:
+        options = {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 0,
+            "lib_name": None,
+            "lib_version": None,
+        }
+        if self._target.cluster:
+            return RedisCluster.from_url(self._target.client_url, **options)
+        return Redis.from_url(self._target.client_url, **options)
+
+    def _conn(self) -> Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = self._connect()
+                    except _FAILURES as exc:  # a cluster client talks to Redis at once
+                        raise StoreUnavailableError(f"Redis store: {exc}") from exc
+                client = self._client
+        return client
+
+    def _call(self, fn: Callable[[Client], _T]) -> _T:
+        try:
+            return fn(self._conn())
+        except _FAILURES as exc:
+            raise StoreUnavailableError(f"Redis store: {exc}") from exc
+
+    def _now(self) -> str:
+        return "" if self.time_source == "server" else fmt(self._clock.time())
+
+    def _run(self, name: str, key: str, args: list[str]) -> list[str]:
+        return run(self._conn(), script(name), key, args)
+
+    # -- rate limiter -----------------------------------------------------------------------
+
+    def _bucket(self, spec: LimiterSpec, key: str | None) -> tuple[str, list[str]]:
+        args = [self._now(), fmt(spec.interval), fmt(spec.burst), spec.name]
+        args += ["", "0"] if key is None else [key, "1"]
+        return bucket_key(self._prefix, spec.name, key), args
+
+    def _limiter(self, op: str, spec: LimiterSpec, key: str | None, *extra: str) -> list[str]:
+        rkey, args = self._bucket(spec, key)
+        reply = self._run(op, rkey, [*args, *extra])
+        replies.warn_if_reset(reply[-1], "limiter", self._target.display)
+        return reply
+
+    def reserve(
+        self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
+    ) -> Reservation:
+        reply = self._limiter("limiter_reserve", spec, key, str(int(tokens)), fmt(max_wait))
+        return replies.reservation(reply)
+
+    async def areserve(
+        self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
+    ) -> Reservation:
+        return await anyio.to_thread.run_sync(partial(self.reserve, spec, key, tokens, max_wait))
+
+    def cancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
+        reply = self._limiter("limiter_cancel", spec, key, fmt(ticket), str(int(tokens)))
+        return reply[0] == "1"
+
+    async def acancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
+        return await anyio.to_thread.run_sync(partial(self.cancel, spec, key, ticket, tokens))
+
+    def block(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
+        check_number("seconds", seconds, inclusive=True, allow_inf=True)
+        reply = self._limiter("limiter_block", spec, key, fmt(seconds), fmt(spec.max_block))
+        return reply[0] == "1"
+
+    async def ablock(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
+        return await anyio.to_thread.run_sync(partial(self.block, spec, key, seconds))
+
+    def peek(self, spec: LimiterSpec, key: str | None) -> tuple[float, float]:
+        reply = self._limiter("limiter_peek", spec, key)
+        return float(reply[0]), float(reply[1])
+
+    # -- circuit breaker --------------------------------------------------------------------
+
+    def _breaker(self, op: str, spec: BreakerSpec, *extra: str) -> list[str]:
+        cfg = spec.config
+        if cfg.uses_window:
+            raise ValueError(
+                f"the Redis store keeps consecutive-failure breakers only; breaker "
+                f"{spec.name!r} has a failure-rate or slow-call window"
+            )
+        args = [
+            self._now(),
+            spec.name,
+            str(cfg.max_failures),
+            fmt(cfg.reset_timeout),
+            str(cfg.half_open_max_calls),
+            str(cfg.success_threshold),
+            fmt(cfg.stale_attempt_timeout),
+            *extra,
+        ]
+        reply = self._run(op, policy_key(self._prefix, spec.name, "breaker"), args)
+        replies.warn_if_reset(reply[-1], "breaker", self._target.display)
+        return reply
+
+    def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
+        reply = self._breaker("breaker_admit", spec)
+        return replies.admission(reply), replies.transition(reply)
+
+    async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
+        return await anyio.to_thread.run_sync(self.admit, spec)
+
+    def record(
+        self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
+    ) -> Transition | None:
+        if outcome not in (0, 1, 2):
+            raise ValueError(f"outcome must be SUCCESS, FAILURE or NEUTRAL, got {outcome!r}")
+        generation, probe_id = ticket
+        extra = (str(int(generation)), str(int(probe_id)), str(outcome))
+        return replies.transition(self._breaker("breaker_record", spec, *extra))
+
+    async def arecord(
+        self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
+    ) -> Transition | None:
+        call = partial(self.record, spec, ticket, outcome, duration)
+        return await anyio.to_thread.run_sync(call)
+
+    def force(self, spec: BreakerSpec, action: str) -> Transition | None:
+        if action not in ("open", "closed", "reset"):
+            raise ValueError(f"action must be 'open', 'closed' or 'reset', got {action!r}")
+        return replies.transition(self._breaker("breaker_force", spec, action))
+
+    def view(self, spec: BreakerSpec) -> BreakerView:
+        return replies.view(self._breaker("breaker_view", spec))
+
+    # -- bulkhead ---------------------------------------------------------------------------
+
+    def _lease_args(self, spec: BulkheadSpec) -> tuple[str, list[str]]:
+        key = policy_key(self._prefix, spec.name, "bulkhead")
+        return key, [self._now(), spec.name, str(spec.max_concurrent)]
+
+    def try_hold(self, spec: BulkheadSpec) -> Hold | None:
+        key, args = self._lease_args(spec)
+        holder = uuid.uuid4().hex
+        reply = self._run("lease_acquire", key, [*args, fmt(spec.lease), holder])
+        slot = int(reply[1])
+        return None if slot < 0 else _RedisHold(self, key, "h:" + holder, slot)
+
+    async def atry_hold(self, spec: BulkheadSpec) -> Hold | None:
+        return await anyio.to_thread.run_sync(self.try_hold, spec)
+
+    def holders(self, spec: BulkheadSpec) -> int:
+        key, args = self._lease_args(spec)
+        return int(self._run("lease_count", key, args)[0])
+
+    # -- administration ---------------------------------------------------------------------
+
+    def _status_now(self, client: Client) -> float:
+        if self.time_source == "client":
+            return self._clock.time()
+        seconds, micros = client.time()
+        return int(seconds) + int(micros) / 1_000_000
+
+    def _status(self, client: Client) -> list[PolicyStatus]:
+        now = self._status_now(client)
+        found: list[PolicyStatus] = []
+        for key in client.scan_iter(match=store_pattern(self._prefix), count=1000):
+            raw = client.hgetall(key)
+            fields = {_text(k): _text(v) for k, v in raw.items()}
+            build = _STATUS.get(fields.get("kind", ""))
+            if build is not None:
+                found.append(build(fields, now))
+        return sorted(found, key=lambda p: (p.kind, p.name, p.key or ""))
+
+    def status(self) -> list[PolicyStatus]:
+        return self._call(self._status)
+
+    def _reset(self, client: Client, name: str) -> int:
+        keys = list(client.scan_iter(match=policy_pattern(self._prefix, name), count=1000))
+        return sum(int(client.delete(k)) for k in keys)
+
+    def reset(self, name: str) -> int:
+        return self._call(lambda c: self._reset(c, name))
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self.close)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value

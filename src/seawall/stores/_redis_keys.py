@@ -1,0 +1,115 @@
+"""Redis key names, URL checks and number formatting for the Redis store.
+
+Every key is ``<prefix>:{<tag>}:<kind>[:<digest>]``. The tag is a digest of the policy name,
+so all keys of one policy share one Cluster hash slot and a policy name can never move a key
+to another slot or inject glob characters; a limiter's user key enters only as a digest of
+its length-prefixed bytes. The raw name and key are kept *inside* the hash, for ``status``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = [
+    "RedisTarget",
+    "bucket_key",
+    "check_prefix",
+    "fmt",
+    "parse_url",
+    "policy_key",
+    "policy_pattern",
+    "store_pattern",
+]
+
+_SCHEMES = {
+    "redis": (False, False),
+    "rediss": (True, False),
+    "redis+cluster": (False, True),
+    "rediss+cluster": (True, True),
+}
+_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """A checked store URL: ``client_url`` is what redis-py is given."""
+
+    client_url: str
+    tls: bool
+    cluster: bool
+    display: str
+    """Scheme, host and port only (never the password), for messages."""
+
+
+def parse_url(url: str) -> RedisTarget:
+    """Check a ``redis://``, ``rediss://``, ``redis+cluster://`` or ``rediss+cluster://`` URL."""
+    if not isinstance(url, str):
+        raise TypeError(f"url must be a str, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"url is not a valid Redis URL: {url!r} ({exc})") from None
+    if parts.scheme not in _SCHEMES:
+        raise ValueError(
+            f"url must start with redis://, rediss://, redis+cluster:// or "
+            f"rediss+cluster://, got {url!r}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"url must name a host, got {url!r}")
+    tls, cluster = _SCHEMES[parts.scheme]
+    if cluster and parts.path not in ("", "/", "/0"):
+        raise ValueError(f"a Redis Cluster has only database 0, got {url!r}")
+    scheme = "rediss" if tls else "redis"
+    display = f"{parts.scheme}://{parts.hostname}:{port or 6379}"
+    return RedisTarget(scheme + url[len(parts.scheme) :], tls, cluster, display)
+
+
+def check_prefix(prefix: str) -> str:
+    """The fixed key prefix: 1-64 of ``A-Z a-z 0-9 _ . -`` (safe in SCAN patterns)."""
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"prefix must be 1-64 characters of A-Z a-z 0-9 _ . -, got {prefix!r}")
+    return prefix
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _tag(name: str) -> str:
+    return _digest(_length_prefixed(name))
+
+
+def _length_prefixed(text: str | None) -> bytes:
+    if text is None:
+        return b"-"
+    raw = text.encode("utf-8", "surrogatepass")
+    return b"%d:" % len(raw) + raw
+
+
+def policy_key(prefix: str, name: str, kind: str) -> str:
+    """The key of a breaker or bulkhead record."""
+    return f"{prefix}:{{{_tag(name)}}}:{kind}"
+
+
+def bucket_key(prefix: str, name: str, key: str | None) -> str:
+    """The key of one limiter bucket (``key`` None for an unkeyed limiter)."""
+    return f"{prefix}:{{{_tag(name)}}}:limiter:{_digest(_length_prefixed(key))}"
+
+
+def policy_pattern(prefix: str, name: str) -> str:
+    """SCAN pattern for every key of one policy (no user text in it)."""
+    return f"{prefix}:{{{_tag(name)}}}:*"
+
+
+def store_pattern(prefix: str) -> str:
+    """SCAN pattern for every key of this store (the fixed prefix only)."""
+    return f"{prefix}:*"
+
+
+def fmt(value: float) -> str:
+    """A float as text Lua's ``tonumber`` reads back as the same double (``inf`` included)."""
+    return repr(float(value))

@@ -1,0 +1,76 @@
+"""The Redis store's Lua scripts: loaded from package data, run with one round trip each.
+
+Each operation is one script (``stores/lua/<name>.lua``) with its preludes prepended; it is
+sent as ``EVALSHA`` with the SHA1 computed here, so nothing is loaded up front. When the
+server has lost its script cache (restart, failover, ``SCRIPT FLUSH``) the answer is
+``NOSCRIPT``, and the call is repeated once as ``EVAL`` with the full text, which runs the
+script and caches it again: still one round trip for the decision that hit it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import TYPE_CHECKING, cast
+
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from ._base import StoreUnavailableError
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from redis.cluster import RedisCluster
+
+    Client = Redis | RedisCluster
+
+__all__ = ["Script", "run", "script"]
+
+_PRELUDES = {
+    "limiter": ("_common", "_bucket"),
+    "breaker": ("_common", "_breaker"),
+    "lease": ("_common", "_lease"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One operation's full Lua text and its SHA1 (what ``EVALSHA`` names it by)."""
+
+    name: str
+    text: str
+    sha: str
+
+
+def _source(name: str) -> str:
+    return (files("seawall") / "stores" / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
+
+@cache
+def script(name: str) -> Script:
+    """The script for operation ``name`` (e.g. ``"limiter_reserve"``), preludes included."""
+    family = name.split("_", 1)[0]
+    text = "\n".join(_source(part) for part in (*_PRELUDES[family], name))
+    return Script(name, text, hashlib.sha1(text.encode("utf-8")).hexdigest())
+
+
+Reply = list[str]
+
+
+def run(client: Client, s: Script, key: str, args: list[str]) -> Reply:
+    """Run ``s`` on ``key`` in one round trip; any failure is :class:`StoreUnavailableError`."""
+    try:
+        try:
+            raw = client.evalsha(s.sha, 1, key, *args)
+        except NoScriptError:
+            raw = client.eval(s.text, 1, key, *args)
+    except (RedisError, RedisClusterException, OSError) as exc:
+        raise StoreUnavailableError(f"Redis store: {s.name} failed: {exc}") from exc
+    return decode(raw)
+
+
+def decode(raw: object) -> Reply:
+    """A script's reply (bytes, ints or a list of them) as a list of text items."""
+    items = cast("list[object]", raw) if isinstance(raw, list) else [raw]
+    return [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in items]

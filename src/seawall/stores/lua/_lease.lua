@@ -1,0 +1,19 @@
+-- Bulkhead lease prelude (mirrors seawall.stores._rules.lease_acquire). KEYS[1] lease hash;
+-- each holder is a field 'h:<holder>' = '<lease end> <slot>'. ARGV: 1 now, 2 name,
+-- 3 max_concurrent, then the operation's own arguments from 4.
+local function load_leases(key)
+  local all = redis.call('HGETALL', key)
+  local leases = {}
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'h:' then
+      local ends, slot = string.match(all[i + 1], '^(%S+) (%d+)$')
+      local e = number(ends, nil)
+      if e == nil then
+        e = NEVER -- unreadable: the lease counts as ended
+        slot = '0'
+      end
+      leases[all[i]] = { ends = e, slot = tonumber(slot) }
+    end
+  end
+  return leases
+end

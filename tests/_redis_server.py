@@ -1,0 +1,136 @@
+"""A real ``redis-server`` for tests: started on a free port in a temporary directory.
+
+Registered for the whole suite by ``tests/conftest.py`` (``pytest_plugins``). A missing
+``redis-server`` binary is an error, never a skip: CI must not pass without the Redis store
+having run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+__all__ = ["RedisServer", "redis_server"]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """One ``redis-server`` process without persistence; ``start``/``stop`` may repeat."""
+
+    def __init__(self, port: int | None = None, *, cluster: bool = False) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "redis-server is not installed: the Redis store tests need it "
+                "(apt-get install -y redis-server)"
+            )
+        self.binary = binary
+        self.port = _free_port() if port is None else port
+        self.cluster = cluster
+        self._dir = tempfile.TemporaryDirectory(prefix="seawall-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://`` (or ``redis+cluster://``) URL of this server."""
+        scheme = "redis+cluster" if self.cluster else "redis"
+        return (
+            f"{scheme}://127.0.0.1:{self.port}/0"
+            if not self.cluster
+            else (f"{scheme}://127.0.0.1:{self.port}")
+        )
+
+    def client(self) -> redis.Redis:
+        """A plain redis-py client for inspecting the server (node-level in cluster mode)."""
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        """Start the server and wait until it answers PING."""
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", self._dir.name,
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+        ]  # fmt: skip
+        if self.cluster:
+            conf = Path(self._dir.name) / f"nodes-{self.port}.conf"
+            conf.unlink(missing_ok=True)
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_ready()
+        if self.cluster:
+            self._claim_all_slots()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 10.0
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+            try:
+                with self.client() as c:
+                    if c.ping():
+                        return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
+
+    def _claim_all_slots(self) -> None:
+        with self.client() as c:
+            c.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+            deadline = time.monotonic() + 10.0
+            while c.execute_command("CLUSTER", "INFO").decode().find("cluster_state:ok") < 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("single-node cluster did not become ready")
+                time.sleep(0.02)
+
+    def kill(self) -> None:
+        """Stop the server at once (SIGKILL), as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def close(self) -> None:
+        """Stop the server and remove its directory."""
+        self.kill()
+        self._dir.cleanup()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh redis-server for one test."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def shared_redis_server() -> Iterator[RedisServer]:
+    """One redis-server for a whole test module (tests use distinct policy names)."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
