@@ -362,3 +362,38 @@ def test_toml_needs_no_pyyaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     path = write(tmp_path, "pyproject.toml", "[tool.seawall.heartbeat]\ninterval = 2\n")
     monkeypatch.setitem(sys.modules, "yaml", None)
     assert load_settings(path, env={}).heartbeat.interval == 2.0
+
+
+def test_duplicate_yaml_key_names_both_lines(tmp_path: Path) -> None:
+    """A key given twice under resilience is an error naming the key and both lines."""
+    text = (
+        "resilience:\n  watchdog:\n    timeout: 3\n  heartbeat: {}\n  watchdog:\n    timeout: 4\n"
+    )
+    path = write(tmp_path, "k.yml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert str(caught.value) == f"{path}: resilience.watchdog is given twice, on lines 2 and 5"
+
+
+def test_duplicate_nested_key_is_found(tmp_path: Path) -> None:
+    """A key given twice inside one section is an error naming the full dotted key."""
+    path = write(tmp_path, "k.yml", "resilience:\n  watchdog:\n    timeout: 3\n    timeout: 4\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert str(caught.value) == (
+        f"{path}: resilience.watchdog.timeout is given twice, on lines 3 and 4"
+    )
+
+
+def test_duplicates_outside_resilience_are_not_ours(tmp_path: Path) -> None:
+    """Keys repeated in other top-level sections are left to their owners."""
+    path = write(tmp_path, "k.yml", "app: {a: 1, a: 2}\nresilience:\n  watchdog: {timeout: 3}\n")
+    assert load_settings(path, env={}).watchdog.timeout == 3.0
+
+
+def test_non_string_keys_are_unknown(tmp_path: Path) -> None:
+    """A non-string key under resilience is reported as an unknown key."""
+    path = write(tmp_path, "k.yml", "resilience:\n  1: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert str(caught.value) == f"{path}: unknown key resilience.1 (value 3)"

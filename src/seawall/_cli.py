@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import _heartbeat_cli
 
     _heartbeat_cli.register(subparsers)
+    from . import _config_cli
+
+    _config_cli.register(subparsers)
     return parser
 
 

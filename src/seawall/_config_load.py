@@ -38,8 +38,23 @@ class _Yaml(Protocol):
     """The part of PyYAML used here (its stubs may not be installed)."""
 
     YAMLError: type[Exception]
+    SafeLoader: type[object]
 
     def safe_load(self, stream: str) -> object: ...
+
+    def compose(self, stream: str, Loader: type[object]) -> _Node | None: ...
+
+
+class _Mark(Protocol):
+    line: int
+
+
+class _Node(Protocol):
+    """A composed YAML node: a mapping's value is a list of (key node, value node) pairs."""
+
+    tag: str
+    value: object
+    start_mark: _Mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +115,28 @@ def _yaml(source: str, text: str) -> object:
             f"reading {source} needs PyYAML: pip install 'seawall[yaml]'", name="yaml"
         ) from exc
     try:
+        _refuse_duplicates(source, yaml.compose(text, Loader=yaml.SafeLoader), "")
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+
+
+def _refuse_duplicates(source: str, node: _Node | None, path: str) -> None:
+    # PyYAML keeps the last of two equal keys without a word; two "circuit_breaker:" blocks
+    # in one file are a mistake worth naming. Only seawall's own subtree is checked.
+    if node is None or node.tag != "tag:yaml.org,2002:map" or not isinstance(node.value, list):
+        return
+    seen: dict[str, int] = {}
+    pairs = cast(list[tuple[_Node, _Node]], node.value)
+    for key_node, value_node in pairs:
+        key, line = key_node.value, key_node.start_mark.line + 1
+        if not isinstance(key, str) or (not path and key != "resilience"):
+            continue  # a non-string key is reported as unknown later
+        name = f"{path}.{key}" if path else str(key)
+        if key in seen:
+            raise ConfigError(f"{source}: {name} is given twice, on lines {seen[key]} and {line}")
+        seen[key] = line
+        _refuse_duplicates(source, value_node, name)
 
 
 def _toml(source: str, text: str) -> object:

@@ -1,0 +1,85 @@
+"""``seawall config [FILE] [--json]``: check a configuration and show what it amounts to.
+
+FILE (else the file ``SEAWALL_CONFIG`` names) and the ``SEAWALL_*`` variables are read exactly
+as :func:`seawall.config.load_settings` reads them; every key is printed with its value and
+where the value came from. Exit status 0 when the configuration is valid, 2 (with the error on
+stderr) when it is not, so the command doubles as a deployment check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any
+
+from ._config_settings import SECTIONS, rules
+from ._errors import ConfigError
+from .config import Settings, load_settings
+
+__all__ = ["register", "rows"]
+
+VALID, INVALID = 0, 2
+
+
+def register(subparsers: Any) -> None:
+    """Attach ``config`` to the ``seawall`` command line."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "config", help="check a configuration file and print the effective settings"
+    )
+    parser.add_argument(
+        "file", nargs="?", metavar="FILE", help="YAML or TOML file (default: $SEAWALL_CONFIG)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(handler=_run)
+
+
+def rows(settings: Settings) -> list[tuple[str, object, str]]:
+    """``(dotted key, value, origin)`` for every key of ``settings``, in documentation order."""
+    return [
+        (f"{name}.{key}", getattr(getattr(settings, name), key), settings.origin(f"{name}.{key}"))
+        for name, cls in SECTIONS.items()
+        for key in rules(cls)
+    ]
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.file, env=os.environ)
+    except (ConfigError, ModuleNotFoundError) as exc:
+        print(f"seawall config: {exc}", file=sys.stderr, flush=True)
+        return INVALID
+    table = rows(settings)
+    print(_as_json(table) if args.json else _as_table(table), flush=True)
+    return VALID
+
+
+def _shown(value: object) -> object:
+    # JSON has no infinity; "inf" is also what a SEAWALL_* variable would say.
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return value
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(_shown(value))
+
+
+def _as_json(table: list[tuple[str, object, str]]) -> str:
+    document = {key: {"value": _shown(value), "from": origin} for key, value, origin in table}
+    return json.dumps(document, indent=2)
+
+
+def _as_table(table: list[tuple[str, object, str]]) -> str:
+    cells = [("KEY", "VALUE", "FROM")]
+    cells += [(key, _text(value), origin) for key, value, origin in table]
+    widths = [max(len(row[i]) for row in cells) for i in range(2)]
+    return "\n".join(
+        f"{key:<{widths[0]}}  {value:<{widths[1]}}  {origin}" for key, value, origin in cells
+    )

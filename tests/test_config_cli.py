@@ -1,0 +1,65 @@
+"""``seawall config``: check a configuration and print every key with its origin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from seawall._cli import main
+
+
+@pytest.fixture
+def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("SEAWALL_CONFIG", raising=False)
+    path = tmp_path / "kstlib.conf.yml"
+    path.write_text(
+        "resilience:\n  circuit_breaker:\n    max_failures: 3\n  bulkhead:\n    max_wait: .inf\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_table_shows_value_and_origin(
+    conf: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table lists each key with its value and whether file, variable or default set it."""
+    monkeypatch.setenv("SEAWALL_RETRY__JITTER", "false")
+    assert main(["config", str(conf)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 25
+    assert lines[0].split() == ["KEY", "VALUE", "FROM"]
+    assert lines[1].split() == ["circuit_breaker.max_failures", "3", str(conf)]
+    assert lines[2].split() == ["circuit_breaker.reset_timeout", "60.0", "default"]
+    assert lines[10].split() == ["bulkhead.max_wait", "inf", str(conf)]
+    assert lines[16].split() == ["retry.jitter", "false", "environment", "variable",
+                                 "SEAWALL_RETRY__JITTER"]  # fmt: skip
+    assert lines[17].split() == ["retry.deadline", "null", "default"]
+
+
+def test_json_output(
+    conf: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json prints one object per dotted key, infinity as the string 'inf'."""
+    monkeypatch.setenv("SEAWALL_CONFIG", str(conf))
+    assert main(["config", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert len(document) == 24
+    assert document["circuit_breaker.max_failures"] == {"value": 3, "from": str(conf)}
+    assert document["bulkhead.max_wait"] == {"value": "inf", "from": str(conf)}
+    assert document["store.url"] == {"value": "memory://", "from": "default"}
+
+
+def test_invalid_configuration_exits_2_with_the_error(
+    conf: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad value exits with status 2 and prints the ConfigError on stderr only."""
+    monkeypatch.setenv("SEAWALL_WATCHDOG__TIMEOUT", "soon")
+    assert main(["config", str(conf)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "seawall config: environment variable SEAWALL_WATCHDOG__TIMEOUT: watchdog.timeout "
+        "must be a number, got 'soon'\n"
+    )
