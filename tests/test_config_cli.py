@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from seawall._cli import main
+from seawall._config_cli import _text, rows
+from seawall.config import Settings, load_settings
 
 
 @pytest.fixture
@@ -63,3 +65,20 @@ def test_invalid_configuration_exits_2_with_the_error(
         "seawall config: environment variable SEAWALL_WATCHDOG__TIMEOUT: watchdog.timeout "
         "must be a number, got 'soon'\n"
     )
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_docs_table_lists_every_key_with_its_default() -> None:
+    """docs/configuration.md has a table row for each key, showing its built-in default."""
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [f"| `{key}` | `{_text(value)}` |" for key, value, _ in rows(Settings())]
+    missing = [row for row in missing if row not in text]
+    assert missing == []
+
+
+def test_example_file_sets_every_key() -> None:
+    """examples/seawall.yml names every key, so it can serve as a complete template."""
+    settings = load_settings(ROOT / "examples" / "seawall.yml", env={})
+    assert [key for key, _, origin in rows(settings) if origin == "default"] == []

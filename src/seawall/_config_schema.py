@@ -69,11 +69,11 @@ class Rule:
     def describe(self) -> str:
         """The valid range in words, for the documentation table and ``seawall config``."""
         if self.kind == "choice":
-            text = " | ".join(repr(c) for c in self.choices)
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
         elif self.kind == "url":
             text = "URL: " + ", ".join(f"{s}://" for s in STORE_SCHEMES)
         elif self.kind == "bool":
-            text = "true | false"
+            text = "true or false"
         else:
             bound = f"{'>=' if self.inclusive else '>'} {self.minimum:g}"
             text = f"{self.kind} {bound}" + (", inf allowed" if self.allow_inf else "")
