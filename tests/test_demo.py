@@ -1,4 +1,4 @@
-"""`seawall demo`: the scripted scenario runs to the end and reports exact counts."""
+"""`seawall demo`: a real service, upstream and traffic; every request accounted for."""
 
 from __future__ import annotations
 
@@ -6,53 +6,170 @@ import io
 import re
 import subprocess
 import sys
+from pathlib import Path
 
+import anyio
 import pytest
 
 import seawall
+from _redis_server import RedisServer
 from seawall._cli import main
-from seawall._demo import run_demo
+from seawall._demo import run_demo, summary_lines
+from seawall._demo._run import DemoResult, run
+from seawall._demo._schedule import MAX_DURATION, MIN_DURATION, REQUEST_TIMEOUT, build_schedule
+from seawall._demo._traffic import OUTCOMES
+from seawall.stores import open_store
+
+pytestmark = pytest.mark.slow
+
+ROWS = (
+    "served fresh",
+    "served degraded (fallback)",
+    "429 rate limited",
+    "503 shed (bulkhead full)",
+    "503 circuit open",
+    "504 timeout",
+    "errors",
+)
 
 
 def summary(text: str) -> dict[str, int]:
+    """The ``name  number`` rows of the summary block."""
     block = text.split("== summary ==", 1)[1]
     return {m[1]: int(m[2]) for m in re.finditer(r"^  (.+?)\s+(\d+)$", block, re.MULTILINE)}
 
 
-EXPECTED = {
-    "upstream failures": 3,
-    "fast fails": 2,
-    "upstream successes": 2,
-    "breaker transitions": 3,
-    "limiter granted": 5,
-    "limiter rejected": 5,
-    "limiter waited": 3,
-    "limiter timeouts": 1,
-    "bulkhead admitted": 3,
-    "bulkhead shed": 5,
-    "watchdog firings": 1,
-    "shutdown callbacks ok": 2,
-    "shutdown callbacks timeout": 1,
-}
+def check_summary(text: str) -> dict[str, int]:
+    """Assert what every run must show, and return the summary rows."""
+    rows = summary(text)
+    assert sum(rows[r] for r in ROWS) == rows["requests sent"]
+    for row in ("served fresh", "429 rate limited", "503 shed (bulkhead full)", "504 timeout"):
+        assert rows[row] > 0, row
+    for name in ("demo-app", "demo-upstream"):
+        assert rows[f"{name} trips"] >= 1
+        assert rows[f"{name} recoveries"] >= 1
+    assert rows["shutdown callbacks run"] == 2
+    assert "breakers at the end: demo-app CLOSED, demo-upstream CLOSED" in text
+    assert "service and clients agree: yes" in text
+    return rows
 
 
-def test_demo_scenario_reports_exact_counts() -> None:
-    """The scenario trips and recovers the breaker, limits a burst and sheds load, exactly."""
+def run_in_process() -> tuple[DemoResult, str]:
+    """One 5 s run in this process on in-process state; its result and its output."""
     out = io.StringIO()
-    assert run_demo(out) == 0
-    text = out.getvalue()
-    assert summary(text) == EXPECTED
-    assert "breaker CLOSED -> OPEN (tripped)" in text
-    assert "breaker HALF_OPEN -> CLOSED (probes_succeeded)" in text
+
+    async def go() -> DemoResult:
+        return await run(out, duration=5, store=None, seed=1, live=False)
+
+    return anyio.run(go, backend="asyncio"), out.getvalue()
+
+
+def test_demo_run_accounts_for_every_request() -> None:
+    """Each request lands in one outcome, and the service counted exactly what clients saw."""
+    result, _ = run_in_process()
+    assert set(result.seen) == set(OUTCOMES)
+    assert sum(result.seen.values()) == result.sent
+    assert result.seen["error"] == 0
+    assert {k: v for k, v in result.seen.items() if v and k != "error"} == {
+        k: v for k, v in result.served.items() if v
+    }
+    assert result.consistent
+
+
+def test_demo_run_shows_every_policy_acting() -> None:
+    """The schedule makes each policy act: limit, shed, time out, degrade, retry, trip, recover."""
+    result, text = run_in_process()
+    for outcome in ("fresh", "degraded", "rate_limited", "overloaded", "circuit_open", "timeout"):
+        assert result.seen[outcome] > 0, outcome
+    assert result.retries > 0
+    assert set(result.upstream) == {200, 429, 503}
+    for name in ("demo-app", "demo-upstream"):
+        assert result.count(name, "CLOSED", "OPEN") >= 1
+        assert result.count(name, "HALF_OPEN", "CLOSED") >= 1
+        assert result.final_states[name] == "CLOSED"
+    assert result.shutdown_ran == ["close-upstream-client", "report"]
+    assert "breaker demo-upstream: CLOSED -> OPEN (tripped)" in text
+    assert "\x1b[" not in text  # not a terminal: plain lines only
+    check_summary("\n".join(summary_lines(result)))
+
+
+def run_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m seawall demo --duration 5 *args`` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "seawall", "demo", "--duration", "5", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_demo_command_exits_zero_from_a_real_process() -> None:
-    """`python -m seawall demo` runs in a subprocess, exits 0 and prints the summary."""
-    done = subprocess.run(
-        [sys.executable, "-m", "seawall", "demo"], capture_output=True, text=True, timeout=120
-    )
+    """`python -m seawall demo --duration 5` exits 0 and prints a consistent summary."""
+    done = run_command()
     assert done.returncode == 0, done.stderr
-    assert summary(done.stdout) == EXPECTED
+    check_summary(done.stdout)
+
+
+def test_demo_with_a_file_store(tmp_path: Path) -> None:
+    """With --store file://, the breakers and host limiter keep their state in the directory."""
+    url = f"file://{tmp_path}/state"
+    done = run_command("--store", url)
+    assert done.returncode == 0, done.stderr
+    assert f"store {url}" in done.stdout
+    check_summary(done.stdout)
+    found = {(p.kind, p.name) for p in open_store(url).status()}
+    assert found == {
+        ("breaker", "demo-app"),
+        ("breaker", "demo-upstream"),
+        ("limiter", "demo-upstream-limiter"),
+    }
+
+
+def test_demo_with_a_redis_store(redis_server: RedisServer) -> None:
+    """With --store redis://, the run is as consistent and its breakers end closed in Redis."""
+    done = run_command("--store", redis_server.url)
+    assert done.returncode == 0, done.stderr
+    check_summary(done.stdout)
+    found = open_store(redis_server.url).status()
+    states = {p.name: p.state["state"] for p in found if p.kind == "breaker"}
+    assert (states["demo-app"], states["demo-upstream"]) == ("closed", "closed")
+
+
+def test_schedule_phases_tile_the_run() -> None:
+    """Phases are contiguous from 0 to the duration, each trouble phase outlasting the timeout."""
+    for duration in (MIN_DURATION, 24.0, MAX_DURATION):
+        schedule = build_schedule(duration)
+        names = [p.name for p in schedule.phases]
+        assert names == ["healthy", "slow", "5xx", "429", "stalled", "recovered"]
+        assert schedule.phases[0].start == 0.0
+        assert schedule.phases[-1].end == duration
+        for before, after in zip(schedule.phases, schedule.phases[1:], strict=False):
+            assert before.end == pytest.approx(after.start)
+        assert all(p.end - p.start > REQUEST_TIMEOUT for p in schedule.phases[1:-1])
+        assert schedule.phases[-1].end - schedule.phases[-1].start >= 2.0
+
+
+@pytest.mark.parametrize("duration", [4.99, 55.01])
+def test_duration_out_of_range_is_refused(duration: float) -> None:
+    """A duration outside 5..55 s raises ValueError naming the duration."""
+    with pytest.raises(
+        ValueError, match=f"duration must be between 5 and 55 seconds, got {duration}"
+    ):
+        build_schedule(duration)
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad duration or store URL prints one message on stderr and exits 2, starting nothing."""
+    assert main(["demo", "--duration", "1"]) == 2
+    assert main(["demo", "--store", "ftp://nowhere"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "seawall demo: duration must be between 5 and 55 seconds, got 1.0"
+    assert err[1].startswith("seawall demo: unsupported store URL 'ftp://nowhere'")
+
+
+def test_run_demo_returns_2_without_running_on_a_bad_store() -> None:
+    """run_demo() itself reports a bad store URL with exit status 2."""
+    assert run_demo(io.StringIO(), store="nonsense") == 2
 
 
 def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
