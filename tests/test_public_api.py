@@ -51,6 +51,7 @@ PUBLIC = [
     "WatchdogError",
     "WatchdogStats",
     "WatchdogTimeoutError",
+    "add_listener",
     "bulkhead",
     "circuit_breaker",
     "rate_limiter",

@@ -38,6 +38,7 @@ from ._errors import (
     WatchdogError,
     WatchdogTimeoutError,
 )
+from ._events import add_listener
 from ._heartbeat import Heartbeat, HeartbeatState
 from ._keyed_limiter import KeyedRateLimiter
 from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
@@ -96,6 +97,7 @@ __all__ = [
     "WatchdogError",
     "WatchdogStats",
     "WatchdogTimeoutError",
+    "add_listener",
     "bulkhead",
     "circuit_breaker",
     "rate_limiter",

@@ -21,6 +21,8 @@ from ._breaker_core import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Tran
 from ._callables import is_async_callable as _is_async
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import CircuitOpenError
+from ._events import ACTIVE as _OBSERVED
+from ._events import CallRecorded, Rejected, emit
 from ._validate import check_callable, check_int, check_number, check_optional_number
 
 __all__ = [
@@ -233,6 +235,10 @@ class CircuitBreaker:
             decision, transition = core.admit(self._state, self._config, self._clock.monotonic())
         if transition is not None:
             self._announce(transition)
+        if _OBSERVED and decision.__class__ is float:
+            s = self._state  # read after the lock: a later change may show, which is harmless
+            reason = "forced_open" if s.isolated else s.state.name.lower()
+            emit(Rejected("breaker", self.name, reason, decision))
         return decision
 
     def _settle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
@@ -241,6 +247,8 @@ class CircuitBreaker:
             transition = core.record(
                 self._state, self._config, self._clock.monotonic(), ticket, outcome, duration
             )
+        if _OBSERVED:
+            emit(CallRecorded("breaker", self.name, _OUTCOME_NAMES[outcome]))
         if transition is not None:
             self._announce(transition)
 
@@ -249,6 +257,8 @@ class CircuitBreaker:
         if s.quiet and ticket is s.closed_ticket:
             # The core says a success changes nothing but the counter: skip the lock.
             next(self._fast_successes)
+            if _OBSERVED:
+                emit(CallRecorded("breaker", self.name, "success"))
         else:
             self._settle(ticket, SUCCESS, started)
 
@@ -267,7 +277,7 @@ class CircuitBreaker:
             transition.new.name,
             transition.reason,
         )
-        if not self._listeners:
+        if not self._listeners and not _OBSERVED:
             return
         event = CircuitStateChange(
             self.name, transition.old, transition.new, transition.reason, transition.at
@@ -277,6 +287,8 @@ class CircuitBreaker:
                 listener(event)
             except Exception:
                 logger.exception("state-change listener %r failed", listener)
+        if _OBSERVED:
+            emit(event)
 
     # -- running calls --------------------------------------------------------------------
 
@@ -487,6 +499,9 @@ def circuit_breaker(
         return _decorate(breaker, fn)
 
     return decorate if func is None else decorate(func)
+
+
+_OUTCOME_NAMES = {SUCCESS: "success", FAILURE: "failure", NEUTRAL: "neutral"}
 
 
 def _count_value(counter: itertools.count[int]) -> int:

@@ -24,6 +24,8 @@ from ._bulkhead_core import BulkheadCore
 from ._callables import is_async_callable as _is_async
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import BulkheadFullError
+from ._events import ACTIVE as _OBSERVED
+from ._events import BulkheadChanged, Rejected, emit
 from ._validate import check_int, check_number
 from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
 
@@ -85,10 +87,15 @@ class Bulkhead:
     def try_acquire(self) -> bool:
         """Take a slot if one is free right now; never waits (a refusal counts as rejected)."""
         with self._lock:
-            if self._core.try_admit():
-                return True
-            self._core.reject(self._clock.monotonic())
-            return False
+            admitted = self._core.try_admit()
+            if not admitted:
+                self._core.reject(self._clock.monotonic())
+        if _OBSERVED:
+            if admitted:
+                self._changed()
+            else:
+                self._refused("full", self._core.retry_after())
+        return admitted
 
     def acquire(self, *, timeout: float | None = None) -> None:
         """Take a slot, waiting up to ``timeout`` (None: ``max_wait``) in the FIFO queue.
@@ -97,13 +104,21 @@ class Bulkhead:
         """
         wait = self._budget(timeout)
         lock = self._lock
-        lock.acquire()  # not ``with``: half the cost on CPython 3.11, on the hot path
         try:
-            if self._core.try_admit():
-                return
-            waiter = self._enqueue_or_reject(wait, SyncWaiter)
-        finally:
-            lock.release()
+            lock.acquire()  # not ``with``: half the cost on CPython 3.11, on the hot path
+            try:
+                admitted = self._core.try_admit()
+                waiter = None if admitted else self._enqueue_or_reject(wait, SyncWaiter)
+            finally:
+                lock.release()
+        except BulkheadFullError as error:
+            if _OBSERVED:
+                self._refused("full" if wait <= 0 else "queue_full", error.retry_after)
+            raise
+        if _OBSERVED:
+            self._changed()
+        if waiter is None:
+            return
         try:
             self._clock.wait_for(waiter.event, _finite(wait))
         except BaseException:
@@ -131,6 +146,8 @@ class Bulkhead:
             lock.release()
         if waiter is not None:
             waiter.wake()
+        if _OBSERVED:
+            self._changed()
 
     # -- running calls --------------------------------------------------------------------
 
@@ -173,6 +190,8 @@ class Bulkhead:
     # Everything else goes through the core.
 
     def __aenter__(self) -> Coroutine[Any, Any, None]:
+        if _OBSERVED:
+            return self.acquire_async()
         core = self._core
         lock = self._lock
         lock.acquire()
@@ -192,6 +211,9 @@ class Bulkhead:
         tb: TracebackType | None,
     ) -> Coroutine[Any, Any, None]:
         # Synchronous, so a cancellation cannot interrupt it: no shield is needed.
+        if _OBSERVED:
+            self.release()
+            return _READY
         core = self._core
         lock = self._lock
         lock.acquire()
@@ -268,9 +290,12 @@ class Bulkhead:
         lock = self._lock
         lock.acquire()
         try:
-            return self._core.try_admit()
+            admitted = self._core.try_admit()
         finally:
             lock.release()
+        if admitted and _OBSERVED:
+            self._changed()
+        return admitted
 
     def _budget(self, timeout: float | None) -> float:
         if timeout is None:
@@ -289,10 +314,18 @@ class Bulkhead:
         return waiter
 
     async def _wait_async(self, wait: float) -> None:
-        with self._lock:
-            if self._core.try_admit():
-                return
-            waiter = self._enqueue_or_reject(wait, AsyncWaiter)
+        try:
+            with self._lock:
+                admitted = self._core.try_admit()
+                waiter = None if admitted else self._enqueue_or_reject(wait, AsyncWaiter)
+        except BulkheadFullError as error:
+            if _OBSERVED:
+                self._refused("full" if wait <= 0 else "queue_full", error.retry_after)
+            raise
+        if _OBSERVED:
+            self._changed()
+        if waiter is None:
+            return
         try:
             await self._clock.await_event(waiter.event, _finite(wait))
         except BaseException:
@@ -306,6 +339,9 @@ class Bulkhead:
                 return
             self._core.reject(self._clock.monotonic())
             error = self._full_error(f"no slot within {wait:g} s")
+        if _OBSERVED:
+            self._changed()
+            self._refused("timeout", error.retry_after)
         raise error
 
     def _abandon(self, waiter: Waiter) -> None:
@@ -314,6 +350,16 @@ class Bulkhead:
             successor = self._core.abandon(waiter, now)
         if successor is not None:
             successor.wake()
+        if _OBSERVED:
+            self._changed()
+
+    def _changed(self) -> None:
+        # Read without the lock, after the change: a later change may already show.
+        core = self._core
+        emit(BulkheadChanged(self.name, core.in_flight, len(core.queue)))
+
+    def _refused(self, reason: str, retry_after: float) -> None:
+        emit(Rejected("bulkhead", self.name, reason, retry_after))
 
     def _full_error(self, why: str) -> BulkheadFullError:
         # A fresh instance every time: a shared one would grow its traceback without bound.

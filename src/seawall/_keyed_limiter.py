@@ -14,6 +14,8 @@ from collections.abc import Hashable
 
 from ._clock import Clock
 from ._errors import RateLimitExceededError
+from ._events import ACTIVE as _OBSERVED
+from ._events import Rejected, emit
 from ._limiter import RateLimitDecision
 from ._limiter_core import KeyedBuckets, KeysFull
 from ._limiter_driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
@@ -76,16 +78,20 @@ class KeyedRateLimiter(LimiterBase):
         now = self._monotonic()
         self._lock_acquire()
         try:
-            if self._buckets.reserve(key, now, tokens, 0.0) == 0.0:
+            wait = self._buckets.reserve(key, now, tokens, 0.0)
+            if wait == 0.0:
                 self._acquired += 1
                 return True
             self._rejected += 1
-            return False
-        except KeysFull:
+            reason = "rate_limited"
+        except KeysFull as full:
             self._rejected += 1
-            return False
+            wait, reason = full.retry_after, "keys_full"
         finally:
             self._lock_release()
+        if _OBSERVED:
+            emit(Rejected("limiter", self.name, reason, wait, key))
+        return False
 
     def consume(self, key: Hashable, tokens: int = 1) -> RateLimitDecision:
         """Try to take ``tokens`` from ``key``'s bucket now and describe the outcome."""
@@ -95,10 +101,11 @@ class KeyedRateLimiter(LimiterBase):
         buckets = self._buckets
         self._lock_acquire()
         try:
+            reason = "rate_limited"
             try:
                 wait = buckets.reserve(key, now, tokens, 0.0)
             except KeysFull as full:
-                wait = full.retry_after
+                wait, reason = full.retry_after, "keys_full"
             if wait == 0.0:
                 self._acquired += 1
             else:
@@ -106,6 +113,8 @@ class KeyedRateLimiter(LimiterBase):
             remaining, reset_after = buckets.describe(key, now)
         finally:
             self._lock_release()
+        if _OBSERVED and wait:
+            emit(Rejected("limiter", self.name, reason, wait, key))
         return RateLimitDecision(wait == 0.0, buckets.burst, remaining, reset_after, wait)
 
     def acquire(
@@ -138,23 +147,31 @@ class KeyedRateLimiter(LimiterBase):
 
     def _reserve(self, key: Hashable, tokens: int, max_wait: float) -> tuple[float, float, int]:
         now = self._monotonic()
+        full: KeysFull | None = None
         with self._lock:
             try:
                 wait = self._buckets.reserve(key, now, tokens, max_wait)
-            except KeysFull as full:
+            except KeysFull as error:
                 self._rejected += 1
-                if max_wait == 0.0:
-                    return full.retry_after, 0.0, 0
-                raise RateLimitExceededError(
-                    f"Rate limiter {self.name or ''}: {self.max_keys} keys all carry quota;"
-                    " new keys are refused until one refills",
-                    retry_after=full.retry_after,
-                ) from None
-            if wait == 0.0:
-                self._acquired += 1
-            elif wait > max_wait:
-                self._rejected += 1
-            return wait, self._buckets.full_at.get(key, 0.0), 0
+                full, wait = error, error.retry_after
+            else:
+                if wait == 0.0:
+                    self._acquired += 1
+                elif wait > max_wait:
+                    self._rejected += 1
+            ticket = self._buckets.full_at.get(key, 0.0)
+        if _OBSERVED and (full is not None or wait > max_wait):
+            reason = "rate_limited" if full is None else "keys_full"
+            emit(Rejected("limiter", self.name, reason, wait, key))
+        if full is None:
+            return wait, ticket, 0
+        if max_wait == 0.0:
+            return wait, 0.0, 0
+        raise RateLimitExceededError(
+            f"Rate limiter {self.name or ''}: {self.max_keys} keys all carry quota;"
+            " new keys are refused until one refills",
+            retry_after=wait,
+        ) from None
 
     def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:
         with self._lock:

@@ -18,6 +18,8 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from ._callables import is_async_callable as _is_async
 from ._clock import Clock
 from ._errors import RateLimitExceededError
+from ._events import ACTIVE as _OBSERVED
+from ._events import Rejected, emit
 from ._limiter_core import Bucket
 from ._limiter_driver import (
     LimiterBase,
@@ -128,13 +130,16 @@ class RateLimiter(LimiterBase):
         # acquire/release with try/finally: half the cost of ``with lock`` on CPython 3.11.
         self._lock_acquire()
         try:
-            if self._bucket.reserve(now, tokens, 0.0) == 0.0:
+            wait = self._bucket.reserve(now, tokens, 0.0)
+            if wait == 0.0:
                 self._acquired += 1
                 return True
             self._rejected += 1
-            return False
         finally:
             self._lock_release()
+        if _OBSERVED:
+            emit(Rejected("limiter", self.name, "rate_limited", wait))
+        return False
 
     def consume(self, tokens: int = 1) -> RateLimitDecision:
         """Try to take ``tokens`` now and describe the outcome (for ``RateLimit-*`` headers)."""
@@ -152,6 +157,8 @@ class RateLimiter(LimiterBase):
             remaining, reset_after = bucket.describe(now)
         finally:
             self._lock_release()
+        if _OBSERVED and wait:
+            emit(Rejected("limiter", self.name, "rate_limited", wait))
         return RateLimitDecision(wait == 0.0, bucket.burst, remaining, reset_after, wait)
 
     def acquire(
@@ -219,7 +226,10 @@ class RateLimiter(LimiterBase):
                 self._acquired += 1
             elif wait > max_wait:
                 self._rejected += 1
-            return wait, self._bucket.full_at, self._bucket.epoch
+            reservation = wait, self._bucket.full_at, self._bucket.epoch
+        if _OBSERVED and wait > max_wait:
+            emit(Rejected("limiter", self.name, "rate_limited", wait))
+        return reservation
 
     def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:
         with self._lock:

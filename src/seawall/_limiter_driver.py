@@ -17,6 +17,8 @@ from datetime import datetime
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import RateLimitExceededError
+from ._events import ACTIVE as _OBSERVED
+from ._events import LimiterWaited, emit
 from ._validate import check_int, check_number, check_optional_number
 
 __all__ = [
@@ -130,13 +132,15 @@ class LimiterBase:
     def _valid(self, key: Hashable, epoch: int) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _granted(self, waited: float, *, counted: bool = False) -> None:
+    def _granted(self, waited: float, *, counted: bool = False, key: Hashable = None) -> None:
         with self._lock:
             if not counted:
                 self._acquired += 1
             if waited > 0:
                 self._waited += 1
                 self._wait_seconds += waited
+        if waited > 0 and _OBSERVED:
+            emit(LimiterWaited(getattr(self, "name", None), waited, key))
 
     def _wait_sync(self, key: Hashable, tokens: int, max_wait: float, name: str | None) -> bool:
         waited = 0.0
@@ -149,7 +153,7 @@ class LimiterBase:
                 raise too_slow(name, wait, max_wait)
             if wait == 0.0:  # granted now (and counted by _reserve)
                 if waited:  # after sleeping through a block that has ended since
-                    self._granted(waited, counted=True)
+                    self._granted(waited, counted=True, key=key)
                 return True
             try:
                 self._clock.sleep(wait)
@@ -158,7 +162,7 @@ class LimiterBase:
                 raise
             waited += wait
             if self._valid(key, epoch):
-                self._granted(waited)
+                self._granted(waited, key=key)
                 return True
             # A Retry-After block arrived while we slept: queue again behind it.
             self._cancel(key, tokens, ticket)
@@ -177,7 +181,7 @@ class LimiterBase:
                 raise too_slow(name, wait, max_wait)
             if wait == 0.0:  # granted now (and counted by _reserve)
                 if waited:  # after sleeping through a block that has ended since
-                    self._granted(waited, counted=True)
+                    self._granted(waited, counted=True, key=key)
                 return True
             try:
                 await self._clock.asleep(wait)
@@ -187,7 +191,7 @@ class LimiterBase:
                 raise
             waited += wait
             if self._valid(key, epoch):
-                self._granted(waited)
+                self._granted(waited, key=key)
                 return True
             self._cancel(key, tokens, ticket)
             max_wait = max(0.0, max_wait - wait) if max_wait != _INF else _INF

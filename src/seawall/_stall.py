@@ -32,6 +32,8 @@ import anyio
 
 from . import _monitor
 from ._clock import SYSTEM_CLOCK, Clock
+from ._events import ACTIVE as _OBSERVED
+from ._events import LoopStalled, emit
 from ._monitor import LoopHandle
 from ._validate import check_callable, check_number
 
@@ -172,6 +174,8 @@ class LoopStallDetector:
                 self._threshold,
                 event.stack,
             )
+        if _OBSERVED:
+            emit(LoopStalled(self._name, event.duration, event.recovered, event.stack))
         if self._on_stall is not None:
             try:
                 self._on_stall(event)

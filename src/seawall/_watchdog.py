@@ -39,6 +39,8 @@ from . import _monitor
 from ._callables import is_async_callable as _is_async_callable
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import WatchdogError, WatchdogTimeoutError
+from ._events import ACTIVE as _OBSERVED
+from ._events import WatchdogFired, emit
 from ._monitor import LoopHandle
 from ._validate import check_callable, check_number
 from ._watchdog_core import StateFile, WatchdogTimer
@@ -322,6 +324,8 @@ class Watchdog:
         logger.warning(
             "watchdog %r: no ping for %.3f s (timeout %g s)", self._name, idle, self._timeout
         )
+        if _OBSERVED:
+            emit(WatchdogFired(self._name, idle, self._timeout))
         if loop is not None and scope is not None:
             loop.call_soon(lambda: self._cancel_block(scope))
         if self._on_timeout is None:
