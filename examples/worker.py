@@ -48,10 +48,14 @@ def build(args: argparse.Namespace) -> tuple[GracefulShutdown, Heartbeat]:
     def cleanup(name: str) -> None:
         print(f"cleanup: {name}", flush=True)
 
+    def stop_heartbeat() -> None:
+        heartbeat.stop()  # writes "stopped": true, so probes report the exit at once
+        cleanup("heartbeat")
+
     shutdown.register("stop-consuming", lambda: cleanup("stop-consuming"), priority=10)
     shutdown.register("close-database", lambda: cleanup("close-database"), priority=20)
     # Last: a monitor sees "stopped" only once everything else is done.
-    shutdown.register("heartbeat", lambda: (heartbeat.stop(), cleanup("heartbeat")), priority=100)
+    shutdown.register("heartbeat", stop_heartbeat, priority=100)
     return shutdown, heartbeat
 
 
