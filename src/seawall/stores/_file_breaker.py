@@ -1,0 +1,64 @@
+"""A breaker's record file: one framed record, rewritten in place under the breaker's lock."""
+
+from __future__ import annotations
+
+import os
+
+from .._breaker_core import BreakerState
+from ._base import StoreUnavailableError
+from ._file_lock import LockFile
+from ._file_records import FRAME, BadRecord, NewerRecord, decode_breaker, encode_breaker
+from ._file_table import OnBad
+
+__all__ = ["BreakerFile"]
+
+_FIRST_READ = 4096
+
+
+class BreakerFile:
+    """One breaker's record file and its lock; every method but the constructor needs the lock."""
+
+    def __init__(self, lock: LockFile, fd: int, data_name: str, on_bad: OnBad) -> None:
+        self.lock = lock
+        self.fd = fd
+        self.data_name = data_name
+        self._on_bad = on_bad
+        self.reset_timeout = 0.0
+        self.name = ""
+        self.was_empty = True
+        """Whether the latest :meth:`load` found no record (a fresh breaker)."""
+
+    def _read(self) -> bytes:
+        data = os.pread(self.fd, _FIRST_READ, 0)
+        if len(data) >= FRAME.size:
+            length = FRAME.unpack_from(data)[3]
+            if FRAME.size + length > len(data) and length < (1 << 24):
+                data += os.pread(self.fd, FRAME.size + length - len(data), len(data))
+        return data
+
+    def load(self, now: float) -> tuple[BreakerState, float]:
+        """``(state, last wall time seen)``; a fresh closed breaker if empty or unreadable."""
+        data = self._read()
+        try:
+            found = decode_breaker(data)
+        except NewerRecord as exc:
+            raise StoreUnavailableError(f"{self.data_name}: {exc}") from exc
+        except BadRecord as exc:
+            self._on_bad(self.data_name, data, str(exc))
+            os.ftruncate(self.fd, 0)  # reset now: an empty record is a fresh closed breaker
+            found = None
+        self.was_empty = found is None
+        if found is None:
+            return BreakerState(), now
+        self.reset_timeout, self.name = found.reset_timeout, found.name
+        return found.state, found.last_now
+
+    def save(self, s: BreakerState, last_now: float, reset_timeout: float, name: str) -> None:
+        """Rewrite the record in place (one ``pwrite``; stale bytes after it are ignored)."""
+        os.pwrite(self.fd, encode_breaker(s, last_now, reset_timeout, name), 0)
+
+    def wipe(self) -> int:
+        """Forget the breaker; return 1 if there was a record."""
+        had = bool(os.pread(self.fd, FRAME.size, 0).strip(b"\0"))
+        os.ftruncate(self.fd, 0)
+        return int(had)

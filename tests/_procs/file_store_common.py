@@ -1,0 +1,30 @@
+"""Specs shared by the file store tests and their child processes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seawall._breaker_core import BreakerConfig
+from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec
+
+LIMITER = LimiterSpec("api", 0.5, 2.0)
+KEYED = LimiterSpec("per-client", 0.5, 2.0, keyed=True)
+POOL = BulkheadSpec("pool", 2)
+
+
+def breaker(name: str = "db", **overrides: Any) -> BreakerSpec:
+    """A breaker spec: 2 consecutive failures trip it, 10 s open, one probe."""
+    settings: dict[str, Any] = {
+        "max_failures": 2,
+        "reset_timeout": 10.0,
+        "half_open_max_calls": 1,
+        "success_threshold": 1,
+        "stale_attempt_timeout": 30.0,
+        "failure_rate_threshold": None,
+        "slow_call_duration": None,
+        "slow_call_rate_threshold": None,
+        "window_size": 10,
+        "minimum_calls": 4,
+    }
+    settings.update(overrides)
+    return BreakerSpec(name, BreakerConfig(**settings))
