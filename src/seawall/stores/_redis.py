@@ -128,8 +128,7 @@ class RedisStore(Store):
             "socket_connect_timeout": self.timeout,
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 0,
-            "lib_name": None,
-            "lib_version": None,
+            "driver_info": None,  # no CLIENT SETINFO: one command per connection less
         }
         if self._target.cluster:
             return RedisCluster.from_url(self._target.client_url, **options)

@@ -62,7 +62,7 @@ def parse_url(url: str) -> RedisTarget:
         raise ValueError(f"url must name a host, got {url!r}")
     tls, cluster = _SCHEMES[parts.scheme]
     if cluster and parts.path not in ("", "/", "/0"):
-        raise ValueError(f"a Redis Cluster has only database 0, got {url!r}")
+        raise ValueError(f"url of a Redis Cluster can only name database 0, got {url!r}")
     scheme = "rediss" if tls else "redis"
     display = f"{parts.scheme}://{parts.hostname}:{port or 6379}"
     return RedisTarget(scheme + url[len(parts.scheme) :], tls, cluster, display)

@@ -1,0 +1,281 @@
+"""Differential tests: the Redis store's Lua scripts against seawall.stores._rules in Python.
+
+Random event sequences go to a real redis-server (client time mode, a FakeClock that moves
+forwards and jumps backwards) and to the Python rules on a plain Bucket, BreakerState or
+lease dict; every answer must be equal, float for float.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _redis_server import RedisServer
+from seawall._breaker_core import BreakerConfig, BreakerState
+from seawall._limiter_core import Bucket
+from seawall.stores import _rules
+from seawall.stores._base import BreakerSpec, BulkheadSpec, Hold, LimiterSpec
+from seawall.stores._redis import RedisStore
+from seawall.testing import FakeClock
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# Time steps: small and large forward moves, and jumps backwards.
+# Dyadic steps from a whole-second start keep sums exact, so boundaries (a lease ending
+# exactly now, a probe exactly stale_attempt_timeout old) are hit, not just approached.
+steps = st.one_of(
+    st.sampled_from([0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 3.0, 8.0, -0.25, -1.0, -3.0]),
+    st.sampled_from([0.05, 0.1, 0.3, 2.5, -0.2]),
+    st.floats(min_value=-4.0, max_value=8.0, allow_nan=False),
+)
+starts = st.one_of(
+    st.sampled_from([1_700_000_000.0, 1_800_000_000.0]),
+    st.floats(min_value=1.6e9, max_value=1.9e9),
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    """One redis-server for the module; every example uses a fresh policy name."""
+    srv = RedisServer()
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+def _store(server: RedisServer, clock: FakeClock) -> RedisStore:
+    return RedisStore(server.url, time_source="client", clock=clock, timeout=5.0)
+
+
+# -- limiter ---------------------------------------------------------------------------------
+
+limiter_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("time"), steps),
+        st.tuples(
+            st.just("reserve"),
+            st.integers(1, 4),
+            st.sampled_from([0.0, 0.125, 0.5, 2.0, math.inf]),
+        ),
+        st.tuples(st.just("cancel"), st.integers(0, 30), st.integers(1, 4)),
+        st.tuples(st.just("block"), st.sampled_from([0.0, 0.25, 1.0, 4.0, 60.0, math.inf])),
+        st.tuples(st.just("peek")),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@SETTINGS
+@given(
+    interval=st.sampled_from([0.125, 0.25, 0.1, 1 / 3, 1.7]),
+    burst=st.sampled_from([1.0, 2.5, 3.0, 10.0]),
+    start=starts,
+    events=limiter_events,
+)
+def test_limiter_scripts_equal_rules(
+    server: RedisServer, interval: float, burst: float, start: float, events: list[tuple]
+) -> None:
+    """Every reserve, cancel, block and peek answer of the Lua scripts equals _rules'."""
+    clock = FakeClock(wall=start)
+    store = _store(server, clock)
+    spec = LimiterSpec(f"lim-{uuid.uuid4().hex}", interval, burst, max_block=5.0)
+    bucket = Bucket(interval, burst)
+    tickets: list[float] = [-math.inf, 0.0]
+    try:
+        for event in events:
+            now = clock.time()
+            if event[0] == "time":
+                clock.jump_wall(event[1])
+            elif event[0] == "reserve":
+                got = store.reserve(spec, "k", event[1], event[2])
+                assert got == _rules.bucket_reserve(bucket, now, event[1], event[2])
+                tickets.append(got.ticket)
+            elif event[0] == "cancel":
+                ticket = tickets[event[1] % len(tickets)]
+                got_c = store.cancel(spec, "k", ticket, event[2])
+                assert got_c == _rules.bucket_cancel(bucket, ticket, event[2])
+            elif event[0] == "block":
+                got_b = store.block(spec, "k", event[1])
+                assert got_b == _rules.bucket_block(bucket, now, event[1], spec.max_block)
+            else:
+                assert store.peek(spec, "k") == _rules.bucket_peek(bucket, now)
+    finally:
+        store.close()
+
+
+# -- breaker ---------------------------------------------------------------------------------
+
+breaker_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("time"), steps),
+        st.tuples(st.just("admit")),
+        st.tuples(st.just("admit")),
+        st.tuples(st.just("record"), st.integers(0, 30), st.sampled_from([0, 1, 1, 2])),
+        st.tuples(st.just("record"), st.just(-1), st.sampled_from([0, 1, 1, 1, 2])),
+        st.tuples(st.just("force"), st.sampled_from(["open", "closed", "reset"])),
+        st.tuples(st.just("view")),
+    ),
+    min_size=1,
+    max_size=50,
+)
+
+
+@settings(SETTINGS, max_examples=300)
+@given(
+    max_failures=st.integers(1, 2),
+    reset_timeout=st.sampled_from([0.5, 1.0, 2.0, 5.0]),
+    half_open=st.integers(1, 3),
+    success_threshold=st.integers(1, 2),
+    stale=st.sampled_from([1.0, 2.0, 3.0]),
+    start=starts,
+    events=breaker_events,
+)
+def test_breaker_scripts_equal_rules(
+    server: RedisServer,
+    max_failures: int,
+    reset_timeout: float,
+    half_open: int,
+    success_threshold: int,
+    stale: float,
+    start: float,
+    events: list[tuple],
+) -> None:
+    """Every admit, record, force and view answer (transitions included) equals _rules'."""
+    cfg = BreakerConfig(
+        max_failures, reset_timeout, half_open, success_threshold, stale,
+        None, None, None, 10, 10,
+    )  # fmt: skip
+    clock = FakeClock(wall=start)
+    store = _store(server, clock)
+    spec = BreakerSpec(f"brk-{uuid.uuid4().hex}", cfg)
+    state = BreakerState()
+    last: float | None = None
+    tickets: list[tuple[int, int]] = [(0, 0), (0, 1)]
+    try:
+        for event in events:
+            now = clock.time()
+            if event[0] == "time":
+                clock.jump_wall(event[1])
+                continue
+            last = _rules.rebase_breaker(state, now if last is None else last, now)
+            if event[0] == "admit":
+                got = store.admit(spec)
+                assert got == _rules.breaker_admit(state, cfg, now)
+                if isinstance(got[0], tuple):
+                    tickets.append(got[0])
+            elif event[0] == "record":
+                ticket = tickets[event[1] % len(tickets)]  # -1: the latest ticket
+                got_r = store.record(spec, ticket, event[2], 0.0)
+                assert got_r == _rules.breaker_record(state, cfg, now, ticket, event[2], 0.0)
+            elif event[0] == "force":
+                assert store.force(spec, event[1]) == _rules.breaker_force(state, event[1], now)
+            else:
+                assert store.view(spec) == _rules.breaker_view(state, cfg, now)
+    finally:
+        store.close()
+
+
+# -- bulkhead leases -------------------------------------------------------------------------
+
+lease_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("time"), steps),
+        st.tuples(st.just("acquire"), st.sampled_from([0.5, 1.0, 3.0])),
+        st.tuples(st.just("acquire"), st.sampled_from([0.5, 1.0, 3.0])),
+        st.tuples(st.just("release"), st.integers(0, 30)),
+        st.tuples(st.just("count")),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@SETTINGS
+@given(
+    max_concurrent=st.integers(1, 4),
+    start=starts,
+    events=lease_events,
+)
+def test_lease_scripts_equal_rules(
+    server: RedisServer, max_concurrent: int, start: float, events: list[tuple]
+) -> None:
+    """Every lease acquisition's wait and every holder count equals _rules.lease_acquire's."""
+    clock = FakeClock(wall=start)
+    store = _store(server, clock)
+    name = f"bh-{uuid.uuid4().hex}"
+    leases: dict[str, float] = {}
+    holds: list[tuple[str, Hold]] = []
+    try:
+        for event in events:
+            now = clock.time()
+            if event[0] == "time":
+                clock.jump_wall(event[1])
+            elif event[0] == "acquire":
+                spec = BulkheadSpec(name, max_concurrent, lease=event[1])
+                _acquire(store, spec, leases, holds, now)
+            elif event[0] == "release" and holds:
+                holder, hold = holds[event[1] % len(holds)]
+                hold.release()
+                leases.pop(holder, None)
+            else:
+                spec = BulkheadSpec(name, max_concurrent)
+                assert store.holders(spec) == sum(1 for end in leases.values() if end > now)
+    finally:
+        store.close()
+
+
+def _acquire(
+    store: RedisStore,
+    spec: BulkheadSpec,
+    leases: dict[str, float],
+    holds: list[tuple[str, Hold]],
+    now: float,
+) -> None:
+    holder = uuid.uuid4().hex
+    reply = store._run(
+        "lease_acquire",
+        f"seawall:{{{name_tag(spec.name)}}}:bulkhead",
+        [repr(now), spec.name, str(spec.max_concurrent), repr(spec.lease), holder],
+    )
+    wait = _rules.lease_acquire(leases, now, holder, spec.max_concurrent, spec.lease)
+    assert float(reply[0]) == wait
+    assert (int(reply[1]) >= 0) == (wait == 0.0)
+    assert int(reply[2]) == len(leases)
+    if wait == 0.0:
+        holds.append((holder, _LeaseHold(store, spec, holder)))
+
+
+def name_tag(name: str) -> str:
+    """The hash tag the store uses for ``name`` (read back from a real key)."""
+    from seawall.stores._redis_keys import policy_key
+
+    return policy_key("seawall", name, "bulkhead").split("{")[1].split("}")[0]
+
+
+class _LeaseHold(Hold):
+    """Releases a lease taken through the raw script, the way the store's holds do."""
+
+    def __init__(self, store: RedisStore, spec: BulkheadSpec, holder: str) -> None:
+        self._store, self._spec, self._holder = store, spec, holder
+        self.slot = -1
+
+    def release(self) -> None:
+        key = f"seawall:{{{name_tag(self._spec.name)}}}:bulkhead"
+        self._store._call(lambda c: c.hdel(key, "h:" + self._holder))
+
+    async def arelease(self) -> None:
+        self.release()
