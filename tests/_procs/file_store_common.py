@@ -28,3 +28,9 @@ def breaker(name: str = "db", **overrides: Any) -> BreakerSpec:
     }
     settings.update(overrides)
     return BreakerSpec(name, BreakerConfig(**settings))
+
+
+MP_LIMITER = LimiterSpec("shared", 1 / 50, 10.0)
+"""50 per second, burst 10: the limiter eight processes share."""
+MP_POOL = BulkheadSpec("shared-pool", 3)
+SOLO = BulkheadSpec("solo", 1)

@@ -1,0 +1,102 @@
+"""FileStore across real processes: shared limits hold, and a killed holder frees its slot."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from _procs.file_store_common import LIMITER, MP_LIMITER, MP_POOL, SOLO
+from seawall.stores._base import StoreUnavailableError
+from seawall.stores._file import FileStore, _base_name
+
+pytestmark = pytest.mark.slow
+
+CHILD = str(Path(__file__).parent / "_procs" / "file_store_child.py")
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, CHILD, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _results(procs: list[subprocess.Popen[str]]) -> list[dict[str, float]]:
+    results = []
+    for p in procs:
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 0
+        results.append(json.loads(out))
+    return results
+
+
+def test_eight_processes_never_exceed_the_shared_rate(tmp_path: Path) -> None:
+    """Eight saturating processes together get at most burst + rate * elapsed (+1) tokens."""
+    start = time.time() + 2.0  # room for eight interpreters to start on a busy machine
+    procs = [_spawn("limiter", str(tmp_path / "s"), str(start), "2.0") for _ in range(8)]
+    results = _results(procs)
+    grants = sum(int(r["grants"]) for r in results)
+    first = min(r["first"] for r in results)
+    last = max(r["last"] for r in results)
+    allowed = MP_LIMITER.burst + (last - first) / MP_LIMITER.interval + 1
+    assert MP_LIMITER.burst <= grants <= allowed, (grants, allowed)
+    assert sum(1 for r in results if r["grants"] > 0) >= 2  # the bucket really was shared
+
+
+def test_eight_processes_never_hold_more_than_three_slots(tmp_path: Path) -> None:
+    """Eight processes contending for a bulkhead of 3 never count more than 3 holders."""
+    counter = tmp_path / "counter"
+    start = time.time() + 2.0
+    state = str(tmp_path / "s")
+    procs = [_spawn("bulkhead", state, str(start), "1.5", str(counter)) for _ in range(8)]
+    results = _results(procs)
+    assert 1 <= max(r["highest"] for r in results) <= MP_POOL.max_concurrent
+    assert sum(r["holds"] for r in results) > 0
+    assert counter.read_bytes() == bytes(8)  # every increment was matched by a decrement
+    assert FileStore(state).holders(MP_POOL) == 0
+
+
+def test_a_killed_holder_frees_its_slot_at_once(tmp_path: Path) -> None:
+    """kill -9 of the process holding the only slot lets the next try_hold succeed at once."""
+    state = str(tmp_path / "s")
+    store = FileStore(state)
+    with _spawn("hold", state) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "held\n"
+        assert store.try_hold(SOLO) is None
+        assert store.holders(SOLO) == 1
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    hold = store.try_hold(SOLO)
+    assert hold is not None
+    assert hold.slot == 0
+    hold.release()
+
+
+def test_a_lock_held_by_another_process_refuses_without_writing(tmp_path: Path) -> None:
+    """While another process holds the flock, reserve raises and the record is unchanged."""
+    store = FileStore(tmp_path / "s", timeout=0.2)
+    store.reserve(LIMITER, None, 1, 0.0)
+    base = Path(store.path) / _base_name("lim", LIMITER.name)
+    before = base.with_suffix(".tab").read_bytes()
+    with _spawn("lock", str(base.with_suffix(".lock"))) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "locked\n"
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="stayed locked"):
+            store.reserve(LIMITER, None, 1, 0.0)
+        assert time.monotonic() - began >= 0.2  # it polled for the whole timeout
+        assert base.with_suffix(".tab").read_bytes() == before
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait(timeout=30) == 0
+    assert store.reserve(LIMITER, None, 1, 0.0).remaining == 0
