@@ -1,0 +1,94 @@
+"""Real processes sharing one RedisStore: limits, slots, dead holders and probes hold."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from _redis_server import RedisServer
+from seawall._breaker_core import FAILURE, BreakerConfig
+from seawall.stores._base import BreakerSpec, BulkheadSpec
+from seawall.stores._redis import RedisStore
+
+pytestmark = pytest.mark.slow
+
+WORKER = Path(__file__).parent / "_procs" / "redis_store_worker.py"
+SRC = Path(__file__).parent.parent / "src"
+# The workers' breaker: one failure opens it for 5 s (as in redis_store_worker.py).
+BREAKER = BreakerConfig(1, 5.0, 1, 1, 30.0, None, None, None, 10, 10)
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), *args], stdout=subprocess.PIPE, text=True, env=env
+    )
+
+
+def _results(procs: list[subprocess.Popen[str]]) -> list[dict[str, object]]:
+    outs = []
+    for p in procs:
+        stdout, _ = p.communicate(timeout=60)
+        assert p.returncode == 0
+        outs.append(json.loads(stdout))
+    return outs
+
+
+def test_eight_processes_never_exceed_the_shared_rate(redis_server: RedisServer) -> None:
+    """8 processes on one 50/s burst-10 limiter grant at most 10 + 50 * t + 1 in total."""
+    name = f"procs-{uuid.uuid4().hex}"
+    outs = _results([_spawn("limiter", redis_server.url, name, "2.0") for _ in range(8)])
+    grants = sum(int(o["grants"]) for o in outs)  # type: ignore[call-overload]
+    span = max(float(o["last"]) for o in outs) - min(float(o["first"]) for o in outs)  # type: ignore[arg-type]
+    assert 10 < grants <= 10 + 50 * span + 1
+
+
+def test_eight_processes_never_hold_more_than_three_slots(redis_server: RedisServer) -> None:
+    """8 processes churning a 3-slot bulkhead never see a 4th holder at once."""
+    name = f"procs-{uuid.uuid4().hex}"
+    outs = _results([_spawn("bulkhead", redis_server.url, name, "2.0") for _ in range(8)])
+    assert max(int(o["most"]) for o in outs) <= 3  # type: ignore[call-overload]
+    assert sum(int(o["holds"]) for o in outs) > 3  # type: ignore[call-overload]
+
+
+def test_killed_holder_frees_its_slot_when_its_lease_ends(redis_server: RedisServer) -> None:
+    """kill -9 of the only holder leaves the slot held until its 1 s lease ends, then frees it."""
+    name = f"procs-{uuid.uuid4().hex}"
+    holder = _spawn("hold", redis_server.url, name, "1.0")
+    assert holder.stdout is not None
+    assert json.loads(holder.stdout.readline()) == {"slot": 0}
+    holder.kill()
+    holder.wait(timeout=10)
+    holder.stdout.close()
+    store = RedisStore(redis_server.url, timeout=5.0)
+    spec = BulkheadSpec(name, 1, lease=1.0)
+    deadline = time.monotonic() + 30.0
+    while (hold := store.try_hold(spec)) is None:
+        assert time.monotonic() < deadline, "the dead holder's slot never came back"
+        time.sleep(0.05)
+    assert hold.slot == 0
+    store.close()
+
+
+def test_breaker_opened_here_rejects_there_and_admits_one_probe(
+    redis_server: RedisServer,
+) -> None:
+    """One failure here opens it; 8 processes are rejected, then exactly one gets the probe."""
+    from tests._procs.redis_store_worker import BREAKER
+
+    name = f"procs-{uuid.uuid4().hex}"
+    store = RedisStore(redis_server.url, timeout=5.0)
+    spec = BreakerSpec(name, BREAKER)
+    assert store.record(spec, (0, 0), FAILURE, 0.0) is not None
+    at = time.time() + BREAKER.reset_timeout + 0.5
+    outs = _results([_spawn("probe", redis_server.url, name, repr(at)) for _ in range(8)])
+    assert all(isinstance(o["before"], float) for o in outs)
+    assert sorted(str(o["after"]) for o in outs).count("[2, 1]") == 1
+    assert sum(isinstance(o["after"], list) for o in outs) == 1
+    store.close()
