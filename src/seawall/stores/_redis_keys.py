@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -90,11 +91,13 @@ def _length_prefixed(text: str | None) -> bytes:
     return b"%d:" % len(raw) + raw
 
 
+@lru_cache(maxsize=4096)
 def policy_key(prefix: str, name: str, kind: str) -> str:
     """The key of a breaker or bulkhead record."""
     return f"{prefix}:{{{_tag(name)}}}:{kind}"
 
 
+@lru_cache(maxsize=65536)
 def bucket_key(prefix: str, name: str, key: str | None) -> str:
     """The key of one limiter bucket (``key`` None for an unkeyed limiter)."""
     return f"{prefix}:{{{_tag(name)}}}:limiter:{_digest(_length_prefixed(key))}"

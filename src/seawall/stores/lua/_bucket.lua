@@ -34,15 +34,19 @@ end
 
 -- Writes the record and its expiry (_rules.bucket_ttl) in the same step.
 local function save_bucket(key, b, now)
-  local fields = {
-    'fa', fmt(b.fa), 'bu', fmt(b.bu), 'ln', fmt(b.ln),
-    'kind', 'limiter', 'name', ARGV[4], 'interval', ARGV[2], 'burst', ARGV[3],
-  }
-  if ARGV[6] == '1' then
-    table.insert(fields, 'key')
-    table.insert(fields, ARGV[5])
+  if b.exists and b.corrupt == 0 then
+    redis.call('HSET', key, 'fa', fmt(b.fa), 'bu', fmt(b.bu), 'ln', fmt(b.ln))
+  else -- a new record also carries what status needs: kind, name, key, shape
+    local fields = {
+      'fa', fmt(b.fa), 'bu', fmt(b.bu), 'ln', fmt(b.ln),
+      'kind', 'limiter', 'name', ARGV[4], 'interval', ARGV[2], 'burst', ARGV[3],
+    }
+    if ARGV[6] == '1' then
+      table.insert(fields, 'key')
+      table.insert(fields, ARGV[5])
+    end
+    redis.call('HSET', key, unpack(fields))
   end
-  redis.call('HSET', key, unpack(fields))
   expire(key, math.max(0.0, b.fa - now, b.bu - now))
 end
 
