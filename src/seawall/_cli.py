@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import _config_cli
 
     _config_cli.register(subparsers)
+    from . import _store_cli
+
+    _store_cli.register(subparsers)
     return parser
 
 
