@@ -11,7 +11,8 @@ import pytest
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
 from seawall._breaker_core import FAILURE, CircuitState
 from seawall.stores._base import Reservation, StoreUnavailableError
-from seawall.stores._file import FileStore, _base_name
+from seawall.stores._file import FileStore
+from seawall.stores._file_files import base_name
 from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -65,7 +66,7 @@ async def test_a_task_waiting_for_the_lock_leaves_the_loop_free(
 ) -> None:
     """While one task polls a held lock, the test task runs, releases it, and the task wins."""
     store.reserve(LIMITER, None, 1, 0.0)
-    lock = store._table(_base_name("lim", "api")).lock
+    lock = store._files.table(base_name("lim", "api")).lock
     held = lock.acquire(clock, 0.0)
     results: list[Reservation] = []
 
@@ -84,7 +85,7 @@ async def test_a_task_waiting_for_the_lock_leaves_the_loop_free(
 async def test_an_async_wait_for_the_lock_times_out(store: FileStore, clock: FakeClock) -> None:
     """A lock held past timeout makes areserve raise StoreUnavailableError."""
     store.reserve(LIMITER, None, 1, 0.0)
-    lock = store._table(_base_name("lim", "api")).lock
+    lock = store._files.table(base_name("lim", "api")).lock
     held = lock.acquire(clock, 0.0)
     failures: list[BaseException] = []
 
@@ -109,7 +110,7 @@ async def test_an_async_wait_for_the_lock_times_out(store: FileStore, clock: Fak
 async def test_a_cancelled_waiter_leaves_no_lock_behind(store: FileStore, clock: FakeClock) -> None:
     """Cancelling a task that polls the lock leaves the lock free for the next caller."""
     store.reserve(LIMITER, None, 1, 0.0)
-    lock = store._table(_base_name("lim", "api")).lock
+    lock = store._files.table(base_name("lim", "api")).lock
     held = lock.acquire(clock, 0.0)
     with anyio.move_on_after(0):
         async with anyio.create_task_group() as tg:

@@ -14,7 +14,8 @@ import pytest
 
 from _procs.file_store_common import LIMITER, MP_LIMITER, MP_POOL, SOLO
 from seawall.stores._base import StoreUnavailableError
-from seawall.stores._file import FileStore, _base_name
+from seawall.stores._file import FileStore
+from seawall.stores._file_files import base_name
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +87,7 @@ def test_a_lock_held_by_another_process_refuses_without_writing(tmp_path: Path) 
     """While another process holds the flock, reserve raises and the record is unchanged."""
     store = FileStore(tmp_path / "s", timeout=0.2)
     store.reserve(LIMITER, None, 1, 0.0)
-    base = Path(store.path) / _base_name("lim", LIMITER.name)
+    base = Path(store.path) / base_name("lim", LIMITER.name)
     before = base.with_suffix(".tab").read_bytes()
     with _spawn("lock", str(base.with_suffix(".lock"))) as child:
         assert child.stdout is not None

@@ -14,7 +14,8 @@ import pytest
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
 from seawall._errors import StoreError
 from seawall.stores._base import StoreUnavailableError
-from seawall.stores._file import FileStore, _base_name
+from seawall.stores._file import FileStore
+from seawall.stores._file_files import base_name
 from seawall.stores._file_fs import remote_fs_type
 from seawall.stores._file_records import FRAME
 from seawall.stores._file_table import HEADER_PAGE, KEYED_GROUPS, key_digest
@@ -30,7 +31,7 @@ def store(tmp_path: Path, clock: FakeClock) -> FileStore:
 
 
 def _data(store: FileStore, kind: str, name: str, suffix: str) -> Path:
-    return Path(store.path) / (_base_name(kind, name) + suffix)
+    return Path(store.path) / (base_name(kind, name) + suffix)
 
 
 def _slot_offset(key: str | None, groups: int) -> int:
@@ -297,7 +298,7 @@ def test_a_lock_held_elsewhere_times_out_after_timeout_and_writes_nothing(
     store.reserve(LIMITER, None, 1, 0.0)
     path = _data(store, "lim", "api", ".tab")
     before = path.read_bytes()
-    table = store._table(_base_name("lim", "api"))
+    table = store._files.table(base_name("lim", "api"))
     held = table.lock.acquire(clock, 0.0)
     start = clock.monotonic()
     with pytest.raises(StoreUnavailableError, match="stayed locked"):
@@ -312,7 +313,7 @@ def test_a_zero_timeout_tries_once(tmp_path: Path, clock: FakeClock) -> None:
     """timeout=0 fails at once when the lock is taken, without sleeping."""
     store = FileStore(tmp_path / "s", timeout=0, clock=clock)
     store.reserve(LIMITER, None, 1, 0.0)
-    table = store._table(_base_name("lim", "api"))
+    table = store._files.table(base_name("lim", "api"))
     held = table.lock.acquire(clock, 0.0)
     with pytest.raises(StoreUnavailableError):
         store.peek(LIMITER, None)

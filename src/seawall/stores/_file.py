@@ -17,18 +17,15 @@ copied aside and reset with one warning on the ``seawall.stores`` logger.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import re
-import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
-from .._breaker_core import BreakerConfig, BreakerState, Ticket, Transition
+from .._breaker_core import BreakerState, Ticket, Transition
 from .._clock import SYSTEM_CLOCK, Clock
 from .._validate import check_number
-from . import _rules
+from . import _file_decide as _decide
 from ._base import (
     BreakerSpec,
     BreakerView,
@@ -40,23 +37,18 @@ from ._base import (
     Store,
     StoreUnavailableError,
 )
-from ._file_breaker import BreakerFile
-from ._file_fs import LOG, open_dir, open_private, remote_fs_type, set_aside
+from ._file_files import Files
 from ._file_lock import LockFile
 from ._file_slots import BulkheadSlots
 from ._file_status import breaker_status, limiter_status
-from ._file_table import Found, LimiterTable
+from ._rules import breaker_force
 
 __all__ = ["FileStore"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _ENTRY = re.compile(r"^(lim|brk|blk)-([0-9a-f]{24})\.(tab|rec|info)$")
-
-
-def _base_name(kind: str, name: str) -> str:
-    digest = hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=12)
-    return f"{kind}-{digest.hexdigest()}"
 
 
 class FileStore(Store):
@@ -82,104 +74,26 @@ class FileStore(Store):
         self.url = "file://" + self.path
         self.timeout = check_number("timeout", timeout, inclusive=True)
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
-        self._mutex = threading.RLock()  # guards the caches; held only to fill them
-        self._dir_fd = -1
-        self._names: dict[tuple[str, str], str] = {}
-        self._tables: dict[str, LimiterTable] = {}
-        self._breakers: dict[str, BreakerFile] = {}
-        self._bulkheads: dict[str, BulkheadSlots] = {}
+        self._files = Files(self.path)
 
     def __repr__(self) -> str:
         return f"FileStore({self.path!r}, timeout={self.timeout!r})"
 
-    # -- files --------------------------------------------------------------------------------
-
-    def _dir(self) -> int:
-        if self._dir_fd < 0:
-            fd = open_dir(self.path)
-            with self._mutex:
-                if self._dir_fd >= 0:
-                    os.close(fd)
-                    return self._dir_fd
-                self._dir_fd = fd
-            fstype = remote_fs_type(os.path.realpath(self.path))
-            if fstype:
-                LOG.warning(
-                    "file store %s is on a %s file system: its locks may not exclude other "
-                    "hosts and may outlive a crashed holder; use a local directory",
-                    self.path,
-                    fstype,
-                )
-        return self._dir_fd
-
-    def _base(self, kind: str, name: str) -> str:
-        base = self._names.get((kind, name))
-        if base is None:
-            base = self._names[kind, name] = _base_name(kind, name)
-        return base
-
-    def _bad(self, data_name: str, raw: bytes, reason: str) -> None:
-        copy = set_aside(self._dir(), data_name, raw)
-        LOG.warning(
-            "file store %s: unreadable record in %s (%s); %s, and the record was reset",
-            self.path,
-            data_name,
-            reason,
-            f"its bytes were set aside as {copy}" if copy else "too many copies already kept",
-        )
-
-    def _open(self, base: str, suffix: str) -> tuple[LockFile, int]:
-        dir_fd = self._dir()
-        lock = LockFile(dir_fd, base + ".lock", self.path)
-        return lock, open_private(dir_fd, base + suffix, self.path)
-
-    def _table(self, base: str) -> LimiterTable:
-        table = self._tables.get(base)
-        if table is None:
-            with self._mutex:
-                table = self._tables.get(base)
-                if table is None:
-                    lock, fd = self._open(base, ".tab")
-                    table = LimiterTable(lock, fd, base + ".tab", self._bad)
-                    self._tables[base] = table
-        return table
-
-    def _breaker(self, base: str) -> BreakerFile:
-        f = self._breakers.get(base)
-        if f is None:
-            with self._mutex:
-                f = self._breakers.get(base)
-                if f is None:
-                    lock, fd = self._open(base, ".rec")
-                    f = self._breakers[base] = BreakerFile(lock, fd, base + ".rec", self._bad)
-        return f
-
-    def _bulkhead(self, base: str, slots: int) -> BulkheadSlots:
-        b = self._bulkheads.get(base)
-        if b is None or len(b.slots) < slots:
-            with self._mutex:
-                b = self._bulkheads.get(base)
-                if b is None:
-                    lock, fd = self._open(base, ".info")
-                    b = self._bulkheads[base] = BulkheadSlots(lock, fd, [])
-                dir_fd = self._dir()
-                for n in range(len(b.slots), slots):
-                    b.slots.append(LockFile(dir_fd, f"{base}.{n}.slot", self.path))
-        return b
-
-    def _locked(self, lock: LockFile, work: Callable[[], T]) -> T:
+    def _locked(self, lock: LockFile, work: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
         fd = lock.acquire(self._clock, self.timeout)
         try:
-            return work()
+            return work(*args, **kw)
         except OSError as exc:
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
         finally:
             lock.release(fd)
 
-    async def _alocked(self, lock: LockFile, work: Callable[[], T]) -> T:
+    async def _alocked(
+        self, lock: LockFile, work: Callable[P, T], *args: P.args, **kw: P.kwargs
+    ) -> T:
         fd = await lock.aacquire(self._clock, self.timeout)
         try:
-            return work()
+            return work(*args, **kw)
         except OSError as exc:
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
         finally:
@@ -187,158 +101,92 @@ class FileStore(Store):
 
     # -- rate limiter -------------------------------------------------------------------------
 
-    def _reserve(
-        self, t: LimiterTable, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
-    ) -> Reservation:
-        now = self._clock.time()
-        found = t.load(spec, key, now)
-        if isinstance(found, float):  # no slot for a new key: refused, never committed
-            wait = found if found > max_wait else math.nextafter(max_wait, math.inf)
-            return Reservation(wait, math.nan, 0, found)
-        went_back = _went_back(found, now)
-        result = _rules.bucket_reserve(found.bucket, now, tokens, max_wait)
-        if result.wait <= max_wait or went_back:
-            t.save(found.offset, key, found.bucket)
-        return result
-
     def reserve(
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
-        t = self._table(self._base("lim", spec.name))
-        return self._locked(t.lock, lambda: self._reserve(t, spec, key, tokens, max_wait))
+        t = self._files.table(self._files.base("lim", spec.name))
+        return self._locked(t.lock, _decide.reserve, self._clock, t, spec, key, tokens, max_wait)
 
     async def areserve(
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
-        t = self._table(self._base("lim", spec.name))
-        return await self._alocked(t.lock, lambda: self._reserve(t, spec, key, tokens, max_wait))
-
-    def _cancel(
-        self, t: LimiterTable, spec: LimiterSpec, key: str | None, ticket: float, tokens: int
-    ) -> bool:
-        found = t.load(spec, key, self._clock.time())
-        if isinstance(found, float) or not _rules.bucket_cancel(found.bucket, ticket, tokens):
-            return False
-        t.save(found.offset, key, found.bucket)
-        return True
+        t = self._files.table(self._files.base("lim", spec.name))
+        return await self._alocked(
+            t.lock, _decide.reserve, self._clock, t, spec, key, tokens, max_wait
+        )
 
     def cancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
-        t = self._table(self._base("lim", spec.name))
-        return self._locked(t.lock, lambda: self._cancel(t, spec, key, ticket, tokens))
+        t = self._files.table(self._files.base("lim", spec.name))
+        return self._locked(t.lock, _decide.cancel, self._clock, t, spec, key, ticket, tokens)
 
     async def acancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
-        t = self._table(self._base("lim", spec.name))
-        return await self._alocked(t.lock, lambda: self._cancel(t, spec, key, ticket, tokens))
-
-    def _block(self, t: LimiterTable, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
-        now = self._clock.time()
-        found = t.load(spec, key, now)
-        if isinstance(found, float):
-            return False  # a key without a slot is refused anyway
-        went_back = _went_back(found, now)
-        blocked = _rules.bucket_block(found.bucket, now, seconds, spec.max_block)
-        if blocked or went_back:
-            t.save(found.offset, key, found.bucket)
-        return blocked
+        t = self._files.table(self._files.base("lim", spec.name))
+        return await self._alocked(
+            t.lock, _decide.cancel, self._clock, t, spec, key, ticket, tokens
+        )
 
     def block(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
         seconds = check_number("seconds", seconds, inclusive=True, allow_inf=True)
-        t = self._table(self._base("lim", spec.name))
-        return self._locked(t.lock, lambda: self._block(t, spec, key, seconds))
+        t = self._files.table(self._files.base("lim", spec.name))
+        return self._locked(t.lock, _decide.block, self._clock, t, spec, key, seconds)
 
     async def ablock(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
         seconds = check_number("seconds", seconds, inclusive=True, allow_inf=True)
-        t = self._table(self._base("lim", spec.name))
-        return await self._alocked(t.lock, lambda: self._block(t, spec, key, seconds))
-
-    def _peek(self, t: LimiterTable, spec: LimiterSpec, key: str | None) -> tuple[float, float]:
-        now = self._clock.time()
-        found = t.load(spec, key, now)
-        if isinstance(found, float):
-            return 0.0, found
-        went_back = _went_back(found, now)
-        result = _rules.bucket_peek(found.bucket, now)
-        if went_back:
-            t.save(found.offset, key, found.bucket)
-        return result
+        t = self._files.table(self._files.base("lim", spec.name))
+        return await self._alocked(t.lock, _decide.block, self._clock, t, spec, key, seconds)
 
     def peek(self, spec: LimiterSpec, key: str | None) -> tuple[float, float]:
-        t = self._table(self._base("lim", spec.name))
-        return self._locked(t.lock, lambda: self._peek(t, spec, key))
+        t = self._files.table(self._files.base("lim", spec.name))
+        return self._locked(t.lock, _decide.peek, self._clock, t, spec, key)
 
     # -- circuit breaker ----------------------------------------------------------------------
 
-    def _run_breaker(
-        self,
-        f: BreakerFile,
-        spec: BreakerSpec,
-        rule: Callable[[BreakerState, float], T],
-        always: bool = True,
-    ) -> T:
-        now = self._clock.time()
-        state, stored_now = f.load(now)
-        last_now = _rules.rebase_breaker(state, stored_now, now)
-        before = (state.generation, state.rejected_calls, state.next_probe, state.opened_at)
-        result = rule(state, now)
-        after = (state.generation, state.rejected_calls, state.next_probe, state.opened_at)
-        # A closed breaker's admission changes nothing: skip the write on the hot path. A
-        # rebase (clock went back) is always written, or the time since would be lost again.
-        if always or f.was_empty or before != after or now < stored_now:
-            f.save(state, last_now, spec.config.reset_timeout, spec.name)
-        return result
-
     def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        f = self._breaker(self._base("brk", spec.name))
-        rule = _admit(spec.config)
-        return self._locked(f.lock, lambda: self._run_breaker(f, spec, rule, always=False))
+        f = self._files.breaker(self._files.base("brk", spec.name))
+        rule = _decide.admit_rule(spec.config)
+        return self._locked(f.lock, _decide.run_breaker, self._clock, f, spec, rule, always=False)
 
     async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        f = self._breaker(self._base("brk", spec.name))
-        rule = _admit(spec.config)
-        return await self._alocked(f.lock, lambda: self._run_breaker(f, spec, rule, always=False))
+        f = self._files.breaker(self._files.base("brk", spec.name))
+        rule = _decide.admit_rule(spec.config)
+        return await self._alocked(
+            f.lock, _decide.run_breaker, self._clock, f, spec, rule, always=False
+        )
 
     def record(
         self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
     ) -> Transition | None:
-        f = self._breaker(self._base("brk", spec.name))
-        rule = _record(spec.config, ticket, outcome, duration)
-        return self._locked(f.lock, lambda: self._run_breaker(f, spec, rule))
+        f = self._files.breaker(self._files.base("brk", spec.name))
+        rule = _decide.record_rule(spec.config, ticket, outcome, duration)
+        return self._locked(f.lock, _decide.run_breaker, self._clock, f, spec, rule)
 
     async def arecord(
         self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
     ) -> Transition | None:
-        f = self._breaker(self._base("brk", spec.name))
-        rule = _record(spec.config, ticket, outcome, duration)
-        return await self._alocked(f.lock, lambda: self._run_breaker(f, spec, rule))
+        f = self._files.breaker(self._files.base("brk", spec.name))
+        rule = _decide.record_rule(spec.config, ticket, outcome, duration)
+        return await self._alocked(f.lock, _decide.run_breaker, self._clock, f, spec, rule)
 
     def force(self, spec: BreakerSpec, action: str) -> Transition | None:
         if action not in ("open", "closed", "reset"):
             raise ValueError(f"action must be 'open', 'closed' or 'reset', got {action!r}")
-        f = self._breaker(self._base("brk", spec.name))
+        f = self._files.breaker(self._files.base("brk", spec.name))
 
         def rule(s: BreakerState, now: float) -> Transition | None:
-            return _rules.breaker_force(s, action, now)
+            return breaker_force(s, action, now)
 
-        return self._locked(f.lock, lambda: self._run_breaker(f, spec, rule))
-
-    def _view(self, f: BreakerFile, cfg: BreakerConfig) -> BreakerView:
-        now = self._clock.time()
-        state, stored_now = f.load(now)
-        _rules.rebase_breaker(state, stored_now, now)
-        if now < stored_now and not f.was_empty:
-            f.save(state, now, cfg.reset_timeout, f.name)
-        return _rules.breaker_view(state, cfg, now)
+        return self._locked(f.lock, _decide.run_breaker, self._clock, f, spec, rule)
 
     def view(self, spec: BreakerSpec) -> BreakerView:
-        f = self._breaker(self._base("brk", spec.name))
-        return self._locked(f.lock, lambda: self._view(f, spec.config))
+        f = self._files.breaker(self._files.base("brk", spec.name))
+        return self._locked(f.lock, _decide.view, self._clock, f, spec.config)
 
     # -- bulkhead -----------------------------------------------------------------------------
 
     def _slots(self, spec: BulkheadSpec) -> BulkheadSlots:
-        b = self._bulkhead(self._base("blk", spec.name), spec.max_concurrent)
+        b = self._files.bulkhead(self._files.base("blk", spec.name), spec.max_concurrent)
         if not b.described:
-            self._locked(b.lock, lambda: b.describe(spec.max_concurrent, spec.name))
+            self._locked(b.lock, b.describe, spec.max_concurrent, spec.name)
         return b
 
     def try_hold(self, spec: BulkheadSpec) -> Hold | None:
@@ -350,9 +198,9 @@ class FileStore(Store):
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
 
     async def atry_hold(self, spec: BulkheadSpec) -> Hold | None:
-        b = self._bulkhead(self._base("blk", spec.name), spec.max_concurrent)
+        b = self._files.bulkhead(self._files.base("blk", spec.name), spec.max_concurrent)
         if not b.described:
-            await self._alocked(b.lock, lambda: b.describe(spec.max_concurrent, spec.name))
+            await self._alocked(b.lock, b.describe, spec.max_concurrent, spec.name)
         return self.try_hold(spec)  # non-blocking flocks only: safe on the event loop
 
     def holders(self, spec: BulkheadSpec) -> int:
@@ -366,7 +214,7 @@ class FileStore(Store):
 
     def status(self) -> list[PolicyStatus]:
         try:
-            names = sorted(os.listdir(self._dir()))
+            names = sorted(os.listdir(self._files.dir()))
         except OSError as exc:
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
         found: list[PolicyStatus] = []
@@ -379,81 +227,40 @@ class FileStore(Store):
     def _status_of(self, kind: str, base: str) -> list[PolicyStatus]:
         now = self._clock.time()
         if kind == "lim":
-            t = self._table(base)
-            return self._locked(t.lock, lambda: limiter_status(t, now))
+            t = self._files.table(base)
+            return self._locked(t.lock, limiter_status, t, now)
         if kind == "brk":
-            f = self._breaker(base)
-            return self._locked(f.lock, lambda: breaker_status(f, now))
-        info = self._locked(self._bulkhead(base, 0).lock, self._bulkhead(base, 0).info)
+            f = self._files.breaker(base)
+            return self._locked(f.lock, breaker_status, f, now)
+        info = self._locked(self._files.bulkhead(base, 0).lock, self._files.bulkhead(base, 0).info)
         if info is None:
             return []
         size, name = info
-        held = self._bulkhead(base, size).holders(size)
+        held = self._files.bulkhead(base, size).holders(size)
         return [PolicyStatus("bulkhead", name, None, {"holders": held, "max_concurrent": size})]
 
     def reset(self, name: str) -> int:
         removed = 0
-        dir_fd = self._dir()
+        dir_fd = self._files.dir()
         for kind, suffix in (("lim", ".tab"), ("brk", ".rec"), ("blk", ".info")):
-            base = self._base(kind, name)
+            base = self._files.base(kind, name)
             try:
                 os.stat(base + suffix, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
             if kind == "lim":
-                t = self._table(base)
+                t = self._files.table(base)
                 removed += self._locked(t.lock, t.wipe)
             elif kind == "brk":
-                f = self._breaker(base)
+                f = self._files.breaker(base)
                 removed += self._locked(f.lock, f.wipe)
             else:
-                b = self._bulkhead(base, 0)
+                b = self._files.bulkhead(base, 0)
                 removed += self._locked(b.lock, b.wipe)
         return removed
 
     def close(self) -> None:
-        with self._mutex:
-            tables, self._tables = self._tables, {}
-            breakers, self._breakers = self._breakers, {}
-            bulkheads, self._bulkheads = self._bulkheads, {}
-            dir_fd, self._dir_fd = self._dir_fd, -1
-        for t in tables.values():
-            t.lock.close()
-            os.close(t.fd)
-        for f in breakers.values():
-            f.lock.close()
-            os.close(f.fd)
-        for b in bulkheads.values():
-            b.lock.close()
-            os.close(b.info_fd)
-            for slot in b.slots:
-                slot.close()
-        if dir_fd >= 0:
-            os.close(dir_fd)
+        self._files.close()
 
     async def aclose(self) -> None:
         self.close()
-
-
-def _went_back(found: Found, now: float) -> bool:
-    """Whether the wall clock is behind the record's stamps, so the rebase must be saved."""
-    return found.stored and now < found.bucket.last_now
-
-
-_Admission = tuple[Ticket | float, Transition | None]
-
-
-def _admit(cfg: BreakerConfig) -> Callable[[BreakerState, float], _Admission]:
-    def rule(s: BreakerState, now: float) -> _Admission:
-        return _rules.breaker_admit(s, cfg, now)
-
-    return rule
-
-
-def _record(
-    cfg: BreakerConfig, ticket: Ticket, outcome: int, duration: float
-) -> Callable[[BreakerState, float], Transition | None]:
-    def rule(s: BreakerState, now: float) -> Transition | None:
-        return _rules.breaker_record(s, cfg, now, ticket, outcome, duration)
-
-    return rule

@@ -1,0 +1,126 @@
+"""The file store's decisions: load a record, run the shared rule, write back what changed.
+
+Each function runs with the policy's lock held (the caller takes it) and reads the wall time
+itself, under the lock, so decisions are ordered the way the lock orders them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+from .._breaker_core import BreakerConfig, BreakerState, Ticket, Transition
+from .._clock import Clock
+from . import _rules
+from ._base import BreakerSpec, BreakerView, LimiterSpec, Reservation
+from ._file_breaker import BreakerFile
+from ._file_table import Found, LimiterTable
+
+__all__ = ["admit_rule", "block", "cancel", "peek", "record_rule", "reserve", "run_breaker", "view"]
+
+T = TypeVar("T")
+
+
+def reserve(
+    clock: Clock, t: LimiterTable, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
+) -> Reservation:
+    now = clock.time()
+    found = t.load(spec, key, now)
+    if isinstance(found, float):  # no slot for a new key: refused, never committed
+        wait = found if found > max_wait else math.nextafter(max_wait, math.inf)
+        return Reservation(wait, math.nan, 0, found)
+    went_back = _went_back(found, now)
+    result = _rules.bucket_reserve(found.bucket, now, tokens, max_wait)
+    if result.wait <= max_wait or went_back:
+        t.save(found.offset, key, found.bucket)
+    return result
+
+
+def cancel(
+    clock: Clock, t: LimiterTable, spec: LimiterSpec, key: str | None, ticket: float, tokens: int
+) -> bool:
+    found = t.load(spec, key, clock.time())
+    if isinstance(found, float) or not _rules.bucket_cancel(found.bucket, ticket, tokens):
+        return False
+    t.save(found.offset, key, found.bucket)
+    return True
+
+
+def block(
+    clock: Clock, t: LimiterTable, spec: LimiterSpec, key: str | None, seconds: float
+) -> bool:
+    now = clock.time()
+    found = t.load(spec, key, now)
+    if isinstance(found, float):
+        return False  # a key without a slot is refused anyway
+    went_back = _went_back(found, now)
+    blocked = _rules.bucket_block(found.bucket, now, seconds, spec.max_block)
+    if blocked or went_back:
+        t.save(found.offset, key, found.bucket)
+    return blocked
+
+
+def peek(clock: Clock, t: LimiterTable, spec: LimiterSpec, key: str | None) -> tuple[float, float]:
+    now = clock.time()
+    found = t.load(spec, key, now)
+    if isinstance(found, float):
+        return 0.0, found
+    went_back = _went_back(found, now)
+    result = _rules.bucket_peek(found.bucket, now)
+    if went_back:
+        t.save(found.offset, key, found.bucket)
+    return result
+
+
+def run_breaker(
+    clock: Clock,
+    f: BreakerFile,
+    spec: BreakerSpec,
+    rule: Callable[[BreakerState, float], T],
+    always: bool = True,
+) -> T:
+    now = clock.time()
+    state, stored_now = f.load(now)
+    last_now = _rules.rebase_breaker(state, stored_now, now)
+    before = (state.generation, state.rejected_calls, state.next_probe, state.opened_at)
+    result = rule(state, now)
+    after = (state.generation, state.rejected_calls, state.next_probe, state.opened_at)
+    # A closed breaker's admission changes nothing: skip the write on the hot path. A
+    # rebase (clock went back) is always written, or the time since would be lost again.
+    if always or f.was_empty or before != after or now < stored_now:
+        f.save(state, last_now, spec.config.reset_timeout, spec.name)
+    return result
+
+
+def view(clock: Clock, f: BreakerFile, cfg: BreakerConfig) -> BreakerView:
+    now = clock.time()
+    state, stored_now = f.load(now)
+    _rules.rebase_breaker(state, stored_now, now)
+    if now < stored_now and not f.was_empty:
+        f.save(state, now, cfg.reset_timeout, f.name)
+    return _rules.breaker_view(state, cfg, now)
+
+
+def _went_back(found: Found, now: float) -> bool:
+    """Whether the wall clock is behind the record's stamps, so the rebase must be saved."""
+    return found.stored and now < found.bucket.last_now
+
+
+_Admission = tuple[Ticket | float, Transition | None]
+
+
+def admit_rule(cfg: BreakerConfig) -> Callable[[BreakerState, float], _Admission]:
+    def rule(s: BreakerState, now: float) -> _Admission:
+        return _rules.breaker_admit(s, cfg, now)
+
+    return rule
+
+
+def record_rule(
+    cfg: BreakerConfig, ticket: Ticket, outcome: int, duration: float
+) -> Callable[[BreakerState, float], Transition | None]:
+    def rule(s: BreakerState, now: float) -> Transition | None:
+        return _rules.breaker_record(s, cfg, now, ticket, outcome, duration)
+
+    return rule
