@@ -49,6 +49,7 @@ def check_summary(text: str) -> dict[str, int]:
         assert rows[f"{name} trips"] >= 1
         assert rows[f"{name} recoveries"] >= 1
     assert rows["shutdown callbacks run"] == 2
+    assert rows["store degraded decisions"] == 0  # every store answered throughout
     assert "breakers at the end: demo-app CLOSED, demo-upstream CLOSED" in text
     assert "service and clients agree: yes" in text
     return rows

@@ -66,3 +66,24 @@ def test_classify_reads_each_kind_of_answer() -> None:
         (httpx.Response(500), "error"),
     ]
     assert [classify(response) for response, _ in cases] == [want for _, want in cases]
+
+
+def test_notes_from_other_threads_print_on_the_next_update() -> None:
+    """A queued note is printed as an event line before the status, at the update's time."""
+    out = io.StringIO()
+    display = Display(out, SCHEDULE, live=False)
+    display.note("store file:///x is not answering")
+    assert out.getvalue() == ""
+    display.update(SNAP)
+    assert out.getvalue() == (
+        f"[  2.50s] store file:///x is not answering\n[  2.50s] {COUNTS}  {STATES}\n"
+    )
+
+
+def test_degraded_decisions_show_only_when_there_are_some() -> None:
+    """The status line gains a store-degraded count once a policy decided without its store."""
+    out = io.StringIO()
+    Display(out, SCHEDULE, live=False).update(
+        Snapshot(2.5, 12, SNAP.seen, 3, SNAP.breakers, degraded_decisions=4)
+    )
+    assert out.getvalue() == f"[  2.50s] {COUNTS}  store-degraded 4  {STATES}\n"

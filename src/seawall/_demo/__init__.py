@@ -114,6 +114,7 @@ def summary_lines(result: DemoResult) -> list[str]:
         lines.append(f"  {label:34} {value}")
     lines.append(f"  {'upstream retries':34} {result.retries}")
     lines.append(f"  {'upstream responses':34} {sum(result.upstream.values())}")
+    lines.append(f"  {'store degraded decisions':34} {result.degraded_decisions}")
     for name in sorted(result.final_states):
         lines.append(f"  {name + ' trips':34} {result.count(name, 'CLOSED', 'OPEN')}")
         lines.append(f"  {name + ' recoveries':34} {result.count(name, 'HALF_OPEN', 'CLOSED')}")

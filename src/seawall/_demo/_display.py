@@ -8,6 +8,7 @@ stays readable as a log.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
@@ -40,6 +41,7 @@ class Snapshot:
     seen: Mapping[str, int]
     retries: int
     breakers: Mapping[str, str]
+    degraded_decisions: int = 0
 
 
 class Display:
@@ -51,6 +53,16 @@ class Display:
         self._live = live
         self._drawn = 0
         self._last: Snapshot | None = None
+        self._notes: deque[str] = deque()
+
+    @property
+    def duration(self) -> float:
+        """The run's length in seconds."""
+        return self._schedule.duration
+
+    def note(self, text: str) -> None:
+        """Queue an event line from any thread; the next update prints it."""
+        self._notes.append(text)
 
     def event(self, elapsed: float, text: str) -> None:
         """Print one event line (above the status block on a terminal)."""
@@ -72,7 +84,9 @@ class Display:
             self.event(elapsed(), f"phase {phase.name}: {phase.description}")
 
     def update(self, snap: Snapshot) -> None:
-        """Show ``snap``: redraw the status block, or print the status line."""
+        """Show ``snap``: print queued notes, then redraw the block or print the line."""
+        while self._notes:
+            self.event(snap.elapsed, self._notes.popleft())
         self._last = snap
         if self._live:
             self._erase()
@@ -115,6 +129,8 @@ class Display:
         parts = [f"sent {snap.sent}"]
         parts += [f"{label} {snap.seen.get(key, 0)}" for key, label in _LABELS]
         parts.append(f"retries {snap.retries}")
+        if snap.degraded_decisions:
+            parts.append(f"store-degraded {snap.degraded_decisions}")
         return "  ".join(parts)
 
     @staticmethod

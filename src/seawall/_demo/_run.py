@@ -20,6 +20,7 @@ import uvicorn
 
 from .._breaker import CircuitStateChange
 from .._clock import SYSTEM_CLOCK
+from .._events import DegradedDecision, StoreDegraded, add_listener
 from ..stores import Store
 from ._display import Display, Snapshot
 from ._schedule import Schedule, build_schedule
@@ -42,6 +43,8 @@ class DemoResult:
     upstream: dict[int, int]
     """Responses the upstream sent, by status."""
     retries: int
+    degraded_decisions: int
+    """Decisions policies made without their store (it did not answer in time)."""
     transitions: list[tuple[str, str, str]] = field(default_factory=list)
     """Breaker transitions in order: ``(breaker name, old state, new state)``."""
     final_states: dict[str, str] = field(default_factory=dict)
@@ -140,62 +143,110 @@ async def run(
 async def _run(
     out: TextIO, *, schedule: Schedule, store: Store | None, seed: int, live: bool
 ) -> DemoResult:
-    clock = _Stopwatch()
-    display = Display(out, schedule, live=live)
-    transitions: list[tuple[str, str, str]] = []
+    demo = _Demo(out, schedule, store=store, seed=seed, live=live)
+    with add_listener(demo.on_event):
+        return await demo.run()
 
-    def on_change(event: CircuitStateChange) -> None:
+
+class _Demo:
+    """The pieces of one run, wired together."""
+
+    def __init__(
+        self, out: TextIO, schedule: Schedule, *, store: Store | None, seed: int, live: bool
+    ) -> None:
+        self.out = out
+        self.store = store
+        self.clock = _Stopwatch()
+        self.display = Display(out, schedule, live=live)
+        self.transitions: list[tuple[str, str, str]] = []
+        self.degraded_decisions = 0
+        self.upstream = Upstream(schedule, self.clock, seed=seed)
+        self.upstream_server = _Running(self.upstream.app, "upstream")
+        self.service = Service(
+            self.upstream_server.url, store=store, seed=seed, on_change=self.on_change
+        )
+        self.service_server = _Running(self.service.app, "service")
+        self.traffic = Traffic(self.service_server.url, schedule, self.clock, self.say)
+        self.breakers = {
+            "app breaker": self.service.app_breaker,
+            "upstream breaker": self.service.upstream_breaker,
+        }
+
+    # -- what the policies report -------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.display.event(self.clock(), text)
+
+    def on_change(self, event: CircuitStateChange) -> None:
         name = event.name or "?"
-        transitions.append((name, event.old.name, event.new.name))
-        display.event(
-            clock(), f"breaker {name}: {event.old.name} -> {event.new.name} ({event.reason})"
+        self.transitions.append((name, event.old.name, event.new.name))
+        self.say(f"breaker {name}: {event.old.name} -> {event.new.name} ({event.reason})")
+
+    def on_event(self, event: object) -> None:
+        # Store events may come from any thread: count them, and queue the text for the
+        # display, which prints it from the loop.
+        if isinstance(event, DegradedDecision):
+            self.degraded_decisions += 1
+        elif isinstance(event, StoreDegraded):
+            what = "is not answering" if event.active else "answers again"
+            self.display.note(
+                f"store {event.store_url} {what}: {event.policy} {event.name} "
+                f"decides {event.mode!r} meanwhile"
+            )
+
+    def snapshot(self) -> Snapshot:
+        states = {label: b.state.name for label, b in self.breakers.items()}
+        return Snapshot(
+            self.clock(),
+            self.traffic.sent,
+            self.traffic.seen,
+            self.service.budget.retries,
+            states,
+            self.degraded_decisions,
         )
 
-    upstream = Upstream(schedule, clock, seed=seed)
-    upstream_server = _Running(upstream.app, "upstream")
-    service = Service(upstream_server.url, store=store, seed=seed, on_change=on_change)
-    service_server = _Running(service.app, "service")
-    breakers = {"app breaker": service.app_breaker, "upstream breaker": service.upstream_breaker}
-    traffic = Traffic(
-        service_server.url, schedule, clock, lambda text: display.event(clock(), text)
-    )
+    # -- the run ------------------------------------------------------------------------------
 
-    def snapshot() -> Snapshot:
-        states = {label: b.state.name for label, b in breakers.items()}
-        return Snapshot(clock(), traffic.sent, traffic.seen, service.budget.retries, states)
+    async def run(self) -> DemoResult:
+        where = "memory:// (in-process)" if self.store is None else self.store.url
+        self.out.write(f"seawall demo: {self.display.duration:g} s, store {where}\n")
+        self.out.write(
+            f"  upstream {self.upstream_server.url}   protected service {self.service_server.url}\n"
+        )
+        async with anyio.create_task_group() as servers:
+            servers.start_soon(self.upstream_server.serve)
+            servers.start_soon(self.service_server.serve)
+            await self.upstream_server.wait_started()
+            await self.service_server.wait_started()
+            await self._traffic()
+            await self._shut_down()
+        return self._result()
 
-    out.write(f"seawall demo: {schedule.duration:g} s, store {_describe(store)}\n")
-    out.write(f"  upstream {upstream_server.url}   protected service {service_server.url}\n")
-    async with anyio.create_task_group() as servers:
-        servers.start_soon(upstream_server.serve)
-        servers.start_soon(service_server.serve)
-        await upstream_server.wait_started()
-        await service_server.wait_started()
-        clock.restart()
+    async def _traffic(self) -> None:
+        self.clock.restart()
         async with anyio.create_task_group() as shown:
-            shown.start_soon(display.run, snapshot)
-            shown.start_soon(display.announce_phases, clock)
-            await traffic.run()
+            shown.start_soon(self.display.run, self.snapshot)
+            shown.start_soon(self.display.announce_phases, self.clock)
+            await self.traffic.run()
             shown.cancel_scope.cancel()
-        display.update(snapshot())
-        display.finish()
-        display.event(
-            clock(), "traffic over: stopping the service (drain, then shutdown callbacks)"
+        self.display.update(self.snapshot())
+        self.display.finish()
+
+    async def _shut_down(self) -> None:
+        self.say("traffic over: stopping the service (drain, then shutdown callbacks)")
+        await self.service_server.stop()
+        self.say(f"shutdown callbacks ran: {', '.join(self.service.shutdown_ran)}")
+        await self.upstream_server.stop()
+
+    def _result(self) -> DemoResult:
+        return DemoResult(
+            sent=self.traffic.sent,
+            seen={key: self.traffic.seen[key] for key in OUTCOMES},
+            served=dict(self.service.served),
+            upstream=dict(sorted(self.upstream.answered.items())),
+            retries=self.service.budget.retries,
+            degraded_decisions=self.degraded_decisions,
+            transitions=self.transitions,
+            final_states={b.name or k: b.state.name for k, b in self.breakers.items()},
+            shutdown_ran=list(self.service.shutdown_ran),
         )
-        await service_server.stop()
-        display.event(clock(), f"shutdown callbacks ran: {', '.join(service.shutdown_ran)}")
-        await upstream_server.stop()
-    return DemoResult(
-        sent=traffic.sent,
-        seen={key: traffic.seen[key] for key in OUTCOMES},
-        served=dict(service.served),
-        upstream=dict(sorted(upstream.answered.items())),
-        retries=service.budget.retries,
-        transitions=transitions,
-        final_states={b.name or label: b.state.name for label, b in breakers.items()},
-        shutdown_ran=list(service.shutdown_ran),
-    )
-
-
-def _describe(store: Store | None) -> str:
-    return "memory:// (in-process)" if store is None else store.url
