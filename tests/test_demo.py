@@ -39,7 +39,7 @@ def summary(text: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^  (.+?)\s+(\d+)$", block, re.MULTILINE)}
 
 
-def check_summary(text: str) -> dict[str, int]:
+def check_summary(text: str, workers: int = 1) -> dict[str, int]:
     """Assert what every run must show, and return the summary rows."""
     rows = summary(text)
     assert sum(rows[r] for r in ROWS) == rows["requests sent"]
@@ -48,7 +48,7 @@ def check_summary(text: str) -> dict[str, int]:
     for name in ("demo-app", "demo-upstream"):
         assert rows[f"{name} trips"] >= 1
         assert rows[f"{name} recoveries"] >= 1
-    assert rows["shutdown callbacks run"] == 2
+    assert rows["shutdown callbacks run"] == 2 * workers  # each service instance runs its two
     assert rows["store degraded decisions"] == 0  # every store answered throughout
     assert "breakers at the end: demo-app CLOSED, demo-upstream CLOSED" in text
     assert "service and clients agree: yes" in text
@@ -134,6 +134,42 @@ def test_demo_with_a_redis_store(redis_server: RedisServer) -> None:
     found = open_store(redis_server.url).status()
     states = {p.name: p.state["state"] for p in found if p.kind == "breaker"}
     assert (states["demo-app"], states["demo-upstream"]) == ("closed", "closed")
+
+
+def test_demo_with_worker_processes_sharing_a_temporary_file_store() -> None:
+    """--workers 2 runs two service processes over a temporary file store; both shut down."""
+    done = run_command("--workers", "2")
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert re.fullmatch(r"seawall demo: 5 s, store file://(/.+/seawall-demo-\w+)", first)
+    assert "protected service (2 worker processes)" in done.stdout
+    check_summary(done.stdout, workers=2)
+    assert not Path(first.split("file://", 1)[1]).exists()  # the temporary store is removed
+
+
+def test_demo_with_worker_processes_on_redis(redis_server: RedisServer) -> None:
+    """--workers 3 --store redis:// shares the breakers of three service processes in Redis."""
+    done = run_command("--workers", "3", "--store", redis_server.url)
+    assert done.returncode == 0, done.stderr
+    check_summary(done.stdout, workers=3)
+
+
+@pytest.mark.parametrize("workers", ["0", "9"])
+def test_workers_out_of_range_exit_2(workers: str) -> None:
+    """--workers outside 1..8 is refused before anything starts."""
+    done = run_command("--workers", workers)
+    assert done.returncode == 2
+    assert done.stderr == f"seawall demo: workers must be an integer from 1 to 8, got {workers}\n"
+
+
+def test_workers_need_a_store() -> None:
+    """run() refuses several workers without a shared store."""
+
+    async def go() -> DemoResult:
+        return await run(io.StringIO(), duration=5, store=None, seed=1, live=False, workers=2)
+
+    with pytest.raises(ValueError, match="workers share their state through a store"):
+        anyio.run(go, backend="asyncio")
 
 
 def test_schedule_phases_tile_the_run() -> None:

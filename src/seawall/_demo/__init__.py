@@ -12,7 +12,9 @@ uvicorn, httpx).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -50,12 +52,20 @@ def register(subparsers: Any) -> None:
         help="where the breakers and the host limiter keep state: memory:// (default), "
         "file:///dir, redis://host:port/db",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the service as N processes sharing the store (1 to 8; with memory://, "
+        "a temporary file store is used)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed for prices and retry jitter")
     parser.set_defaults(handler=_command)
 
 
 def _command(args: argparse.Namespace) -> int:
-    return run_demo(duration=args.duration, store=args.store, seed=args.seed)
+    return run_demo(duration=args.duration, store=args.store, seed=args.seed, workers=args.workers)
 
 
 def run_demo(
@@ -64,40 +74,58 @@ def run_demo(
     duration: float = 24.0,
     store: str = "memory://",
     seed: int = 7,
+    workers: int = 1,
     live: bool | None = None,
 ) -> int:
     """Run the demo, print it to ``out`` (stdout); 0 when the run's counts add up, else 1.
 
-    ``live`` (default: whether ``out`` is a terminal) redraws the status block in place.
-    Bad arguments and a missing extra print a message and return 2.
+    ``workers`` above 1 runs the service as that many processes sharing ``store`` (a
+    temporary file store when ``store`` is ``memory://``). ``live`` (default: whether ``out``
+    is a terminal) redraws the status block in place. Bad arguments and a missing extra print
+    a message and return 2.
     """
     out = sys.stdout if out is None else out
-    try:
-        from ._run import run
-        from ._schedule import build_schedule
+    with contextlib.ExitStack() as cleanup:
+        try:
+            from ._run import run
+            from ._schedule import build_schedule
 
-        build_schedule(duration)  # check the arguments before starting anything
-        opened = _open(store)
-    except (ImportError, TypeError, ValueError) as exc:
-        print(f"seawall demo: {_explain(exc)}", file=sys.stderr)
-        return 2
-    import anyio
+            build_schedule(duration)  # check the arguments before starting anything
+            opened = _open(store, _check_workers(workers), cleanup)
+        except (ImportError, TypeError, ValueError) as exc:
+            print(f"seawall demo: {_explain(exc)}", file=sys.stderr)
+            return 2
+        import anyio
 
-    if live is None:
-        live = out.isatty()
-    result = anyio.run(
-        lambda: run(out, duration=duration, store=opened, seed=seed, live=live),
-        backend="asyncio",
-    )
+        if live is None:
+            live = out.isatty()
+        result = anyio.run(
+            lambda: run(
+                out, duration=duration, store=opened, seed=seed, live=live, workers=workers
+            ),
+            backend="asyncio",
+        )
     out.write("\n".join(summary_lines(result)) + "\n")
     out.flush()
     return 0 if result.consistent else 1
 
 
-def _open(url: str) -> Store | None:
+def _check_workers(workers: int) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 8:
+        raise ValueError(f"workers must be an integer from 1 to 8, got {workers!r}")
+    return workers
+
+
+def _open(url: str, workers: int, cleanup: contextlib.ExitStack) -> Store | None:
     from ..stores import open_store
 
-    return None if url.lower() == "memory://" else open_store(url, timeout=0.5)
+    if url.lower() != "memory://":
+        return open_store(url, timeout=0.5)
+    if workers == 1:
+        return None
+    # Several processes need a shared store: a file store in a directory of our own.
+    directory = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="seawall-demo-"))
+    return open_store(f"file://{directory}", timeout=0.5)
 
 
 def _explain(exc: Exception) -> str:

@@ -60,6 +60,11 @@ class Display:
         """The run's length in seconds."""
         return self._schedule.duration
 
+    @property
+    def schedule(self) -> Schedule:
+        """The run's schedule."""
+        return self._schedule
+
     def note(self, text: str) -> None:
         """Queue an event line from any thread; the next update prints it."""
         self._notes.append(text)

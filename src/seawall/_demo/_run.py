@@ -1,32 +1,30 @@
 """One demo run: two uvicorn servers, the traffic, the live display, shutdown and summary.
 
-Everything runs in one process on one asyncio loop (uvicorn needs asyncio): the upstream and
-the protected service are each a ``uvicorn.Server`` on a free loopback port, served from a
-task. When the traffic ends the service is stopped the way a deployment stops it: uvicorn
-drains its connections, then the lifespan hook refuses new requests, waits for those in
-flight and runs the ``GracefulShutdown`` callbacks.
+By default everything runs in one process on one asyncio loop (uvicorn needs asyncio): the
+upstream and the protected service are each a ``uvicorn.Server`` on a free loopback port,
+served from a task; with ``workers`` the service runs as worker processes instead
+(:mod:`._workers`). When the traffic ends the service is stopped the way a deployment stops
+it: uvicorn drains its connections, then the lifespan hook refuses new requests, waits for
+those in flight and runs the ``GracefulShutdown`` callbacks.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
 import anyio
-import uvicorn
 
-from .._breaker import CircuitStateChange
 from .._clock import SYSTEM_CLOCK
-from .._events import DegradedDecision, StoreDegraded, add_listener
 from ..stores import Store
+from ._backends import Backend, InProcess
 from ._display import Display, Snapshot
 from ._schedule import Schedule, build_schedule
-from ._service import POLICY_NAMES, Service
+from ._servers import Running
+from ._service import POLICY_NAMES
 from ._traffic import OUTCOMES, Traffic
 from ._upstream import Upstream
+from ._workers import WorkerPool
 
 __all__ = ["DemoResult", "run"]
 
@@ -49,6 +47,7 @@ class DemoResult:
     """Breaker transitions in order: ``(breaker name, old state, new state)``."""
     final_states: dict[str, str] = field(default_factory=dict)
     shutdown_ran: list[str] = field(default_factory=list)
+    workers: int = 1
 
     def count(self, name: str, old: str, new: str) -> int:
         """How many times breaker ``name`` went from ``old`` to ``new``."""
@@ -63,20 +62,6 @@ class DemoResult:
         return client == {k: v for k, v in self.served.items() if v}
 
 
-class _Server(uvicorn.Server):
-    # Ctrl-C must reach the demo as KeyboardInterrupt, not be captured by each server.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 class _Stopwatch:
     def __init__(self) -> None:
         self._start = SYSTEM_CLOCK.monotonic()
@@ -87,166 +72,142 @@ class _Stopwatch:
     def __call__(self) -> float:
         return SYSTEM_CLOCK.monotonic() - self._start
 
-
-class _Running:
-    """A uvicorn server serving from a task; ``url`` once started, ``done`` once stopped."""
-
-    def __init__(self, app: object, name: str) -> None:
-        self._sock = _listening_socket()
-        port = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.name = name
-        config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=3,
-        )
-        self.server = _Server(config)
-        self.done = anyio.Event()
-
-    async def serve(self) -> None:
-        try:
-            await self.server.serve([self._sock])
-        finally:
-            self._sock.close()
-            self.done.set()
-
-    async def wait_started(self) -> None:
-        deadline = SYSTEM_CLOCK.monotonic() + 15.0
-        while not self.server.started:
-            if self.done.is_set() or SYSTEM_CLOCK.monotonic() > deadline:
-                raise RuntimeError(f"the demo's {self.name} server did not start")
-            await SYSTEM_CLOCK.asleep(0.01)
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.done.wait()
+    def since(self, monotonic: float) -> float:
+        """Seconds from the start to ``monotonic`` (a reading of the same clock)."""
+        return monotonic - self._start
 
 
 async def run(
-    out: TextIO, *, duration: float, store: Store | None, seed: int, live: bool
+    out: TextIO,
+    *,
+    duration: float,
+    store: Store | None,
+    seed: int,
+    live: bool,
+    workers: int = 1,
 ) -> DemoResult:
-    """Run the demo, printing to ``out``; ``store`` None keeps state in the process."""
+    """Run the demo, printing to ``out``; ``store`` None keeps state in the process.
+
+    ``workers`` above 1 runs the service as that many processes sharing ``store`` (which
+    must then be a file or Redis store).
+    """
     schedule = build_schedule(duration)
+    if workers > 1 and store is None:
+        raise ValueError("workers share their state through a store: pass a file or Redis store")
     try:
         if store is not None:
             for name in POLICY_NAMES:  # start from a clean slate: runs must not inherit state
                 store.reset(name)
-        return await _run(out, schedule=schedule, store=store, seed=seed, live=live)
+        demo = _Demo(out, schedule, store=store, seed=seed, live=live, workers=workers)
+        return await demo.run()
     finally:
         if store is not None:
             await store.aclose()
 
 
-async def _run(
-    out: TextIO, *, schedule: Schedule, store: Store | None, seed: int, live: bool
-) -> DemoResult:
-    demo = _Demo(out, schedule, store=store, seed=seed, live=live)
-    with add_listener(demo.on_event):
-        return await demo.run()
-
-
 class _Demo:
-    """The pieces of one run, wired together."""
+    """The pieces of one run, wired together (it is the backend's :class:`Hooks`)."""
 
     def __init__(
-        self, out: TextIO, schedule: Schedule, *, store: Store | None, seed: int, live: bool
+        self,
+        out: TextIO,
+        schedule: Schedule,
+        *,
+        store: Store | None,
+        seed: int,
+        live: bool,
+        workers: int,
     ) -> None:
         self.out = out
         self.store = store
         self.clock = _Stopwatch()
         self.display = Display(out, schedule, live=live)
         self.transitions: list[tuple[str, str, str]] = []
-        self.degraded_decisions = 0
         self.upstream = Upstream(schedule, self.clock, seed=seed)
-        self.upstream_server = _Running(self.upstream.app, "upstream")
-        self.service = Service(
-            self.upstream_server.url, store=store, seed=seed, on_change=self.on_change
-        )
-        self.service_server = _Running(self.service.app, "service")
-        self.traffic = Traffic(self.service_server.url, schedule, self.clock, self.say)
-        self.breakers = {
-            "app breaker": self.service.app_breaker,
-            "upstream breaker": self.service.upstream_breaker,
-        }
+        self.upstream_server = Running(self.upstream.app, "upstream")
+        url = self.upstream_server.url
+        self.backend: Backend
+        if workers == 1:
+            self.backend = InProcess(url, store=store, seed=seed, hooks=self)
+        else:
+            assert store is not None
+            self.backend = WorkerPool(workers, url, store=store, seed=seed, hooks=self)
+        self.workers = workers
+        self.traffic: Traffic | None = None
 
-    # -- what the policies report -------------------------------------------------------------
+    # -- Hooks --------------------------------------------------------------------------------
+
+    def transition(self, name: str, old: str, new: str, reason: str, at: float | None) -> None:
+        self.transitions.append((name, old, new))
+        elapsed = self.clock() if at is None else self.clock.since(at)
+        self.display.event(elapsed, f"breaker {name}: {old} -> {new} ({reason})")
+
+    def note(self, text: str) -> None:
+        self.display.note(text)
 
     def say(self, text: str) -> None:
         self.display.event(self.clock(), text)
 
-    def on_change(self, event: CircuitStateChange) -> None:
-        name = event.name or "?"
-        self.transitions.append((name, event.old.name, event.new.name))
-        self.say(f"breaker {name}: {event.old.name} -> {event.new.name} ({event.reason})")
-
-    def on_event(self, event: object) -> None:
-        # Store events may come from any thread: count them, and queue the text for the
-        # display, which prints it from the loop.
-        if isinstance(event, DegradedDecision):
-            self.degraded_decisions += 1
-        elif isinstance(event, StoreDegraded):
-            what = "is not answering" if event.active else "answers again"
-            self.display.note(
-                f"store {event.store_url} {what}: {event.policy} {event.name} "
-                f"decides {event.mode!r} meanwhile"
-            )
+    # -- the run ------------------------------------------------------------------------------
 
     def snapshot(self) -> Snapshot:
-        states = {label: b.state.name for label, b in self.breakers.items()}
+        traffic = self.traffic
+        assert traffic is not None
+        states = {label: b.state.name for label, b in self.backend.breakers.items()}
         return Snapshot(
             self.clock(),
-            self.traffic.sent,
-            self.traffic.seen,
-            self.service.budget.retries,
+            traffic.sent,
+            traffic.seen,
+            self.backend.retries(),
             states,
-            self.degraded_decisions,
+            self.backend.degraded_decisions(),
         )
-
-    # -- the run ------------------------------------------------------------------------------
 
     async def run(self) -> DemoResult:
         where = "memory:// (in-process)" if self.store is None else self.store.url
+        service = "1 process" if self.workers == 1 else f"{self.workers} worker processes"
         self.out.write(f"seawall demo: {self.display.duration:g} s, store {where}\n")
-        self.out.write(
-            f"  upstream {self.upstream_server.url}   protected service {self.service_server.url}\n"
-        )
-        async with anyio.create_task_group() as servers:
-            servers.start_soon(self.upstream_server.serve)
-            servers.start_soon(self.service_server.serve)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.upstream_server.serve)
             await self.upstream_server.wait_started()
-            await self.service_server.wait_started()
-            await self._traffic()
+            await self.backend.start(tg)
+            self.out.write(
+                f"  upstream {self.upstream_server.url}   "
+                f"protected service ({service}) {' '.join(self.backend.urls)}\n"
+            )
+            traffic = Traffic(self.backend.urls, self.display.schedule, self.clock, self.say)
+            self.traffic = traffic
+            await self._drive(traffic)
             await self._shut_down()
-        return self._result()
+        return self._result(traffic)
 
-    async def _traffic(self) -> None:
+    async def _drive(self, traffic: Traffic) -> None:
         self.clock.restart()
         async with anyio.create_task_group() as shown:
             shown.start_soon(self.display.run, self.snapshot)
             shown.start_soon(self.display.announce_phases, self.clock)
-            await self.traffic.run()
+            await traffic.run()
             shown.cancel_scope.cancel()
         self.display.update(self.snapshot())
         self.display.finish()
 
     async def _shut_down(self) -> None:
         self.say("traffic over: stopping the service (drain, then shutdown callbacks)")
-        await self.service_server.stop()
-        self.say(f"shutdown callbacks ran: {', '.join(self.service.shutdown_ran)}")
+        await self.backend.stop()
+        self.say(f"shutdown callbacks ran: {', '.join(self.backend.shutdown_ran)}")
         await self.upstream_server.stop()
 
-    def _result(self) -> DemoResult:
+    def _result(self, traffic: Traffic) -> DemoResult:
+        backend = self.backend
         return DemoResult(
-            sent=self.traffic.sent,
-            seen={key: self.traffic.seen[key] for key in OUTCOMES},
-            served=dict(self.service.served),
+            sent=traffic.sent,
+            seen={key: traffic.seen[key] for key in OUTCOMES},
+            served=dict(backend.served),
             upstream=dict(sorted(self.upstream.answered.items())),
-            retries=self.service.budget.retries,
-            degraded_decisions=self.degraded_decisions,
+            retries=backend.retries(),
+            degraded_decisions=backend.degraded_decisions(),
             transitions=self.transitions,
-            final_states={b.name or k: b.state.name for k, b in self.breakers.items()},
-            shutdown_ran=list(self.service.shutdown_ran),
+            final_states={b.name or k: b.state.name for k, b in backend.breakers.items()},
+            shutdown_ran=list(backend.shutdown_ran),
+            workers=self.workers,
         )

@@ -35,7 +35,14 @@ from ..httpx import ResilientTransport
 from ..stores import Store
 from ._schedule import REQUEST_TIMEOUT
 
-__all__ = ["CLIENT_HEADER", "POLICY_NAMES", "PER_CLIENT_LIMIT", "MAX_CONCURRENT", "Service"]
+__all__ = [
+    "CLIENT_HEADER",
+    "MAX_CONCURRENT",
+    "PER_CLIENT_LIMIT",
+    "POLICY_NAMES",
+    "Service",
+    "breakers",
+]
 
 CLIENT_HEADER = "x-demo-client"
 PER_CLIENT_LIMIT = "5/second"
@@ -47,6 +54,27 @@ UPSTREAM_LIMITER = "demo-upstream-limiter"
 POLICY_NAMES = (APP_BREAKER, UPSTREAM_BREAKER, UPSTREAM_LIMITER)
 
 Listener = Callable[[CircuitStateChange], object]
+
+
+def breakers(
+    store: Store | None, on_change: Listener | None = None
+) -> tuple[CircuitBreaker, CircuitBreaker]:
+    """The service's own breaker and the upstream host's, kept in ``store`` (None: locally).
+
+    (Another process builds the same pair over the same store to watch their shared state.)
+    """
+    shared: dict[str, Any] = {} if store is None else {"store": store}
+    own = CircuitBreaker(
+        max_failures=3, reset_timeout=0.5, name=APP_BREAKER, on_state_change=on_change, **shared
+    )
+    host = CircuitBreaker(
+        max_failures=4,
+        reset_timeout=0.5,
+        name=UPSTREAM_BREAKER,
+        on_state_change=on_change,
+        **shared,
+    )
+    return own, host
 
 
 class _CountingBudget:
@@ -86,16 +114,7 @@ class Service:
         self.budget = _CountingBudget()
         self.shutdown_ran: list[str] = []
         shared: dict[str, Any] = {} if store is None else {"store": store}
-        self.app_breaker = CircuitBreaker(
-            max_failures=3, reset_timeout=0.5, name=APP_BREAKER, on_state_change=on_change, **shared
-        )
-        self.upstream_breaker = CircuitBreaker(
-            max_failures=4,
-            reset_timeout=0.5,
-            name=UPSTREAM_BREAKER,
-            on_state_change=on_change,
-            **shared,
-        )
+        self.app_breaker, self.upstream_breaker = breakers(store, on_change)
         self.upstream_limiter = RateLimiter(200, 1.0, name=UPSTREAM_LIMITER, **shared)
         retry = Retry(
             attempts=3,

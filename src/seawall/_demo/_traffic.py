@@ -1,19 +1,20 @@
 """The demo's traffic: simulated clients calling the protected service, and what they saw.
 
 * ``client-1`` .. ``client-5`` ask for a quote, then think for a moment (under their limit);
-* ``greedy`` asks far faster than its per-client limit allows, three requests at a time
+* ``greedy`` asks far faster than its per-client limit allows, two requests at a time
   (it collects 429s);
 * a flash crowd of 24 one-off clients arrives at once when the upstream turns slow, so more
   requests are in flight than the bulkhead has slots (the rest are shed with 503).
 
-Every request ends in exactly one :data:`OUTCOMES` bucket, decided from the response alone.
+Requests go to the service's instances in turn (one, or one per worker process). Every request
+ends in exactly one :data:`OUTCOMES` bucket, decided from the response alone.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 import httpx
@@ -28,8 +29,8 @@ OUTCOMES = ("fresh", "degraded", "rate_limited", "overloaded", "circuit_open", "
 
 STEADY_CLIENTS = 5
 STEADY_THINK = 0.25
-GREEDY_LOOPS = 3
-GREEDY_THINK = 0.02
+GREEDY_LOOPS = 2
+GREEDY_THINK = 0.05
 CROWD = 24
 
 _REDUCED_CAPACITY = "temporary-reduced-capacity"
@@ -55,12 +56,12 @@ class Traffic:
 
     def __init__(
         self,
-        base_url: str,
+        base_urls: Sequence[str],
         schedule: Schedule,
         elapsed: Callable[[], float],
         on_event: Callable[[str], None],
     ) -> None:
-        self._base_url = base_url
+        self._urls = [f"{url}/quote" for url in base_urls]
         self._schedule = schedule
         self._elapsed = elapsed
         self._on_event = on_event
@@ -71,7 +72,7 @@ class Traffic:
         """Run every client until the end of the schedule; returns when all have finished."""
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         async with (
-            httpx.AsyncClient(base_url=self._base_url, timeout=10.0, limits=limits) as client,
+            httpx.AsyncClient(timeout=10.0, limits=limits) as client,
             anyio.create_task_group() as tg,
         ):
             for n in range(1, STEADY_CLIENTS + 1):
@@ -93,9 +94,10 @@ class Traffic:
                 tg.start_soon(self._request, client, f"crowd-{n}")
 
     async def _request(self, client: httpx.AsyncClient, name: str) -> None:
+        url = self._urls[self.sent % len(self._urls)]
         self.sent += 1
         try:
-            response = await client.get("/quote", headers={CLIENT_HEADER: name})
+            response = await client.get(url, headers={CLIENT_HEADER: name})
             outcome = classify(response)
         except (httpx.HTTPError, ValueError):  # no answer, or an unreadable one
             outcome = "error"
