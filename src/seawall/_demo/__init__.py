@@ -18,10 +18,12 @@ import tempfile
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from ..stores import Store
+    from ..stores._base import Store
     from ._run import DemoResult
 
 __all__ = ["register", "run_demo", "summary_lines"]
+
+_EXTRA = ("starlette", "uvicorn", "httpx")
 
 _ROWS = (
     ("requests sent", None),
@@ -117,19 +119,19 @@ def _check_workers(workers: int) -> int:
 
 
 def _open(url: str, workers: int, cleanup: contextlib.ExitStack) -> Store | None:
+    if url.lower() == "memory://" and workers == 1:
+        return None  # in-process state: nothing to open
     from ..stores import open_store
 
     if url.lower() != "memory://":
         return open_store(url, timeout=0.5)
-    if workers == 1:
-        return None
     # Several processes need a shared store: a file store in a directory of our own.
     directory = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="seawall-demo-"))
     return open_store(f"file://{directory}", timeout=0.5)
 
 
 def _explain(exc: Exception) -> str:
-    if isinstance(exc, ImportError):
+    if isinstance(exc, ImportError) and exc.name in _EXTRA:
         return f"{exc}; install the extra: python3 -m pip install 'seawall[demo]'"
     return str(exc)
 

@@ -15,7 +15,7 @@ import anyio.abc
 
 from .._breaker import CircuitBreaker, CircuitStateChange
 from .._events import DegradedDecision, StoreDegraded, Subscription, add_listener
-from ..stores import Store
+from ..stores._base import Store
 from ._servers import Running
 from ._service import Service
 

@@ -16,7 +16,7 @@ from typing import TextIO
 import anyio
 
 from .._clock import SYSTEM_CLOCK
-from ..stores import Store
+from ..stores._base import Store
 from ._backends import Backend, InProcess
 from ._display import Display, Snapshot
 from ._schedule import Schedule, build_schedule

@@ -32,7 +32,7 @@ from .._shutdown import GracefulShutdown
 from ..asgi import Rejection, ResilienceMiddleware, seawall_lifespan
 from ..asgi._types import ASGIApp, Scope
 from ..httpx import ResilientTransport
-from ..stores import Store
+from ..stores._base import Store
 from ._schedule import REQUEST_TIMEOUT
 
 __all__ = [

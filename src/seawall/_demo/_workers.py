@@ -20,7 +20,7 @@ import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from .._breaker import CircuitBreaker
-from ..stores import Store
+from ..stores._base import Store
 from ._backends import Hooks
 from ._service import breakers
 
