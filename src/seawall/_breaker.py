@@ -24,6 +24,8 @@ from ._errors import CircuitOpenError
 from ._events import ACTIVE as _OBSERVED
 from ._events import CallRecorded, Rejected, emit
 from ._validate import check_callable, check_int, check_number, check_optional_number
+from .stores._base import Store
+from .stores._open import resolve_store, store_for_policy
 
 __all__ = [
     "CircuitBreaker",
@@ -95,6 +97,14 @@ class CircuitBreaker:
         "name",
     )
 
+    def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> CircuitBreaker:
+        # A store-backed breaker is a subclass: the in-memory hot path stays untouched.
+        if store is not None and cls is CircuitBreaker and resolve_store(store) is not None:
+            from ._breaker_shared import SharedCircuitBreaker
+
+            return object.__new__(SharedCircuitBreaker)
+        return object.__new__(cls)
+
     def __init__(
         self,
         *,
@@ -112,7 +122,11 @@ class CircuitBreaker:
         name: str | None = None,
         on_state_change: Callable[[CircuitStateChange], object] | None = None,
         clock: Clock | None = None,
+        store: Store | str | None = None,
+        degraded: str = "local",
     ) -> None:
+        if store is not None:
+            store_for_policy(store, degraded, name, "circuit breaker")
         reset = 60.0 if reset_timeout is None else check_number("reset_timeout", reset_timeout)
         self._config = core.BreakerConfig(
             max_failures=check_int("max_failures", 5 if max_failures is None else max_failures),

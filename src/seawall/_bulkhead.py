@@ -28,6 +28,8 @@ from ._events import ACTIVE as _OBSERVED
 from ._events import BulkheadChanged, Rejected, emit
 from ._validate import check_int, check_number
 from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
+from .stores._base import Store
+from .stores._open import resolve_store, store_for_policy
 
 __all__ = ["Bulkhead", "BulkheadStats", "bulkhead"]
 
@@ -62,6 +64,14 @@ class Bulkhead:
 
     __slots__ = ("__weakref__", "_clock", "_core", "_lock", "_max_wait", "name")
 
+    def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> Bulkhead:
+        # A store-backed bulkhead is a subclass: the in-memory hot path stays untouched.
+        if store is not None and cls is Bulkhead and resolve_store(store) is not None:
+            from ._bulkhead_shared import SharedBulkhead
+
+            return object.__new__(SharedBulkhead)
+        return object.__new__(cls)
+
     def __init__(
         self,
         max_concurrent: int = 10,
@@ -70,7 +80,11 @@ class Bulkhead:
         max_queue: int | None = None,
         name: str | None = None,
         clock: Clock | None = None,
+        store: Store | str | None = None,
+        degraded: str = "local",
     ) -> None:
+        if store is not None:
+            store_for_policy(store, degraded, name, "bulkhead")
         limit = check_int("max_concurrent", max_concurrent, minimum=1)
         self._max_wait = check_number("max_wait", max_wait, inclusive=True, allow_inf=True)
         if max_queue is not None:

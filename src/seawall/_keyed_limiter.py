@@ -11,6 +11,7 @@ them is full again; known keys are served as usual.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
 from ._clock import Clock
 from ._errors import RateLimitExceededError
@@ -20,6 +21,8 @@ from ._limiter import RateLimitDecision
 from ._limiter_core import KeyedBuckets, KeysFull
 from ._limiter_driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
 from ._validate import check_int
+from .stores._base import Store
+from .stores._open import resolve_store, store_for_policy
 
 __all__ = ["KeyedRateLimiter"]
 
@@ -33,6 +36,16 @@ class KeyedRateLimiter(LimiterBase):
 
     __slots__ = ("_buckets", "_lock_acquire", "_lock_release", "_monotonic", "name", "per", "rate")
 
+    def __new__(
+        cls, *args: Any, store: Store | str | None = None, **kwargs: Any
+    ) -> KeyedRateLimiter:
+        # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
+        if store is not None and cls is KeyedRateLimiter and resolve_store(store) is not None:
+            from ._limiter_shared import SharedKeyedRateLimiter
+
+            return object.__new__(SharedKeyedRateLimiter)
+        return object.__new__(cls)
+
     def __init__(
         self,
         rate: float,
@@ -42,10 +55,14 @@ class KeyedRateLimiter(LimiterBase):
         max_keys: int = 10_000,
         name: str | None = None,
         clock: Clock | None = None,
+        store: Store | str | None = None,
+        degraded: str = "local",
     ) -> None:
         super().__init__(clock)
         interval, burst_f, self.rate, self.per = check_rate(rate, per, burst)
         self.name = check_name(name)
+        if store is not None:
+            store_for_policy(store, degraded, self.name, "rate limiter")
         self._buckets = KeyedBuckets(interval, burst_f, check_int("max_keys", max_keys))
         self._monotonic = self._clock.monotonic
         self._lock_acquire = self._lock.acquire
@@ -116,6 +133,10 @@ class KeyedRateLimiter(LimiterBase):
         if _OBSERVED and wait:
             emit(Rejected("limiter", self.name, reason, wait, key))
         return RateLimitDecision(wait == 0.0, buckets.burst, remaining, reset_after, wait)
+
+    async def aconsume(self, key: Hashable, tokens: int = 1) -> RateLimitDecision:
+        """:meth:`consume` for tasks; awaits only when the buckets live in a store."""
+        return self.consume(key, tokens)
 
     def acquire(
         self,

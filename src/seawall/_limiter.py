@@ -31,6 +31,8 @@ from ._limiter_driver import (
     retry_after_seconds,
 )
 from ._validate import check_number
+from .stores._base import Store
+from .stores._open import resolve_store, store_for_policy
 
 __all__ = ["RateLimitDecision", "RateLimiter", "RateLimiterStats", "rate_limiter"]
 
@@ -91,6 +93,14 @@ class RateLimiter(LimiterBase):
         "rate",
     )
 
+    def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> RateLimiter:
+        # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
+        if store is not None and cls is RateLimiter and resolve_store(store) is not None:
+            from ._limiter_shared import SharedRateLimiter
+
+            return object.__new__(SharedRateLimiter)
+        return object.__new__(cls)
+
     def __init__(
         self,
         rate: float,
@@ -100,10 +110,14 @@ class RateLimiter(LimiterBase):
         max_retry_after: float = MAX_RETRY_AFTER,
         name: str | None = None,
         clock: Clock | None = None,
+        store: Store | str | None = None,
+        degraded: str = "local",
     ) -> None:
         super().__init__(clock)
         interval, burst_f, self.rate, self.per = check_rate(rate, per, burst)
         self.name = check_name(name)
+        if store is not None:
+            store_for_policy(store, degraded, self.name, "rate limiter")
         self._max_retry_after = check_number("max_retry_after", max_retry_after)
         self._bucket = Bucket(interval, burst_f)
         self._monotonic = self._clock.monotonic
@@ -160,6 +174,10 @@ class RateLimiter(LimiterBase):
         if _OBSERVED and wait:
             emit(Rejected("limiter", self.name, "rate_limited", wait))
         return RateLimitDecision(wait == 0.0, bucket.burst, remaining, reset_after, wait)
+
+    async def aconsume(self, tokens: int = 1) -> RateLimitDecision:
+        """:meth:`consume` for tasks; awaits only when the bucket lives in a store."""
+        return self.consume(tokens)
 
     def acquire(
         self, tokens: int = 1, *, blocking: bool = True, timeout: float | None = None

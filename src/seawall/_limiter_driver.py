@@ -43,6 +43,8 @@ class RateLimiterStats:
     total_rejected: int
     total_waited: int
     total_wait_seconds: float
+    degraded_decisions: int = 0
+    """Decisions made without the store (store-backed limiters only)."""
 
 
 def check_rate(rate: object, per: object, burst: object) -> tuple[float, float, float, float]:
@@ -131,6 +133,13 @@ class LimiterBase:
 
     def _valid(self, key: Hashable, epoch: int) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _count(self, granted: bool) -> None:
+        with self._lock:
+            if granted:
+                self._acquired += 1
+            else:
+                self._rejected += 1
 
     def _granted(self, waited: float, *, counted: bool = False, key: Hashable = None) -> None:
         with self._lock:

@@ -22,6 +22,8 @@ from typing import NamedTuple
 from .._clock import Clock
 from .._keyed_limiter import KeyedRateLimiter
 from .._limiter import RateLimitDecision
+from .._limiter_shared import SharedKeyedRateLimiter
+from ..stores._base import Store
 
 __all__ = ["Limit", "LimitGroup", "PolicyState", "parse_limits"]
 
@@ -99,27 +101,41 @@ class LimitGroup:
     ``prefix-1``, ``prefix-2``... for several.
     """
 
-    __slots__ = ("_buckets", "limits", "names", "policy_field")
+    __slots__ = ("_buckets", "limits", "names", "policy_field", "shared")
 
     def __init__(
-        self, prefix: str, limits: Sequence[Limit], *, max_keys: int, clock: Clock | None
+        self,
+        prefix: str,
+        limits: Sequence[Limit],
+        *,
+        max_keys: int,
+        clock: Clock | None,
+        store: Store | str | None = None,
+        degraded: str = "local",
+        store_name: str | None = None,
     ) -> None:
         self.limits = tuple(limits)
         if len(self.limits) == 1:
             self.names: tuple[str, ...] = (prefix,)
         else:
             self.names = tuple(f"{prefix}-{i}" for i in range(1, len(self.limits) + 1))
+        # In a store, quotas are named by where they apply (store_name), so the buckets of
+        # different routes, and of different apps sharing the store, never mix.
+        label = store_name or prefix
         self._buckets = tuple(
             KeyedRateLimiter(
                 limit.amount,
                 limit.window,
                 burst=limit.amount,
                 max_keys=max_keys,
-                name=name,
+                name=name if store is None else f"{label}#{i}:{limit}",
                 clock=clock,
+                store=store,
+                degraded=degraded,
             )
-            for name, limit in zip(self.names, self.limits, strict=True)
+            for i, (name, limit) in enumerate(zip(self.names, self.limits, strict=True), 1)
         )
+        self.shared = any(isinstance(b, SharedKeyedRateLimiter) for b in self._buckets)
         self.policy_field = ", ".join(
             f'"{n}";q={lim.amount};w={lim.window}'
             for n, lim in zip(self.names, self.limits, strict=True)
@@ -145,6 +161,19 @@ class LimitGroup:
         if any(level < 1.0 - 1e-9 for level in levels):
             return False, tuple(self._peeked(i, level) for i, level in enumerate(levels))
         decisions = [bucket.consume(key) for bucket in self._buckets]
+        states = tuple(self._state(i, d) for i, d in enumerate(decisions))
+        return all(d.granted for d in decisions), states
+
+    async def ahit(self, key: Hashable) -> tuple[bool, tuple[PolicyState, ...]]:
+        """:meth:`hit` for buckets kept in a store: one awaited store call per quota."""
+        buckets = self._buckets
+        if len(buckets) == 1:
+            decision = await buckets[0].aconsume(key)
+            return decision.granted, (self._state(0, decision),)
+        levels = [bucket.tokens(key) for bucket in buckets]
+        if any(level < 1.0 - 1e-9 for level in levels):
+            return False, tuple(self._peeked(i, level) for i, level in enumerate(levels))
+        decisions = [await bucket.aconsume(key) for bucket in buckets]
         states = tuple(self._state(i, d) for i, d in enumerate(decisions))
         return all(d.granted for d in decisions), states
 

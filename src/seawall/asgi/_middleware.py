@@ -27,13 +27,15 @@ import anyio
 
 from .._breaker import CircuitBreaker
 from .._bulkhead import Bulkhead
+from .._bulkhead_shared import SharedBulkhead
 from .._clock import SYSTEM_CLOCK, Clock
 from .._errors import BulkheadFullError, CircuitOpenError
 from .._validate import check_callable, check_int, check_optional_number
+from ..stores._base import Store
 from ._client import ClientKey, Network, parse_networks
 from ._dependency import CLIENT_KEY, RateLimited, rejection_for
 from ._lifespan import SeawallLifespan
-from ._limits import LimitGroup, LimitSpec, parse_limits
+from ._limits import LimitGroup, LimitSpec, PolicyState, parse_limits
 from ._probes import Probes
 from ._responses import (
     HEADER_STYLES,
@@ -47,6 +49,7 @@ from ._responses import (
     unavailable,
 )
 from ._route_limits import RouteLimits
+from ._shared import StoreOptions
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ResilienceMiddleware"]
@@ -87,7 +90,7 @@ class ResilienceMiddleware:
         key: Callable[[Scope], Hashable] | None = None,
         trusted_proxies: Iterable[str | Network] = (),
         exempt: Exempt | None = None,
-        max_concurrent: int | None = None,
+        max_concurrent: int | Bulkhead | None = None,
         max_queue: int | None = None,
         max_wait: float = 0.0,
         breaker: bool | CircuitBreaker | Mapping[str, Any] | None = None,
@@ -100,11 +103,15 @@ class ResilienceMiddleware:
         liveness_path: str | None = None,
         drain_path: str | None = None,
         drain_allow: Iterable[str | Network] = ("127.0.0.1/32", "::1/128"),
+        store: Store | str | None = None,
+        degraded: str = "local",
+        store_prefix: str = "asgi",
         clock: Clock | None = None,
     ) -> None:
         self.app = app
         self._clock = SYSTEM_CLOCK if clock is None else clock
         check_int("max_keys", max_keys)
+        shared = StoreOptions(store, degraded, store_prefix)
         self.default_limits = (
             None
             if rate_limit is None
@@ -113,14 +120,18 @@ class ResilienceMiddleware:
                 parse_limits("rate_limit", rate_limit),
                 max_keys=max_keys,
                 clock=clock,
+                **shared.for_policy("default"),
             )
         )
-        self.route_limits = RouteLimits(route_limits or {}, max_keys=max_keys, clock=clock)
+        self.route_limits = RouteLimits(
+            route_limits or {}, max_keys=max_keys, clock=clock, shared=shared
+        )
         self._key = ClientKey(trusted_proxies) if key is None else check_callable("key", key)
         self._exempt = _exempt_predicate(exempt)
-        self.bulkhead = _bulkhead(max_concurrent, max_queue, max_wait, clock)
+        self.bulkhead = _bulkhead(max_concurrent, max_queue, max_wait, clock, shared)
         self._max_wait = max_wait
-        self.breaker = _breaker(breaker, clock)
+        self._shared_bulkhead = isinstance(self.bulkhead, SharedBulkhead)
+        self.breaker = _breaker(breaker, clock, shared)
         self._timeout = check_optional_number("request_timeout", request_timeout)
         if headers is not None and headers not in HEADER_STYLES:
             raise ValueError(f"headers must be one of {HEADER_STYLES} or None, got {headers!r}")
@@ -172,7 +183,13 @@ class ResilienceMiddleware:
         # The key is left in the scope even when no middleware limit applies, so a
         # Depends(RateLimit(...)) inside the app limits by the same (proxy-aware) client.
         key = scope[CLIENT_KEY] = self._key(scope)
-        rejection = None if group is None else self._charge(group, key, extra)
+        if group is None:
+            rejection = None
+        elif group.shared:
+            granted, states = await group.ahit(key)
+            rejection = self._verdict(group, granted, states, extra)
+        else:
+            rejection = self._charge(group, key, extra)
         bulkhead = self.bulkhead
         if rejection is None and bulkhead is not None:
             rejection = await self._take_slot(bulkhead)
@@ -194,10 +211,22 @@ class ResilienceMiddleware:
                 await self._reject(scope, receive, send, rejection)
         finally:
             if bulkhead is not None:
-                bulkhead.release()
+                if self._shared_bulkhead:
+                    await bulkhead.arelease()  # type: ignore[attr-defined]
+                else:
+                    bulkhead.release()
 
     def _charge(self, group: LimitGroup, key: Hashable, extra: list[Header]) -> Rejection | None:
         granted, states = group.hit(key)
+        return self._verdict(group, granted, states, extra)
+
+    def _verdict(
+        self,
+        group: LimitGroup,
+        granted: bool,
+        states: tuple[PolicyState, ...],
+        extra: list[Header],
+    ) -> Rejection | None:
         if self._style is not None:
             wall = self._clock.time() if self._style != "ietf" else 0.0
             extra += ratelimit_fields(self._style, group.policy_field, states, wall)
@@ -207,7 +236,7 @@ class ResilienceMiddleware:
         return rate_limited(extra, max(s.retry_after for s in refused), [s.name for s in refused])
 
     async def _take_slot(self, bulkhead: Bulkhead) -> Rejection | None:
-        if self._max_wait == 0:
+        if self._max_wait == 0 and not self._shared_bulkhead:
             if bulkhead.try_acquire():
                 return None
             retry_after = 1.0
@@ -342,26 +371,42 @@ def _exempt_predicate(exempt: Exempt | None) -> Callable[[Scope], bool] | None:
 
 
 def _bulkhead(
-    max_concurrent: int | None, max_queue: int | None, max_wait: float, clock: Clock | None
+    max_concurrent: int | Bulkhead | None,
+    max_queue: int | None,
+    max_wait: float,
+    clock: Clock | None,
+    shared: StoreOptions,
 ) -> Bulkhead | None:
+    if isinstance(max_concurrent, Bulkhead):
+        return max_concurrent
     if max_concurrent is None:
         if max_queue is not None or max_wait:
             raise ValueError("max_queue and max_wait need max_concurrent")
         return None
+    if shared.store is not None and max_queue is not None:
+        raise ValueError("max_queue has no meaning for a bulkhead kept in a store")
     return Bulkhead(
-        max_concurrent, max_wait=max_wait, max_queue=max_queue, name="asgi", clock=clock
+        max_concurrent,
+        max_wait=max_wait,
+        max_queue=max_queue,
+        name=shared.name("bulkhead") if shared.store is not None else "asgi",
+        clock=clock,
+        **shared.options(),
     )
 
 
 def _breaker(
-    breaker: bool | CircuitBreaker | Mapping[str, Any] | None, clock: Clock | None
+    breaker: bool | CircuitBreaker | Mapping[str, Any] | None,
+    clock: Clock | None,
+    shared: StoreOptions,
 ) -> CircuitBreaker | None:
     if breaker is None or breaker is False:
         return None
+    name = shared.name("breaker") if shared.store is not None else "asgi"
     if breaker is True:
-        return CircuitBreaker(name="asgi", clock=clock)
+        return CircuitBreaker(name=name, clock=clock, **shared.options())
     if isinstance(breaker, CircuitBreaker):
         return breaker
     if isinstance(breaker, Mapping):
-        return CircuitBreaker(**{"name": "asgi", "clock": clock, **breaker})
+        return CircuitBreaker(**{"name": name, "clock": clock, **shared.options(), **breaker})
     raise TypeError(f"breaker must be a bool, a CircuitBreaker or options, got {breaker!r}")

@@ -19,6 +19,7 @@ from .._clock import Clock
 from ._dependency import LIMIT_ATTRIBUTE
 from ._limits import Limit, LimitGroup, LimitSpec, parse_limits
 from ._routes import endpoint_of, iter_routes, resolve_route
+from ._shared import StoreOptions
 from ._types import ASGIApp, Scope
 
 __all__ = ["RouteLimits"]
@@ -39,11 +40,17 @@ def _split(template: str) -> tuple[str | None, str]:
 class RouteLimits:
     """The per-route limit table and its lookup."""
 
-    __slots__ = ("_clock", "_max_keys", "_routes", "_specs", "_table")
+    __slots__ = ("_clock", "_max_keys", "_routes", "_shared", "_specs", "_table")
 
     def __init__(
-        self, specs: Mapping[str, LimitSpec | None], *, max_keys: int, clock: Clock | None
+        self,
+        specs: Mapping[str, LimitSpec | None],
+        *,
+        max_keys: int,
+        clock: Clock | None,
+        shared: StoreOptions | None = None,
     ) -> None:
+        self._shared = shared
         self._specs: dict[tuple[str | None, str], tuple[Limit, ...] | None] = {}
         for template, spec in specs.items():
             limits = None if spec is None else parse_limits(f"route_limits[{template!r}]", spec)
@@ -69,10 +76,11 @@ class RouteLimits:
             group = table.get((route_id, None), _MISSING)
         return default if group is _MISSING else group
 
-    def _group(self, limits: tuple[Limit, ...] | None) -> LimitGroup | None:
+    def _group(self, limits: tuple[Limit, ...] | None, where: str) -> LimitGroup | None:
         if limits is None:
             return None
-        return LimitGroup("route", limits, max_keys=self._max_keys, clock=self._clock)
+        shared = {} if self._shared is None else self._shared.for_policy(f"route:{where}")
+        return LimitGroup("route", limits, max_keys=self._max_keys, clock=self._clock, **shared)
 
     def _build(self, scope: Scope, app: ASGIApp) -> dict[Entry, LimitGroup | None]:
         owner = scope.get("app") or app
@@ -88,10 +96,12 @@ class RouteLimits:
         for template, route in iter_routes(routes):
             endpoint = endpoint_of(route)
             if endpoint is not None and hasattr(endpoint, LIMIT_ATTRIBUTE):
-                table[(id(route), None)] = self._group(getattr(endpoint, LIMIT_ATTRIBUTE))
+                limits = getattr(endpoint, LIMIT_ATTRIBUTE)
+                table[(id(route), None)] = self._group(limits, template)
             for method, path in self._specs:
                 if path == template:
-                    table[(id(route), method)] = self._group(self._specs[(method, path)])
+                    where = f"{method} {template}" if method else template
+                    table[(id(route), method)] = self._group(self._specs[(method, path)], where)
                     unused.discard((method, path))
         for method, path in sorted(unused, key=str):
             logger.warning(

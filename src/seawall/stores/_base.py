@@ -157,9 +157,7 @@ class Store(abc.ABC):
         """Give back a committed reservation if nobody reserved after it."""
 
     @abc.abstractmethod
-    async def acancel(
-        self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int
-    ) -> bool:
+    async def acancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
         """:meth:`cancel` for tasks."""
 
     @abc.abstractmethod

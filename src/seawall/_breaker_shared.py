@@ -1,0 +1,271 @@
+"""Circuit breakers whose state lives in a store (file or Redis), shared across processes.
+
+``CircuitBreaker(..., name="db", store=url)`` builds a :class:`SharedCircuitBreaker`: the same
+public object, but admission and outcomes are store operations running the same core rules on
+the shared record, so a breaker opened by one process rejects in all of them, and half-open
+admits ``half_open_max_calls`` probes across all of them. The in-process state the object still
+carries is the ``degraded="local"`` fallback.
+
+State changes are announced (logged, and sent to listeners) by the process whose call caused
+them. Each call costs two store operations: one to be admitted, one to report the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+
+from ._breaker import CircuitBreaker, CircuitStats, _entered
+from ._breaker_core import NEUTRAL, SUCCESS, CircuitState, Ticket
+from ._errors import CircuitOpenError, StoreError
+from .stores._base import BreakerSpec, Store
+from .stores._degraded import StoreGuard
+from .stores._open import store_for_policy
+
+__all__ = ["SharedCircuitBreaker"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class LocalTicket(tuple[int, int]):
+    """A ticket from the in-process fallback state (degraded="local")."""
+
+    __slots__ = ()
+
+
+class AllowedTicket(tuple[int, int]):
+    """A call let through by degraded="allow": its outcome goes nowhere."""
+
+    __slots__ = ()
+
+
+_ALLOWED = AllowedTicket((-1, -1))
+
+#: ``retry_after`` of a call refused by degraded="deny": the store's longest backoff.
+_DENY_RETRY = 1.0
+
+
+class SharedCircuitBreaker(CircuitBreaker):
+    """A :class:`CircuitBreaker` whose state lives in a store; see the module docstring."""
+
+    __slots__ = ("_guard", "_spec", "_store")
+
+    def __init__(self, *, store: Store | str, degraded: str = "local", **options: Any) -> None:
+        name = options.get("name")
+        found = store_for_policy(store, degraded, name, "circuit breaker")
+        if found is None or name is None:  # pragma: no cover - __new__ sends only these here
+            raise TypeError("SharedCircuitBreaker needs a store and a name")
+        super().__init__(**options)
+        if self._config.uses_window and not found.supports_breaker_windows:
+            raise ValueError(
+                f"store {found.url!r} keeps consecutive-failure breakers only; "
+                "failure_rate_threshold and slow_call_rate_threshold need the memory or file store"
+            )
+        self._store = found
+        self._spec = BreakerSpec(name, self._config)
+        self._guard = StoreGuard(found, degraded, "circuit breaker", name, self._clock)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """Where the state lives."""
+        return self._store
+
+    @property
+    def degraded_decisions(self) -> int:
+        """Admissions decided without the store."""
+        return self._guard.degraded_decisions
+
+    @property
+    def state(self) -> CircuitState:
+        """The shared state a call arriving now would find (the local one if the store is down)."""
+        try:
+            return CircuitState[self._store.view(self._spec).state.upper()]
+        except (StoreError, OSError):
+            return CircuitBreaker.state.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def failure_count(self) -> int:
+        """Consecutive counted failures in the shared state."""
+        try:
+            return self._store.view(self._spec).failure_count
+        except (StoreError, OSError):
+            return self._state.failure_count
+
+    @property
+    def stats(self) -> CircuitStats:
+        """The shared counters (every process's calls); local ones while the store is down."""
+        try:
+            view = self._store.view(self._spec)
+        except (StoreError, OSError):
+            return CircuitBreaker.stats.fget(self)  # type: ignore[attr-defined,no-any-return]
+        return CircuitStats(
+            total_calls=view.successful_calls + view.failed_calls + view.rejected_calls,
+            successful_calls=view.successful_calls,
+            failed_calls=view.failed_calls,
+            rejected_calls=view.rejected_calls,
+            state_changes=view.state_changes,
+            state=CircuitState[view.state.upper()],
+            failure_count=view.failure_count,
+        )
+
+    def _force(self, action: str) -> None:
+        CircuitBreaker._force(self, action)  # the local fallback follows manual control too
+        try:
+            transition = self._store.force(self._spec, action)
+        except (StoreError, OSError) as exc:
+            self._guard.failed(exc)
+            return
+        if transition is not None:
+            self._announce(transition)
+
+    # -- admission and outcomes -------------------------------------------------------------
+
+    def _acquire(self) -> Ticket:
+        decision = self._decide()
+        if isinstance(decision, float):
+            raise CircuitOpenError(self._open_message, retry_after=decision)
+        return decision
+
+    async def _aacquire(self) -> Ticket:
+        decision = await self._adecide()
+        if isinstance(decision, float):
+            raise CircuitOpenError(self._open_message, retry_after=decision)
+        return decision
+
+    def _decide(self) -> Ticket | float:
+        guard = self._guard
+        if guard.usable():
+            try:
+                decision, transition = self._store.admit(self._spec)
+            except (StoreError, OSError) as exc:
+                guard.failed(exc)
+            else:
+                guard.answered()
+                if transition is not None:
+                    self._announce(transition)
+                return decision
+        return self._degraded_admit()
+
+    async def _adecide(self) -> Ticket | float:
+        guard = self._guard
+        if guard.usable():
+            try:
+                decision, transition = await self._store.aadmit(self._spec)
+            except (StoreError, OSError) as exc:
+                guard.failed(exc)
+            else:
+                guard.answered()
+                if transition is not None:
+                    self._announce(transition)
+                return decision
+        return self._degraded_admit()
+
+    def _degraded_admit(self) -> Ticket | float:
+        self._guard.count()
+        mode = self._guard.mode
+        if mode == "allow":
+            return _ALLOWED
+        if mode == "deny":
+            return _DENY_RETRY
+        decision = CircuitBreaker._admit_slow(self)
+        return decision if isinstance(decision, float) else LocalTicket(decision)
+
+    def _admit_slow(self) -> Ticket | float:
+        return self._decide()
+
+    def _settle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
+        kind = ticket.__class__
+        if kind is AllowedTicket:
+            return
+        if kind is LocalTicket:
+            CircuitBreaker._settle(self, ticket, outcome, started)
+            return
+        duration = self._clock.monotonic() - started if self._timed else 0.0
+        try:
+            transition = self._store.record(self._spec, ticket, outcome, duration)
+        except (StoreError, OSError) as exc:
+            self._guard.failed(exc)
+            return
+        if transition is not None:
+            self._announce(transition)
+
+    async def _asettle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
+        kind = ticket.__class__
+        if kind is LocalTicket or kind is AllowedTicket:
+            self._settle(ticket, outcome, started)
+            return
+        duration = self._clock.monotonic() - started if self._timed else 0.0
+        # Shielded: the outcome of a cancelled call is still reported (as neutral).
+        with anyio.CancelScope(shield=True):
+            try:
+                transition = await self._store.arecord(self._spec, ticket, outcome, duration)
+            except (StoreError, OSError) as exc:
+                self._guard.failed(exc)
+                return
+        if transition is not None:
+            self._announce(transition)
+
+    def _succeeded(self, ticket: Ticket, started: float) -> None:
+        self._settle(ticket, SUCCESS, started)
+
+    # -- running calls ------------------------------------------------------------------------
+
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` under the shared breaker (sync functions only)."""
+        ticket = self._acquire()
+        started = self._clock.monotonic() if self._timed else 0.0
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._settle(ticket, self._outcome(exc), started)
+            raise
+        if hasattr(result, "__await__") and hasattr(result, "close"):
+            result.close()
+            self._settle(ticket, NEUTRAL)
+            raise TypeError(f"call() got the async callable {fn!r}; use breaker.acall(...)")
+        self._settle(ticket, SUCCESS, started)
+        return result
+
+    async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Await ``fn(*args, **kwargs)`` under the shared breaker (asyncio or trio)."""
+        ticket = await self._aacquire()
+        started = self._clock.monotonic() if self._timed else 0.0
+        try:
+            awaitable = fn(*args, **kwargs)
+        except BaseException as exc:
+            await self._asettle(ticket, self._outcome(exc), started)
+            raise
+        if not hasattr(awaitable, "__await__"):
+            await self._asettle(ticket, NEUTRAL)
+            raise TypeError(f"acall() got the sync callable {fn!r}; use breaker.call(...)")
+        try:
+            result = await awaitable
+        except BaseException as exc:
+            await self._asettle(ticket, self._outcome(exc), started)
+            raise
+        await self._asettle(ticket, SUCCESS, started)
+        return result
+
+    async def __aenter__(self) -> SharedCircuitBreaker:
+        ticket = await self._aacquire()
+        started = self._clock.monotonic() if self._timed else 0.0
+        _entered.set((*_entered.get(), (self, ticket, started)))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ticket, started = self._pop_entered()
+        await self._asettle(ticket, SUCCESS if exc is None else self._outcome(exc), started)
+
+    def __repr__(self) -> str:
+        return f"{CircuitBreaker.__repr__(self)[:-1]}, store={self._store.url!r})"

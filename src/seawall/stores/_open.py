@@ -1,0 +1,85 @@
+"""Choosing a store by URL, and sharing one store object per URL within a process."""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import unquote, urlsplit
+
+from .._clock import Clock
+from ._base import Store
+from ._memory import MemoryStore
+
+__all__ = ["open_store", "resolve_store"]
+
+_REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+_SCHEMES = ("memory", "file", *_REDIS_SCHEMES)
+
+
+def open_store(url: str, *, timeout: float = 0.1, clock: Clock | None = None) -> Store:
+    """A new store for ``url``: ``memory://``, ``file:///abs/dir``, ``redis://host:port/db``
+    (also ``rediss://`` for TLS and ``redis+cluster://`` for Redis Cluster).
+
+    Nothing is opened yet: the store connects (or creates its directory) on first use.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"store URL must be a string, got {url!r}")
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in _SCHEMES:
+        raise ValueError(
+            f"unsupported store URL {url!r}: expected one of "
+            + ", ".join(f"{s}://" for s in _SCHEMES)
+        )
+    if scheme == "memory":
+        return MemoryStore(clock=clock)
+    if scheme == "file":
+        from ._file import FileStore
+
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ValueError(
+                f"file store URL {url!r} must name an absolute local directory, "
+                "like file:///var/lib/myapp/seawall"
+            )
+        return FileStore(unquote(parts.path), timeout=timeout, clock=clock)
+    from ._redis import RedisStore
+
+    return RedisStore(url, timeout=timeout, clock=clock)
+
+
+_shared: dict[str, Store] = {}
+_shared_lock = threading.Lock()
+
+
+def resolve_store(store: Store | str | None) -> Store | None:
+    """The store a policy's ``store=`` argument names; None for the in-process default.
+
+    A URL string opens one store per distinct URL per process (so every policy naming the same
+    URL shares its connections); ``memory://`` and None mean the policy keeps its own state.
+    """
+    if store is None or isinstance(store, Store):
+        return store
+    if not isinstance(store, str):
+        raise TypeError(f"store must be a Store or a URL string, got {store!r}")
+    if store.lower() == "memory://":
+        return None
+    with _shared_lock:
+        found = _shared.get(store)
+        if found is None:
+            found = _shared[store] = open_store(store)
+        return found
+
+
+def store_for_policy(
+    store: Store | str | None, degraded: object, name: str | None, kind: str
+) -> Store | None:
+    """Validate a policy's ``store=``/``degraded=``/``name=``; the shared store or None."""
+    from ._degraded import check_degraded
+
+    check_degraded(degraded)
+    found = resolve_store(store)
+    if found is not None and name is None:
+        raise ValueError(
+            f"a {kind} kept in a store needs name= (the key its state is shared under); "
+            f"got store={store!r} and name=None"
+        )
+    return found
