@@ -369,8 +369,8 @@ def test_reset_of_a_breaker_and_a_bulkhead(store: FileStore) -> None:
     hold = store.try_hold(POOL)
     assert store.reset("db") == 1
     assert store.reset("pool") == 1
-    assert store.view(spec).state == "closed"
     assert store.status() == []
+    assert store.view(spec).state == "closed"
     assert store.holders(POOL) == 1
     assert hold is not None
     hold.release()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +103,30 @@ def test_a_lock_held_by_another_process_refuses_without_writing(tmp_path: Path) 
         child.stdin.close()
         assert child.wait(timeout=30) == 0
     assert store.reserve(LIMITER, None, 1, 0.0).remaining == 0
+
+
+def _reserve_in_forked_child(store: FileStore, go: Any, result: Any) -> None:
+    go.wait(30)
+    try:
+        store.reserve(LIMITER, None, 1, 0.0)
+    except StoreUnavailableError:
+        result.value = 1
+    else:
+        result.value = 2
+
+
+def test_a_forked_child_does_not_share_the_parents_lock(tmp_path: Path) -> None:
+    """A child forked after the store was used opens its own lock, so the parent's excludes it."""
+    store = FileStore(tmp_path / "s", timeout=0.2)
+    store.reserve(LIMITER, None, 1, 0.0)  # leaves an idle lock descriptor in the pool
+    ctx = multiprocessing.get_context("fork")
+    go, result = ctx.Event(), ctx.Value("i", 0)
+    child = ctx.Process(target=_reserve_in_forked_child, args=(store, go, result))
+    child.start()
+    lock = store._files.table(base_name("lim", LIMITER.name)).lock
+    held = lock.acquire(store._clock, 0.0)  # the very descriptor the child inherited
+    go.set()
+    child.join(60)
+    lock.release(held)
+    assert child.exitcode == 0
+    assert result.value == 1

@@ -280,6 +280,30 @@ def test_a_backward_jump_never_wedges_an_open_breaker(store: FileStore, clock: F
     assert moved.at == WALL + 14.0 - 3600.0
 
 
+def test_time_seen_by_a_refusal_survives_a_backward_jump(
+    store: FileStore, clock: FakeClock
+) -> None:
+    """A refused reservation still records its reading, so a later step back keeps that time."""
+    store.reserve(LIMITER, None, 2, 0.0)
+    clock.advance(0.25)
+    assert store.reserve(LIMITER, None, 1, 0.0).wait == 0.25
+    clock.jump_wall(-100.0)
+    assert store.reserve(LIMITER, None, 1, 0.0).wait == 0.25
+
+
+def test_time_seen_by_a_view_survives_a_backward_jump(store: FileStore, clock: FakeClock) -> None:
+    """An open breaker viewed 4 s in still has 6 s to go after the wall clock steps back."""
+    spec = breaker()
+    store.force(spec, "open")
+    store.force(spec, "reset")
+    store.record(spec, (2, 0), 1, 0.0)
+    store.record(spec, (2, 0), 1, 0.0)
+    clock.advance(4.0)
+    assert store.view(spec).state == "open"
+    clock.jump_wall(-3600.0)
+    assert store.admit(spec) == (6.0, None)
+
+
 def test_a_forward_jump_fills_the_bucket_only_to_burst(store: FileStore, clock: FakeClock) -> None:
     """A day's jump forward refills to exactly the burst."""
     store.reserve(LIMITER, None, 2, 0.0)

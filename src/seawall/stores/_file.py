@@ -144,14 +144,12 @@ class FileStore(Store):
     def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
         f = self._files.breaker(self._files.base("brk", spec.name))
         rule = _decide.admit_rule(spec.config)
-        return self._locked(f.lock, _decide.run_breaker, self._clock, f, spec, rule, always=False)
+        return self._locked(f.lock, _decide.run_breaker, self._clock, f, spec, rule)
 
     async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
         f = self._files.breaker(self._files.base("brk", spec.name))
         rule = _decide.admit_rule(spec.config)
-        return await self._alocked(
-            f.lock, _decide.run_breaker, self._clock, f, spec, rule, always=False
-        )
+        return await self._alocked(f.lock, _decide.run_breaker, self._clock, f, spec, rule)
 
     def record(
         self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
@@ -179,7 +177,7 @@ class FileStore(Store):
 
     def view(self, spec: BreakerSpec) -> BreakerView:
         f = self._files.breaker(self._files.base("brk", spec.name))
-        return self._locked(f.lock, _decide.view, self._clock, f, spec.config)
+        return self._locked(f.lock, _decide.view, self._clock, f, spec)
 
     # -- bulkhead -----------------------------------------------------------------------------
 
@@ -189,19 +187,21 @@ class FileStore(Store):
             self._locked(b.lock, b.describe, spec.max_concurrent, spec.name)
         return b
 
-    def try_hold(self, spec: BulkheadSpec) -> Hold | None:
-        b = self._slots(spec)
+    def _hold(self, b: BulkheadSlots, count: int) -> Hold | None:
         try:
             # Twice: a slot may be locked for an instant by another process's holders() probe.
-            return b.try_hold(spec.max_concurrent) or b.try_hold(spec.max_concurrent)
+            return b.try_hold(count) or b.try_hold(count)
         except OSError as exc:
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
+
+    def try_hold(self, spec: BulkheadSpec) -> Hold | None:
+        return self._hold(self._slots(spec), spec.max_concurrent)
 
     async def atry_hold(self, spec: BulkheadSpec) -> Hold | None:
         b = self._files.bulkhead(self._files.base("blk", spec.name), spec.max_concurrent)
         if not b.described:
             await self._alocked(b.lock, b.describe, spec.max_concurrent, spec.name)
-        return self.try_hold(spec)  # non-blocking flocks only: safe on the event loop
+        return self._hold(b, spec.max_concurrent)  # non-blocking flocks: safe on the loop
 
     def holders(self, spec: BulkheadSpec) -> int:
         b = self._slots(spec)

@@ -2,6 +2,12 @@
 
 Each function runs with the policy's lock held (the caller takes it) and reads the wall time
 itself, under the lock, so decisions are ordered the way the lock orders them.
+
+Every operation on an existing record writes it back, even a refusal or a view: the record's
+``last_now`` must be the latest wall time any process read for it, or a later backwards jump
+would be rebased by too little and tokens or open time would be handed out twice. A key with
+no record yet is written only when a reservation or block commits (a full bucket equals an
+absent one).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from .._clock import Clock
 from . import _rules
 from ._base import BreakerSpec, BreakerView, LimiterSpec, Reservation
 from ._file_breaker import BreakerFile
-from ._file_table import Found, LimiterTable
+from ._file_table import LimiterTable
 
 __all__ = ["admit_rule", "block", "cancel", "peek", "record_rule", "reserve", "run_breaker", "view"]
 
@@ -30,9 +36,8 @@ def reserve(
     if isinstance(found, float):  # no slot for a new key: refused, never committed
         wait = found if found > max_wait else math.nextafter(max_wait, math.inf)
         return Reservation(wait, math.nan, 0, found)
-    went_back = _went_back(found, now)
     result = _rules.bucket_reserve(found.bucket, now, tokens, max_wait)
-    if result.wait <= max_wait or went_back:
+    if result.wait <= max_wait or found.stored:
         t.save(found.offset, key, found.bucket)
     return result
 
@@ -54,9 +59,8 @@ def block(
     found = t.load(spec, key, now)
     if isinstance(found, float):
         return False  # a key without a slot is refused anyway
-    went_back = _went_back(found, now)
     blocked = _rules.bucket_block(found.bucket, now, seconds, spec.max_block)
-    if blocked or went_back:
+    if blocked or found.stored:
         t.save(found.offset, key, found.bucket)
     return blocked
 
@@ -66,9 +70,8 @@ def peek(clock: Clock, t: LimiterTable, spec: LimiterSpec, key: str | None) -> t
     found = t.load(spec, key, now)
     if isinstance(found, float):
         return 0.0, found
-    went_back = _went_back(found, now)
     result = _rules.bucket_peek(found.bucket, now)
-    if went_back:
+    if found.stored:
         t.save(found.offset, key, found.bucket)
     return result
 
@@ -78,33 +81,21 @@ def run_breaker(
     f: BreakerFile,
     spec: BreakerSpec,
     rule: Callable[[BreakerState, float], T],
-    always: bool = True,
 ) -> T:
     now = clock.time()
     state, stored_now = f.load(now)
     last_now = _rules.rebase_breaker(state, stored_now, now)
-    before = (state.generation, state.rejected_calls, state.next_probe, state.opened_at)
     result = rule(state, now)
-    after = (state.generation, state.rejected_calls, state.next_probe, state.opened_at)
-    # A closed breaker's admission changes nothing: skip the write on the hot path. A
-    # rebase (clock went back) is always written, or the time since would be lost again.
-    if always or f.was_empty or before != after or now < stored_now:
-        f.save(state, last_now, spec.config.reset_timeout, spec.name)
+    f.save(state, last_now, spec.config.reset_timeout, spec.name)
     return result
 
 
-def view(clock: Clock, f: BreakerFile, cfg: BreakerConfig) -> BreakerView:
+def view(clock: Clock, f: BreakerFile, spec: BreakerSpec) -> BreakerView:
     now = clock.time()
     state, stored_now = f.load(now)
     _rules.rebase_breaker(state, stored_now, now)
-    if now < stored_now and not f.was_empty:
-        f.save(state, now, cfg.reset_timeout, f.name)
-    return _rules.breaker_view(state, cfg, now)
-
-
-def _went_back(found: Found, now: float) -> bool:
-    """Whether the wall clock is behind the record's stamps, so the rebase must be saved."""
-    return found.stored and now < found.bucket.last_now
+    f.save(state, now, spec.config.reset_timeout, spec.name)
+    return _rules.breaker_view(state, spec.config, now)
 
 
 _Admission = tuple[Ticket | float, Transition | None]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import weakref
 
 from ._file_breaker import BreakerFile
 from ._file_fs import LOG, open_dir, open_private, remote_fs_type, set_aside
@@ -26,9 +27,10 @@ def base_name(kind: str, name: str) -> str:
 
 
 class Files:
-    """Every descriptor one FileStore holds, by file stem; thread-safe."""
+    """Every descriptor one FileStore holds, by file stem; thread-safe and fork-aware."""
 
     def __init__(self, path: str) -> None:
+        _LIVE.add(self)
         self.path = path
         self._mutex = threading.RLock()  # guards the caches; held only to fill them
         self._dir_fd = -1
@@ -132,3 +134,37 @@ class Files:
                 slot.close()
         if dir_fd >= 0:
             os.close(dir_fd)
+
+    def after_fork(self) -> None:
+        """In a forked child: drop the inherited descriptors and open our own on next use.
+
+        An inherited descriptor shares its open file description, hence its ``flock``, with
+        the parent: used in both processes, it would let them into the same lock at once.
+        Closing the child's copies releases nothing the parent holds. Locks that another
+        parent thread held at the fork may be held still, so nothing here waits for them.
+        """
+        self._mutex = threading.RLock()
+        handles = [t.lock for t in self._tables.values()]
+        handles += [f.lock for f in self._breakers.values()]
+        fds = [t.fd for t in self._tables.values()] + [f.fd for f in self._breakers.values()]
+        for b in self._bulkheads.values():
+            handles += [b.lock, *b.slots]
+            fds.append(b.info_fd)
+        if self._dir_fd >= 0:
+            fds.append(self._dir_fd)
+        self._tables, self._breakers, self._bulkheads, self._dir_fd = {}, {}, {}, -1
+        for handle in handles:
+            fds += handle.abandon()
+        for fd in fds:
+            os.close(fd)
+
+
+_LIVE: weakref.WeakSet[Files] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for files in list(_LIVE):
+        files.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

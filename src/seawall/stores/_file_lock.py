@@ -136,6 +136,13 @@ class LockFile:
             return
         self._give_back(fd)
 
+    def abandon(self) -> list[int]:
+        """After a fork: stop using this lock file; return the idle descriptors to close."""
+        self._mutex = threading.Lock()  # the parent's may have been held at the fork
+        idle, self._idle = self._idle, []
+        self._closed = True
+        return idle
+
     def close(self) -> None:
         """Close every idle descriptor (a held one is closed by its release)."""
         with self._mutex:
