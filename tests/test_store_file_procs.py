@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -130,3 +131,26 @@ def test_a_forked_child_does_not_share_the_parents_lock(tmp_path: Path) -> None:
     lock.release(held)
     assert child.exitcode == 0
     assert result.value == 1
+
+
+def test_writers_killed_mid_stream_leave_readable_records(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three rounds of kill -9 of a saturating writer leave no record that needs a reset."""
+    state = str(tmp_path / "s")
+    store = FileStore(state, timeout=5.0)
+    table = Path(state) / (base_name("lim", MP_LIMITER.name) + ".tab")
+    for delay in (0.0, 0.01, 0.03):
+        before = table.read_bytes() if table.exists() else b""
+        with _spawn("limiter", state, str(time.time()), "30") as child:
+            deadline = time.monotonic() + 30
+            while (table.read_bytes() if table.exists() else b"") == before:
+                assert time.monotonic() < deadline, "the child never wrote"
+                time.sleep(0.001)
+            time.sleep(delay)  # the child rewrites the record thousands of times a second
+            os.kill(child.pid, signal.SIGKILL)
+            assert child.wait(timeout=30) == -signal.SIGKILL
+        with caplog.at_level(logging.WARNING, logger="seawall.stores"):
+            store.peek(MP_LIMITER, None)
+    assert [r for r in caplog.records if r.name == "seawall.stores"] == []
+    assert [p.key for p in store.status()] == [None]
