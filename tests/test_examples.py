@@ -104,9 +104,6 @@ def test_worker_sigterm_runs_the_callbacks_and_exits_143(tmp_path: Path) -> None
 
 def test_multi_worker_enforces_one_limit_across_two_uvicorn_workers() -> None:
     """multi_worker.py: two workers share a file store, so exactly 5 of 12 requests pass."""
-    stores = pytest.importorskip("seawall.stores")
-    if not hasattr(stores, "open_store"):
-        pytest.skip("seawall.stores.open_store has not landed yet")
     args = [sys.executable, str(EXAMPLES / "multi_worker.py"), "--requests", "12"]
     # Its own session, so a hang is ended with the uvicorn supervisor and workers it started.
     with subprocess.Popen(
