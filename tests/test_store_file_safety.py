@@ -76,7 +76,7 @@ def test_a_symlinked_directory_is_refused(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir(mode=0o700)
     (tmp_path / "link").symlink_to(real)
-    with pytest.raises(StoreError, match="link"):
+    with pytest.raises(StoreError, match="is a symlink"):
         FileStore(tmp_path / "link").reserve(LIMITER, None, 1, 0.0)
     assert list(real.iterdir()) == []
 

@@ -52,6 +52,8 @@ def open_dir(path: str) -> int:
     try:
         fd = os.open(path, _DIR_FLAGS)
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
+            raise StoreError(f"file store directory {path!r} is a symlink: refusing it") from exc
         raise StoreError(f"cannot open the file store directory {path!r}: {exc}") from exc
     try:
         if created:

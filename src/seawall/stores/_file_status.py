@@ -21,9 +21,8 @@ def limiter_status(t: LimiterTable, now: float) -> list[PolicyStatus]:
     for s in t.entries():
         b = Bucket(h.interval, h.burst)
         b.full_at, b.last_now, b.blocked_until = s.full_at, s.last_now, s.blocked_until
-        shift = max(0.0, s.last_now - now)  # a clock that went back moves the stamps with it
-        tokens, reset_after = bucket_peek(b, now)
-        blocked = s.blocked_until - shift
+        tokens, reset_after = bucket_peek(b, now)  # rebases the stamps if the clock went back
+        blocked = b.blocked_until
         state = {
             "tokens": tokens,
             "reset_after": reset_after,
