@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import anyio
 import pytest
@@ -376,3 +377,38 @@ def test_degraded_episode_events(clock: FakeClock) -> None:
         DegradedDecision("limiter", "ev", "local"),
         StoreDegraded("limiter", "ev", "memory://", "local", False, 2),
     ]
+
+
+def test_configured_store_applies_to_named_policies(tmp_path: Path, clock: FakeClock) -> None:
+    """store.url and store.degraded from seawall.config apply to named policies only."""
+    from seawall import config
+    from seawall._limiter_shared import SharedRateLimiter
+
+    url = (tmp_path / "state").as_uri()
+    previous = config.current()
+    config.configure(env={"SEAWALL_STORE__URL": url, "SEAWALL_STORE__DEGRADED": "deny"})
+    try:
+        named = RateLimiter(5, name="cfg", clock=clock)
+        unnamed = RateLimiter(5, clock=clock)
+        assert type(named) is SharedRateLimiter
+        assert (named.store.url, named._link.guard.mode) == (url, "deny")
+        assert type(unnamed) is RateLimiter
+        assert CircuitBreaker(name="cfg-b", store="memory://").__class__ is CircuitBreaker
+    finally:
+        config.configure(previous)
+
+
+def test_configured_breaker_defaults(clock: FakeClock) -> None:
+    """circuit_breaker.* settings are the defaults; a constructor argument still wins."""
+    from seawall import config
+
+    previous = config.current()
+    config.configure(env={"SEAWALL_CIRCUIT_BREAKER__MAX_FAILURES": "2"})
+    try:
+        configured = CircuitBreaker(clock=clock)
+        explicit = CircuitBreaker(max_failures=4, clock=clock)
+        _fail(configured, 2)
+        _fail(explicit, 2)
+        assert (configured.state, explicit.state) == (CircuitState.OPEN, CircuitState.CLOSED)
+    finally:
+        config.configure(previous)

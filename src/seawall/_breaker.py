@@ -24,8 +24,9 @@ from ._errors import CircuitOpenError
 from ._events import ACTIVE as _OBSERVED
 from ._events import CallRecorded, Rejected, emit
 from ._validate import check_callable, check_int, check_number, check_optional_number
+from .config import current
 from .stores._base import Store
-from .stores._open import resolve_store, store_for_policy
+from .stores._open import policy_store, store_for_policy
 
 __all__ = [
     "CircuitBreaker",
@@ -99,7 +100,7 @@ class CircuitBreaker:
 
     def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> CircuitBreaker:
         # A store-backed breaker is a subclass: the in-memory hot path stays untouched.
-        if store is not None and cls is CircuitBreaker and resolve_store(store) is not None:
+        if cls is CircuitBreaker and policy_store(store, kwargs.get("name")) is not None:
             from ._breaker_shared import SharedCircuitBreaker
 
             return object.__new__(SharedCircuitBreaker)
@@ -111,7 +112,7 @@ class CircuitBreaker:
         max_failures: int | None = None,
         reset_timeout: float | None = None,
         half_open_max_calls: int | None = None,
-        success_threshold: int = 1,
+        success_threshold: int | None = None,
         excluded_exceptions: tuple[type[BaseException], ...] = (),
         failure_rate_threshold: float | None = None,
         slow_call_duration: float | None = None,
@@ -123,18 +124,28 @@ class CircuitBreaker:
         on_state_change: Callable[[CircuitStateChange], object] | None = None,
         clock: Clock | None = None,
         store: Store | str | None = None,
-        degraded: str = "local",
+        degraded: str | None = None,
     ) -> None:
-        if store is not None:
+        if store is not None or degraded is not None:
             store_for_policy(store, degraded, name, "circuit breaker")
-        reset = 60.0 if reset_timeout is None else check_number("reset_timeout", reset_timeout)
+        # Options left out come from seawall.config (its built-in defaults unless configured).
+        d = current().circuit_breaker
+        reset = check_number(
+            "reset_timeout", d.reset_timeout if reset_timeout is None else reset_timeout
+        )
         self._config = core.BreakerConfig(
-            max_failures=check_int("max_failures", 5 if max_failures is None else max_failures),
+            max_failures=check_int(
+                "max_failures", d.max_failures if max_failures is None else max_failures
+            ),
             reset_timeout=reset,
             half_open_max_calls=check_int(
-                "half_open_max_calls", 1 if half_open_max_calls is None else half_open_max_calls
+                "half_open_max_calls",
+                d.half_open_max_calls if half_open_max_calls is None else half_open_max_calls,
             ),
-            success_threshold=check_int("success_threshold", success_threshold),
+            success_threshold=check_int(
+                "success_threshold",
+                d.success_threshold if success_threshold is None else success_threshold,
+            ),
             stale_attempt_timeout=reset
             if stale_attempt_timeout is None
             else check_number("stale_attempt_timeout", stale_attempt_timeout),

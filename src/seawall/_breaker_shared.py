@@ -54,9 +54,11 @@ class SharedCircuitBreaker(CircuitBreaker):
 
     __slots__ = ("_guard", "_spec", "_store")
 
-    def __init__(self, *, store: Store | str, degraded: str = "local", **options: Any) -> None:
+    def __init__(
+        self, *, store: Store | str | None = None, degraded: str | None = None, **options: Any
+    ) -> None:
         name = options.get("name")
-        found = store_for_policy(store, degraded, name, "circuit breaker")
+        found, degraded = store_for_policy(store, degraded, name, "circuit breaker")
         if found is None or name is None:  # pragma: no cover - __new__ sends only these here
             raise TypeError("SharedCircuitBreaker needs a store and a name")
         super().__init__(**options)

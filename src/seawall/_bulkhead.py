@@ -29,7 +29,7 @@ from ._events import BulkheadChanged, Rejected, emit
 from ._validate import check_int, check_number
 from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
 from .stores._base import Store
-from .stores._open import resolve_store, store_for_policy
+from .stores._open import policy_store, store_for_policy
 
 __all__ = ["Bulkhead", "BulkheadStats", "bulkhead"]
 
@@ -66,7 +66,7 @@ class Bulkhead:
 
     def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> Bulkhead:
         # A store-backed bulkhead is a subclass: the in-memory hot path stays untouched.
-        if store is not None and cls is Bulkhead and resolve_store(store) is not None:
+        if cls is Bulkhead and policy_store(store, kwargs.get("name")) is not None:
             from ._bulkhead_shared import SharedBulkhead
 
             return object.__new__(SharedBulkhead)
@@ -81,9 +81,9 @@ class Bulkhead:
         name: str | None = None,
         clock: Clock | None = None,
         store: Store | str | None = None,
-        degraded: str = "local",
+        degraded: str | None = None,
     ) -> None:
-        if store is not None:
+        if store is not None or degraded is not None:
             store_for_policy(store, degraded, name, "bulkhead")
         limit = check_int("max_concurrent", max_concurrent, minimum=1)
         self._max_wait = check_number("max_wait", max_wait, inclusive=True, allow_inf=True)

@@ -50,13 +50,13 @@ class SharedBulkhead(Bulkhead):
         self,
         max_concurrent: int = 10,
         *,
-        store: Store | str,
-        degraded: str = "local",
+        store: Store | str | None = None,
+        degraded: str | None = None,
         lease: float = 60.0,
         name: str | None = None,
         **options: Any,
     ) -> None:
-        found = store_for_policy(store, degraded, name, "bulkhead")
+        found, degraded = store_for_policy(store, degraded, name, "bulkhead")
         if found is None or name is None:  # pragma: no cover - __new__ sends only these here
             raise TypeError("SharedBulkhead needs a store and a name")
         super().__init__(max_concurrent, name=name, **options)

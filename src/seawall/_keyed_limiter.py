@@ -22,7 +22,7 @@ from ._limiter_core import KeyedBuckets, KeysFull
 from ._limiter_driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
 from ._validate import check_int
 from .stores._base import Store
-from .stores._open import resolve_store, store_for_policy
+from .stores._open import policy_store, store_for_policy
 
 __all__ = ["KeyedRateLimiter"]
 
@@ -40,7 +40,7 @@ class KeyedRateLimiter(LimiterBase):
         cls, *args: Any, store: Store | str | None = None, **kwargs: Any
     ) -> KeyedRateLimiter:
         # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
-        if store is not None and cls is KeyedRateLimiter and resolve_store(store) is not None:
+        if cls is KeyedRateLimiter and policy_store(store, kwargs.get("name")) is not None:
             from ._limiter_shared import SharedKeyedRateLimiter
 
             return object.__new__(SharedKeyedRateLimiter)
@@ -56,12 +56,12 @@ class KeyedRateLimiter(LimiterBase):
         name: str | None = None,
         clock: Clock | None = None,
         store: Store | str | None = None,
-        degraded: str = "local",
+        degraded: str | None = None,
     ) -> None:
         super().__init__(clock)
         interval, burst_f, self.rate, self.per = check_rate(rate, per, burst)
         self.name = check_name(name)
-        if store is not None:
+        if store is not None or degraded is not None:
             store_for_policy(store, degraded, self.name, "rate limiter")
         self._buckets = KeyedBuckets(interval, burst_f, check_int("max_keys", max_keys))
         self._monotonic = self._clock.monotonic

@@ -32,7 +32,7 @@ from ._limiter_driver import (
 )
 from ._validate import check_number
 from .stores._base import Store
-from .stores._open import resolve_store, store_for_policy
+from .stores._open import policy_store, store_for_policy
 
 __all__ = ["RateLimitDecision", "RateLimiter", "RateLimiterStats", "rate_limiter"]
 
@@ -95,7 +95,7 @@ class RateLimiter(LimiterBase):
 
     def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> RateLimiter:
         # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
-        if store is not None and cls is RateLimiter and resolve_store(store) is not None:
+        if cls is RateLimiter and policy_store(store, kwargs.get("name")) is not None:
             from ._limiter_shared import SharedRateLimiter
 
             return object.__new__(SharedRateLimiter)
@@ -111,12 +111,12 @@ class RateLimiter(LimiterBase):
         name: str | None = None,
         clock: Clock | None = None,
         store: Store | str | None = None,
-        degraded: str = "local",
+        degraded: str | None = None,
     ) -> None:
         super().__init__(clock)
         interval, burst_f, self.rate, self.per = check_rate(rate, per, burst)
         self.name = check_name(name)
-        if store is not None:
+        if store is not None or degraded is not None:
             store_for_policy(store, degraded, self.name, "rate limiter")
         self._max_retry_after = check_number("max_retry_after", max_retry_after)
         self._bucket = Bucket(interval, burst_f)

@@ -260,13 +260,13 @@ class SharedRateLimiter(_SharedMixin, RateLimiter):
         rate: float,
         per: float = 1.0,
         *,
-        store: Store | str,
-        degraded: str = "local",
+        store: Store | str | None = None,
+        degraded: str | None = None,
         name: str | None = None,
         clock: Clock | None = None,
         **options: float | None,
     ) -> None:
-        found = store_for_policy(store, degraded, name, "rate limiter")
+        found, degraded = store_for_policy(store, degraded, name, "rate limiter")
         if found is None or name is None:  # pragma: no cover - __new__ sends only these here
             raise TypeError("SharedRateLimiter needs a store and a name")
         super().__init__(rate, per, name=name, clock=clock, **options)  # type: ignore[arg-type]
@@ -364,13 +364,13 @@ class SharedKeyedRateLimiter(_SharedMixin, KeyedRateLimiter):
         rate: float,
         per: float = 1.0,
         *,
-        store: Store | str,
-        degraded: str = "local",
+        store: Store | str | None = None,
+        degraded: str | None = None,
         name: str | None = None,
         clock: Clock | None = None,
         **options: float | None,
     ) -> None:
-        found = store_for_policy(store, degraded, name, "rate limiter")
+        found, degraded = store_for_policy(store, degraded, name, "rate limiter")
         if found is None or name is None:  # pragma: no cover - __new__ sends only these here
             raise TypeError("SharedRateLimiter needs a store and a name")
         super().__init__(rate, per, name=name, clock=clock, **options)  # type: ignore[arg-type]

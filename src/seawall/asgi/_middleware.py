@@ -104,7 +104,7 @@ class ResilienceMiddleware:
         drain_path: str | None = None,
         drain_allow: Iterable[str | Network] = ("127.0.0.1/32", "::1/128"),
         store: Store | str | None = None,
-        degraded: str = "local",
+        degraded: str | None = None,
         store_prefix: str = "asgi",
         clock: Clock | None = None,
     ) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..stores._base import Store
-from ..stores._degraded import check_degraded
-from ..stores._open import resolve_store
+from ..stores._open import store_for_policy
 
 __all__ = ["StoreOptions"]
 
@@ -21,12 +20,12 @@ class StoreOptions:
 
     __slots__ = ("degraded", "prefix", "store")
 
-    def __init__(self, store: Store | str | None, degraded: str, prefix: str) -> None:
-        self.degraded = check_degraded(degraded)
+    def __init__(self, store: Store | str | None, degraded: str | None, prefix: str) -> None:
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"store_prefix must be a non-empty str, got {prefix!r}")
         self.prefix = prefix
-        self.store = resolve_store(store)
+        # No store= means the configured store.url (seawall.config), memory by default.
+        self.store, self.degraded = store_for_policy(store, degraded, prefix, "middleware")
 
     def name(self, what: str) -> str:
         """The store name of the policy that does ``what``."""

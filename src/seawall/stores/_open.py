@@ -65,21 +65,41 @@ def resolve_store(store: Store | str | None) -> Store | None:
     with _shared_lock:
         found = _shared.get(store)
         if found is None:
-            found = _shared[store] = open_store(store)
+            from ..config import current
+
+            found = _shared[store] = open_store(store, timeout=current().store.timeout)
         return found
+
+
+def policy_store(store: Store | str | None, name: object) -> Store | None:
+    """The store a policy named ``name`` keeps its state in; None for its own memory.
+
+    With no ``store=`` a *named* policy uses the configured ``store.url`` (see
+    :mod:`seawall.config`); an unnamed one always keeps its state in memory.
+    """
+    if store is None:
+        if name is None:
+            return None
+        from ..config import current
+
+        store = current().store.url
+    return resolve_store(store)
 
 
 def store_for_policy(
     store: Store | str | None, degraded: object, name: str | None, kind: str
-) -> Store | None:
-    """Validate a policy's ``store=``/``degraded=``/``name=``; the shared store or None."""
+) -> tuple[Store | None, str]:
+    """Validate a policy's ``store=``/``degraded=``/``name=``: the shared store and the mode.
+
+    ``degraded=None`` means the configured ``store.degraded`` (``"local"`` by default).
+    """
+    from ..config import current
     from ._degraded import check_degraded
 
-    check_degraded(degraded)
-    found = resolve_store(store)
-    if found is not None and name is None:
+    mode = check_degraded(current().store.degraded if degraded is None else degraded)
+    if store is not None and name is None and resolve_store(store) is not None:
         raise ValueError(
             f"a {kind} kept in a store needs name= (the key its state is shared under); "
             f"got store={store!r} and name=None"
         )
-    return found
+    return policy_store(store, name), mode
