@@ -123,6 +123,8 @@ def test_demo_with_a_file_store(tmp_path: Path) -> None:
         ("breaker", "demo-app"),
         ("breaker", "demo-upstream"),
         ("limiter", "demo-upstream-limiter"),
+        ("bulkhead", "demo-asgi:bulkhead"),
+        ("limiter", "demo-asgi:default#1:5/1s"),
     }
 
 

@@ -412,3 +412,18 @@ def test_configured_breaker_defaults(clock: FakeClock) -> None:
         assert (configured.state, explicit.state) == (CircuitState.OPEN, CircuitState.CLOSED)
     finally:
         config.configure(previous)
+
+
+def test_misconfigured_store_fails_loudly(tmp_path: Path, clock: FakeClock) -> None:
+    """A store refusing its setup (a world-writable directory) raises; it never degrades."""
+    from seawall import StoreError
+    from seawall.stores import FileStore, StoreUnavailableError
+
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o777)
+    limiter = RateLimiter(5, name="loud", store=FileStore(state, clock=clock), clock=clock)
+    with pytest.raises(StoreError) as caught:
+        limiter.try_acquire()
+    assert not isinstance(caught.value, StoreUnavailableError)
+    assert limiter.stats.degraded_decisions == 0

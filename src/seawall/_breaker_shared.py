@@ -20,8 +20,8 @@ import anyio
 
 from ._breaker import CircuitBreaker, CircuitStats, _entered
 from ._breaker_core import NEUTRAL, SUCCESS, CircuitState, Ticket
-from ._errors import CircuitOpenError, StoreError
-from .stores._base import BreakerSpec, Store
+from ._errors import CircuitOpenError
+from .stores._base import BreakerSpec, Store, StoreUnavailableError
 from .stores._degraded import StoreGuard
 from .stores._open import store_for_policy
 
@@ -88,7 +88,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         """The shared state a call arriving now would find (the local one if the store is down)."""
         try:
             return CircuitState[self._store.view(self._spec).state.upper()]
-        except (StoreError, OSError):
+        except (StoreUnavailableError, OSError):
             return CircuitBreaker.state.fget(self)  # type: ignore[attr-defined,no-any-return]
 
     @property
@@ -96,7 +96,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         """Consecutive counted failures in the shared state."""
         try:
             return self._store.view(self._spec).failure_count
-        except (StoreError, OSError):
+        except (StoreUnavailableError, OSError):
             return self._state.failure_count
 
     @property
@@ -104,7 +104,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         """The shared counters (every process's calls); local ones while the store is down."""
         try:
             view = self._store.view(self._spec)
-        except (StoreError, OSError):
+        except (StoreUnavailableError, OSError):
             return CircuitBreaker.stats.fget(self)  # type: ignore[attr-defined,no-any-return]
         return CircuitStats(
             total_calls=view.successful_calls + view.failed_calls + view.rejected_calls,
@@ -120,7 +120,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         CircuitBreaker._force(self, action)  # the local fallback follows manual control too
         try:
             transition = self._store.force(self._spec, action)
-        except (StoreError, OSError) as exc:
+        except (StoreUnavailableError, OSError) as exc:
             self._guard.failed(exc)
             return
         if transition is not None:
@@ -145,7 +145,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         if guard.usable():
             try:
                 decision, transition = self._store.admit(self._spec)
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 guard.failed(exc)
             else:
                 guard.answered()
@@ -159,7 +159,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         if guard.usable():
             try:
                 decision, transition = await self._store.aadmit(self._spec)
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 guard.failed(exc)
             else:
                 guard.answered()
@@ -191,7 +191,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         duration = self._clock.monotonic() - started if self._timed else 0.0
         try:
             transition = self._store.record(self._spec, ticket, outcome, duration)
-        except (StoreError, OSError) as exc:
+        except (StoreUnavailableError, OSError) as exc:
             self._guard.failed(exc)
             return
         if transition is not None:
@@ -207,7 +207,7 @@ class SharedCircuitBreaker(CircuitBreaker):
         with anyio.CancelScope(shield=True):
             try:
                 transition = await self._store.arecord(self._spec, ticket, outcome, duration)
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 self._guard.failed(exc)
                 return
         if transition is not None:

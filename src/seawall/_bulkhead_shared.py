@@ -21,9 +21,9 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 
 from ._bulkhead import Bulkhead, BulkheadStats
-from ._errors import BulkheadFullError, StoreError
+from ._errors import BulkheadFullError
 from ._validate import check_number
-from .stores._base import BulkheadSpec, Hold, Store
+from .stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
 from .stores._degraded import StoreGuard
 from .stores._open import store_for_policy
 
@@ -82,7 +82,7 @@ class SharedBulkhead(Bulkhead):
         """This process's counters; ``in_flight`` counts the holders of every process."""
         try:
             in_flight = self._store.holders(self._spec)
-        except (StoreError, OSError):
+        except (StoreUnavailableError, OSError):
             in_flight = len(self._held)
         admitted, rejected, waited = self._counts
         return BulkheadStats(self._spec.max_concurrent, in_flight, 0, admitted, rejected, waited)
@@ -94,7 +94,7 @@ class SharedBulkhead(Bulkhead):
         if guard.usable():
             try:
                 hold = self._store.try_hold(self._spec)
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 guard.failed(exc)
             else:
                 guard.answered()
@@ -106,7 +106,7 @@ class SharedBulkhead(Bulkhead):
         if guard.usable():
             try:
                 hold = await self._store.atry_hold(self._spec)
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 guard.failed(exc)
             else:
                 guard.answered()
@@ -196,7 +196,7 @@ class SharedBulkhead(Bulkhead):
         elif isinstance(held, Hold):
             try:
                 held.release()
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 self._guard.failed(exc)
 
     async def arelease(self) -> None:
@@ -207,7 +207,7 @@ class SharedBulkhead(Bulkhead):
         elif isinstance(held, Hold):
             try:
                 await held.arelease()
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 self._guard.failed(exc)
 
     # -- running calls ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import datetime
 import anyio
 
 from ._clock import Clock
-from ._errors import RateLimitExceededError, StoreError
+from ._errors import RateLimitExceededError
 from ._keyed_limiter import KeyedRateLimiter
 from ._limiter import RateLimitDecision, RateLimiter
 from ._limiter_driver import (
@@ -30,7 +30,7 @@ from ._limiter_driver import (
     retry_after_seconds,
     too_slow,
 )
-from .stores._base import LimiterSpec, Reservation, Store
+from .stores._base import LimiterSpec, Reservation, Store, StoreUnavailableError
 from .stores._degraded import StoreGuard
 from .stores._open import store_for_policy
 
@@ -80,7 +80,7 @@ class StoreLimiting:
         if guard.usable():
             try:
                 answer = self.store.reserve(self.spec, key, tokens, min(max_wait, _FOREVER))
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 guard.failed(exc)
             else:
                 guard.answered()
@@ -94,7 +94,7 @@ class StoreLimiting:
         if guard.usable():
             try:
                 answer = await self.store.areserve(self.spec, key, tokens, min(max_wait, _FOREVER))
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 guard.failed(exc)
             else:
                 guard.answered()
@@ -106,7 +106,7 @@ class StoreLimiting:
         """Hand back an interrupted waiter's reservation (best effort: the store may be down)."""
         try:
             self.store.cancel(self.spec, key, answer.ticket, tokens)
-        except (StoreError, OSError) as exc:
+        except (StoreUnavailableError, OSError) as exc:
             self.guard.failed(exc)
 
     async def agive_back(self, key: str | None, answer: Reservation, tokens: int) -> None:
@@ -114,7 +114,7 @@ class StoreLimiting:
         with anyio.CancelScope(shield=True):
             try:
                 await self.store.acancel(self.spec, key, answer.ticket, tokens)
-            except (StoreError, OSError) as exc:
+            except (StoreUnavailableError, OSError) as exc:
                 self.guard.failed(exc)
 
     def degraded_grant(self, max_wait: float) -> bool:
@@ -284,7 +284,7 @@ class SharedRateLimiter(_SharedMixin, RateLimiter):
         """Tokens in the shared bucket now (the local one while the store is down)."""
         try:
             tokens, _ = self._link.store.peek(self._link.spec, None)
-        except (StoreError, OSError):
+        except (StoreUnavailableError, OSError):
             return RateLimiter.tokens.fget(self)  # type: ignore[attr-defined,no-any-return]
         return tokens
 
@@ -339,7 +339,7 @@ class SharedRateLimiter(_SharedMixin, RateLimiter):
         RateLimiter.set_retry_after(self, seconds)  # the local fallback learns it too
         try:
             self._link.store.block(self._link.spec, None, seconds)
-        except (StoreError, OSError) as exc:
+        except (StoreUnavailableError, OSError) as exc:
             self._link.guard.failed(exc)
 
     def reset(self) -> None:
@@ -347,7 +347,7 @@ class SharedRateLimiter(_SharedMixin, RateLimiter):
         RateLimiter.reset(self)
         try:
             self._link.store.reset(self._link.spec.name)
-        except (StoreError, OSError) as exc:
+        except (StoreUnavailableError, OSError) as exc:
             self._link.guard.failed(exc)
 
     def __repr__(self) -> str:
@@ -391,7 +391,7 @@ class SharedKeyedRateLimiter(_SharedMixin, KeyedRateLimiter):
         """Tokens in ``key``'s shared bucket now (the local one while the store is down)."""
         try:
             tokens, _ = self._link.store.peek(self._link.spec, key_text(key))
-        except (StoreError, OSError):
+        except (StoreUnavailableError, OSError):
             return KeyedRateLimiter.tokens(self, key)
         return tokens
 
@@ -450,7 +450,7 @@ class SharedKeyedRateLimiter(_SharedMixin, KeyedRateLimiter):
         KeyedRateLimiter.reset(self)
         try:
             self._link.store.reset(self._link.spec.name)
-        except (StoreError, OSError) as exc:
+        except (StoreUnavailableError, OSError) as exc:
             self._link.guard.failed(exc)
 
     def __repr__(self) -> str:

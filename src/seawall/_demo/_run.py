@@ -21,7 +21,7 @@ from ._backends import Backend, InProcess
 from ._display import Display, Snapshot
 from ._schedule import Schedule, build_schedule
 from ._servers import Running
-from ._service import POLICY_NAMES
+from ._service import MIDDLEWARE_PREFIX, POLICY_NAMES
 from ._traffic import OUTCOMES, Traffic
 from ._upstream import Upstream
 from ._workers import WorkerPool
@@ -96,7 +96,10 @@ async def run(
         raise ValueError("workers share their state through a store: pass a file or Redis store")
     try:
         if store is not None:
-            for name in POLICY_NAMES:  # start from a clean slate: runs must not inherit state
+            # Start from a clean slate: runs must not inherit state (the middleware's policies
+            # are named after the limits they keep, so find them by prefix).
+            found = {p.name for p in store.status() if p.name.startswith(MIDDLEWARE_PREFIX + ":")}
+            for name in (*POLICY_NAMES, *sorted(found)):
                 store.reset(name)
         demo = _Demo(out, schedule, store=store, seed=seed, live=live, workers=workers)
         return await demo.run()

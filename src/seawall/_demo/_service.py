@@ -39,6 +39,7 @@ __all__ = [
     "CLIENT_HEADER",
     "MAX_CONCURRENT",
     "PER_CLIENT_LIMIT",
+    "MIDDLEWARE_PREFIX",
     "POLICY_NAMES",
     "Service",
     "breakers",
@@ -51,6 +52,7 @@ MAX_BLOCK = 0.25
 APP_BREAKER = "demo-app"
 UPSTREAM_BREAKER = "demo-upstream"
 UPSTREAM_LIMITER = "demo-upstream-limiter"
+MIDDLEWARE_PREFIX = "demo-asgi"
 POLICY_NAMES = (APP_BREAKER, UPSTREAM_BREAKER, UPSTREAM_LIMITER)
 
 Listener = Callable[[CircuitStateChange], object]
@@ -134,9 +136,9 @@ class Service:
         )
         self.client = httpx.AsyncClient(transport=transport, base_url=upstream_url, timeout=5.0)
         self._last_good: object = None
-        self.app = self._build()
+        self.app = self._build(store)
 
-    def _build(self) -> ASGIApp:
+    def _build(self, store: Store | None) -> ASGIApp:
         shutdown = GracefulShutdown(timeout=5.0)
         shutdown.register("close-upstream-client", self._close_client, priority=10)
         shutdown.register("report", lambda: self.shutdown_ran.append("report"), priority=20)
@@ -151,6 +153,9 @@ class Service:
             request_timeout=REQUEST_TIMEOUT,
             on_reject=self._rejected,
             lifespan=lifespan,
+            # With a store, every worker shares the per-client buckets and the bulkhead's slots.
+            store=store if store is not None else "memory://",
+            store_prefix=MIDDLEWARE_PREFIX,
         )
 
     async def _close_client(self) -> None:
