@@ -1,0 +1,104 @@
+"""Policies (not just stores) shared by real processes, on the file and the Redis store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seawall import CircuitBreaker, CircuitOpenError, CircuitState, RateLimiter
+from seawall.stores import RedisStore
+from tests._redis_server import RedisServer
+
+pytestmark = pytest.mark.slow
+
+CHILD = Path(__file__).parent / "_procs" / "shared_breaker_child.py"
+SRC = Path(__file__).parent.parent / "src"
+
+
+@pytest.fixture(params=["file", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A file store directory or a fresh redis-server, as a URL."""
+    if request.param == "file":
+        yield (tmp_path / "state").as_uri()
+        return
+    server = RedisServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+def _boom() -> None:
+    raise OSError("dependency down")
+
+
+def test_breaker_opened_here_rejects_there_and_admits_one_probe(store_url: str) -> None:
+    """Opened by this process, the breaker rejects in 8 others; then exactly one gets the probe."""
+    name = f"shared-{uuid.uuid4().hex}"
+    breaker = CircuitBreaker(name=name, store=store_url, max_failures=1, reset_timeout=5.0)
+    with pytest.raises(OSError):
+        breaker.call(_boom)
+    assert breaker.state is CircuitState.OPEN
+    probe_at = time.time() + 5.5  # the open period ends 5 s after the failure above
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(CHILD), store_url, name, repr(probe_at)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(8)
+    ]
+    answers = []
+    for child in children:
+        out, _ = child.communicate(timeout=60)
+        assert child.returncode == 0
+        answers.append(json.loads(out))
+    assert Counter(a["first"] for a in answers) == {"rejected": 8}
+    assert Counter(a["second"] for a in answers) == {"probe": 1, "rejected": 7}
+    with pytest.raises(CircuitOpenError):
+        breaker.admit()  # the probe's slot is still held by the child that took it
+
+
+def test_redis_stopped_mid_run_degrades_then_resumes() -> None:
+    """With Redis killed, calls get local decisions without errors; restarted, they share again."""
+    server = RedisServer()
+    server.start()
+    try:
+        store = RedisStore(server.url, timeout=0.1)
+        limiter = RateLimiter(1000, name=f"stop-{uuid.uuid4().hex}", store=store)
+        assert [limiter.try_acquire() for _ in range(3)] == [True] * 3
+        server.kill()
+        started = time.monotonic()
+        assert [limiter.try_acquire() for _ in range(20)] == [True] * 20
+        # One store call paid its timeout; the backoff spared the others. The bound is loose
+        # on purpose: it only proves nothing hung.
+        assert time.monotonic() - started < 5.0
+        assert limiter.stats.degraded_decisions == 20
+        server.start()  # the same port
+        deadline = time.monotonic() + 10.0
+        before = limiter.stats.degraded_decisions
+        while time.monotonic() < deadline:
+            limiter.try_acquire()
+            after = limiter.stats.degraded_decisions
+            if after == before:
+                break  # that decision came from the store
+            before = after
+            time.sleep(0.05)
+        else:
+            pytest.fail("the limiter never used the restarted store")
+        assert [p.kind for p in store.status()] == ["limiter"]
+        store.close()
+    finally:
+        server.close()
