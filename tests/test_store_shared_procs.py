@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests._redis_server import RedisServer
 
 from seawall import CircuitBreaker, CircuitOpenError, CircuitState, RateLimiter
 from seawall.stores import RedisStore
-from tests._redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 
