@@ -440,3 +440,33 @@ def test_stores_agree_with_memory(redis_url: str) -> None:
         suppress_health_check=[HealthCheck.too_slow],
     )
     runner.runTest()
+
+
+def test_status_is_the_same_in_every_store(tmp_path: Path, redis_url: str) -> None:
+    """After the same operations, status() reports the same rows and values in every store."""
+    clock = FakeClock(wall=1_800_000_000.0)
+    stores = [_store(kind, clock, tmp_path, redis_url) for kind in ("memory", "file", "redis")]
+    reports = []
+    for store in stores:
+        assert store is not None
+        store.reserve(_LIMITER, None, 2, 0.0)
+        store.reserve(_KEYED, "client-1", 1, 0.0)
+        store.block(_LIMITER, None, 2.0)
+        ticket, _ = store.admit(_BREAKER)
+        assert isinstance(ticket, tuple)
+        store.record(_BREAKER, ticket, 1, 0.0)
+        hold = store.try_hold(_BULKHEAD)
+        reports.append(store.status())
+        assert hold is not None
+        hold.release()
+        store.close()
+    assert reports[1] == reports[0]
+    assert reports[2] == reports[0]
+    assert [(p.kind, p.name, p.key) for p in reports[0]] == [
+        ("breaker", "hyp-breaker", None),
+        ("bulkhead", "hyp-bulkhead", None),
+        ("limiter", "hyp-keyed", "client-1"),
+        ("limiter", "hyp-limiter", None),
+    ]
+    # A 2 s block leaves one token at its end: full 2 * 0.25 s later, so -7 tokens now.
+    assert reports[0][3].state == {"tokens": -7.0, "full_in": 2.5, "blocked_for": 2.0}

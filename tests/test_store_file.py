@@ -300,7 +300,6 @@ def test_status_lists_every_policy_and_key_sorted(store: FileStore, clock: FakeC
             {
                 "state": "closed",
                 "failure_count": 1,
-                "opened_at": None,
                 "probes": 0,
                 "successful_calls": 0,
                 "failed_calls": 1,
@@ -308,17 +307,15 @@ def test_status_lists_every_policy_and_key_sorted(store: FileStore, clock: FakeC
                 "state_changes": 0,
             },
         ),
-        PolicyStatus("bulkhead", "pool", None, {"holders": 1, "max_concurrent": 2}),
+        PolicyStatus("bulkhead", "pool", None, {"held": 1, "slots": 2}),
         PolicyStatus(
             "limiter",
             "api",
             None,
             {
                 "tokens": -5.0,
-                "reset_after": 3.5,
-                "blocked_until": WALL + 3.0,
-                "interval": 0.5,
-                "burst": 2.0,
+                "full_in": 3.5,
+                "blocked_for": 3.0,
             },
         ),
         PolicyStatus(
@@ -327,10 +324,8 @@ def test_status_lists_every_policy_and_key_sorted(store: FileStore, clock: FakeC
             "a",
             {
                 "tokens": 0.0,
-                "reset_after": 1.0,
-                "blocked_until": None,
-                "interval": 0.5,
-                "burst": 2.0,
+                "full_in": 1.0,
+                "blocked_for": 0.0,
             },
         ),
         PolicyStatus(
@@ -339,10 +334,8 @@ def test_status_lists_every_policy_and_key_sorted(store: FileStore, clock: FakeC
             "b",
             {
                 "tokens": 1.0,
-                "reset_after": 0.5,
-                "blocked_until": None,
-                "interval": 0.5,
-                "burst": 2.0,
+                "full_in": 0.5,
+                "blocked_for": 0.0,
             },
         ),
     ]

@@ -117,7 +117,13 @@ class BreakerView:
 
 @dataclass(frozen=True, slots=True)
 class PolicyStatus:
-    """One policy (and key) found in a store, for ``seawall status``."""
+    """One policy (and key) found in a store, for ``seawall status``.
+
+    ``state`` has the same keys in every store: for a limiter ``tokens``, ``full_in`` (seconds
+    until full) and ``blocked_for`` (seconds of Retry-After block left, 0.0 if none); for a
+    breaker ``state``, ``failure_count``, ``probes`` and the call counters; for a bulkhead
+    ``held`` and ``slots``.
+    """
 
     kind: str  # "breaker", "limiter" or "bulkhead"
     name: str

@@ -237,7 +237,7 @@ class FileStore(Store):
             return []
         size, name = info
         held = self._files.bulkhead(base, size).holders(size)
-        return [PolicyStatus("bulkhead", name, None, {"holders": held, "max_concurrent": size})]
+        return [PolicyStatus("bulkhead", name, None, {"held": held, "slots": size})]
 
     def reset(self, name: str) -> int:
         removed = 0

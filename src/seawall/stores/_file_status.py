@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._breaker_core import CircuitState, peek_state
+from .._breaker_core import peek_state
 from .._limiter_core import Bucket
 from ._base import PolicyStatus
 from ._file_breaker import BreakerFile
@@ -23,13 +23,7 @@ def limiter_status(t: LimiterTable, now: float) -> list[PolicyStatus]:
         b.full_at, b.last_now, b.blocked_until = s.full_at, s.last_now, s.blocked_until
         tokens, reset_after = bucket_peek(b, now)  # rebases the stamps if the clock went back
         blocked = b.blocked_until
-        state = {
-            "tokens": tokens,
-            "reset_after": reset_after,
-            "blocked_until": blocked if blocked > now else None,
-            "interval": h.interval,
-            "burst": h.burst,
-        }
+        state = {"tokens": tokens, "full_in": reset_after, "blocked_for": max(0.0, blocked - now)}
         found.append(PolicyStatus("limiter", h.name, s.key if h.keyed else None, state))
     return found
 
@@ -49,7 +43,6 @@ def breaker_status(f: BreakerFile, now: float) -> list[PolicyStatus]:
             {
                 "state": state.name.lower(),
                 "failure_count": s.failure_count,
-                "opened_at": s.opened_at if s.state is not CircuitState.CLOSED else None,
                 "probes": len(s.probes),
                 "successful_calls": s.successful_calls,
                 "failed_calls": s.failed_calls,
