@@ -27,6 +27,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class _PortTaken(RuntimeError):
+    """redis-server exited during start-up (most often: its port was taken meanwhile)."""
+
+
 class RedisServer:
     """One ``redis-server`` process without persistence; ``start``/``stop`` may repeat."""
 
@@ -42,6 +46,7 @@ class RedisServer:
         self.cluster = cluster
         self._dir = tempfile.TemporaryDirectory(prefix="seawall-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
+        self._started_before = False
 
     @property
     def url(self) -> str:
@@ -58,7 +63,22 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     def start(self) -> None:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING.
+
+        A free port found by binding and closing can be taken by someone else before
+        redis-server binds it; the server then exits at once, and a first start picks another
+        port (a restart keeps its port: the tests restart on purpose on the same one).
+        """
+        for attempt in range(5):
+            try:
+                self._start_once()
+                return
+            except _PortTaken:
+                if self._started_before or attempt == 4:
+                    raise
+                self.port = _free_port()
+
+    def _start_once(self) -> None:
         args = [
             self.binary,
             "--port", str(self.port),
@@ -74,6 +94,7 @@ class RedisServer:
             args += ["--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready()
+        self._started_before = True
         if self.cluster:
             self._claim_all_slots()
 
@@ -82,7 +103,7 @@ class RedisServer:
         while True:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+                raise _PortTaken(f"redis-server exited with {self.proc.returncode}")
             try:
                 with self.client() as c:
                     if c.ping():
@@ -118,8 +139,8 @@ class RedisServer:
 def redis_server() -> Iterator[RedisServer]:
     """A fresh redis-server for one test."""
     server = RedisServer()
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.close()
@@ -129,8 +150,8 @@ def redis_server() -> Iterator[RedisServer]:
 def shared_redis_server() -> Iterator[RedisServer]:
     """One redis-server for a whole test module (tests use distinct policy names)."""
     server = RedisServer()
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.close()

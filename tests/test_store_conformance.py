@@ -66,7 +66,10 @@ def _store(kind: str, clock: FakeClock, root: Path, redis_url: str) -> Store | N
         return MemoryStore(clock=clock)
     if kind == "file":
         return FileStore(root / f"state{next(_prefixes)}", clock=clock)
-    return RedisStore(redis_url, time_source="client", clock=clock, prefix=f"conf{next(_prefixes)}")
+    # A generous timeout: these tests are about decisions, not about a loaded machine's latency.
+    return RedisStore(
+        redis_url, time_source="client", clock=clock, prefix=f"conf{next(_prefixes)}", timeout=5
+    )
 
 
 Make = Callable[..., Any]
@@ -336,6 +339,7 @@ class StoresAgree(RuleBasedStateMachine):
                 self.redis_url,
                 time_source="client",
                 clock=self.clock,
+                timeout=5.0,
                 prefix=f"hyp{next(_prefixes)}",
             ),
         ]

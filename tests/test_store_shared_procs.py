@@ -16,7 +16,7 @@ import pytest
 from tests._redis_server import RedisServer
 
 from seawall import CircuitBreaker, CircuitOpenError, CircuitState, RateLimiter
-from seawall.stores import RedisStore
+from seawall.stores import RedisStore, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,8 @@ def _boom() -> None:
 def test_breaker_opened_here_rejects_there_and_admits_one_probe(store_url: str) -> None:
     """Opened by this process, the breaker rejects in 8 others; then exactly one gets the probe."""
     name = f"shared-{uuid.uuid4().hex}"
-    breaker = CircuitBreaker(name=name, store=store_url, max_failures=1, reset_timeout=5.0)
+    store = open_store(store_url, timeout=5.0)
+    breaker = CircuitBreaker(name=name, store=store, max_failures=1, reset_timeout=5.0)
     with pytest.raises(OSError):
         breaker.call(_boom)
     assert breaker.state is CircuitState.OPEN

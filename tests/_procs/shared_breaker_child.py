@@ -14,6 +14,7 @@ import sys
 import time
 
 from seawall import CircuitBreaker, CircuitOpenError
+from seawall.stores import open_store
 
 
 def ask(breaker: CircuitBreaker, admitted: str) -> str:
@@ -26,8 +27,10 @@ def ask(breaker: CircuitBreaker, admitted: str) -> str:
 
 def main() -> None:
     url, name, probe_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    # A generous store timeout: a loaded machine must not turn a decision into a degraded one.
+    store = open_store(url, timeout=5.0)
     breaker = CircuitBreaker(
-        name=name, store=url, max_failures=1, reset_timeout=5.0, degraded="deny"
+        name=name, store=store, max_failures=1, reset_timeout=5.0, degraded="deny"
     )
     first = ask(breaker, "admitted")
     time.sleep(max(0.0, probe_at - time.time()))

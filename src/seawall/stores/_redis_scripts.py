@@ -10,6 +10,7 @@ script and caches it again: still one round trip for the decision that hit it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -58,7 +59,7 @@ def script(name: str) -> Script:
 Reply = list[str]
 
 
-def run(client: Client, s: Script, key: str, args: list[str]) -> Reply:
+def run(client: Client, s: Script, key: str, args: Sequence[str | bytes]) -> Reply:
     """Run ``s`` on ``key`` in one round trip; any failure is :class:`StoreUnavailableError`."""
     try:
         try:
