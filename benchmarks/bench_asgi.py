@@ -18,6 +18,7 @@ installed (``pip install slowapi asgi-ratelimit``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -25,7 +26,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +39,14 @@ VARIANTS = [
     "seawall",
     "seawall-nofields",
     "seawall-429",
+    "seawall-file",
+    "seawall-redis",
     "slowapi",
     "slowapi-asgi",
     "asgi-ratelimit",
 ]
 NEVER = "1000000/second"
+STORE_VARIANTS = ("seawall-file", "seawall-redis")
 
 
 # -- the apps (imported by uvicorn in the child) ---------------------------------------------
@@ -75,12 +81,16 @@ def create() -> Any:
     elif variant.startswith("seawall"):
         from seawall.asgi import ResilienceMiddleware
 
+        # The store variants keep the limit, the bulkhead and the breaker in a store that the
+        # driver set up (a temporary directory, or a redis-server it started).
+        store = os.environ.get("SEAWALL_BENCH_STORE") if variant in STORE_VARIANTS else None
         app.add_middleware(
             ResilienceMiddleware,
             rate_limit="1/hour" if variant == "seawall-429" else NEVER,
             max_concurrent=1000,
             breaker=True,
             headers=None if variant == "seawall-nofields" else "ietf",
+            store=store or "memory://",
         )
     elif variant in ("slowapi", "slowapi-asgi"):
         from slowapi import Limiter, _rate_limit_exceeded_handler
@@ -148,9 +158,11 @@ def _wrk(url: str, seconds: float) -> tuple[float, int, int]:
     return rate, total, int(bad.group(1)) if bad else 0
 
 
-def _serve(variant: str) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(variant: str, stores: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "SEAWALL_BENCH_VARIANT": variant}
+    if variant in stores:
+        env["SEAWALL_BENCH_STORE"] = stores[variant]
     process = subprocess.Popen(
         [
             sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bench_asgi:create",
@@ -172,9 +184,9 @@ def _serve(variant: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"{variant}: uvicorn did not start")
 
 
-def measure(variant: str, seconds: float) -> tuple[float, float, int]:
+def measure(variant: str, seconds: float, stores: dict[str, str]) -> tuple[float, float, int]:
     """Requests/s, server CPU µs per request, and non-2xx count for one variant."""
-    process, url = _serve(variant)
+    process, url = _serve(variant, stores)
     try:
         _wrk(url, 1.0)  # warm-up
         cpu0 = _cpu_seconds(process.pid)
@@ -184,6 +196,27 @@ def measure(variant: str, seconds: float) -> tuple[float, float, int]:
         process.terminate()
         process.wait(timeout=30)
     return rate, cpu / total * 1e6, bad
+
+
+@contextlib.contextmanager
+def _stores(variants: list[str]) -> Iterator[dict[str, str]]:
+    """Store URLs for the store variants: a temporary directory, a redis-server on a free port."""
+    stores: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="seawall-bench-") as tmp:
+        stores["seawall-file"] = Path(tmp, "state").as_uri()
+        server = None
+        if "seawall-redis" in variants:
+            sys.path.insert(0, str(HERE.parent / "tests"))
+            from _redis_server import RedisServer
+
+            server = RedisServer()
+            server.start()
+            stores["seawall-redis"] = server.url
+        try:
+            yield stores
+        finally:
+            if server is not None:
+                server.close()
 
 
 def main() -> None:
@@ -197,9 +230,10 @@ def main() -> None:
     wanted = set(args.only or VARIANTS) | {"bare"}
     variants = [v for v in VARIANTS if v in wanted and _installed(v)]
     results: dict[str, list[tuple[float, float, int]]] = {v: [] for v in variants}
-    for _ in range(args.rounds):
-        for variant in variants:  # interleaved, so drift hits every variant alike
-            results[variant].append(measure(variant, args.duration))
+    with _stores(variants) as stores:
+        for _ in range(args.rounds):
+            for variant in variants:  # interleaved, so drift hits every variant alike
+                results[variant].append(measure(variant, args.duration, stores))
     bare_rate = statistics.median(r[0] for r in results["bare"])
     bare_cpu = statistics.median(r[1] for r in results["bare"])
     print(f"uvicorn 1 worker, wrk -t1 -c32, {args.rounds} x {args.duration:g} s, medians")
