@@ -33,6 +33,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import HeartbeatError
 from ._heartbeat_file import HeartbeatState, format_timestamp, read_state, write_state
 from ._validate import check_number
+from .config import current
 
 __all__ = ["Heartbeat", "HeartbeatState"]
 
@@ -52,14 +53,17 @@ class Heartbeat:
         self,
         state_file: str | os.PathLike[str],
         *,
-        interval: float = 10.0,
+        interval: float | None = None,
         metadata: dict[str, Any] | None = None,
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(state_file, str | os.PathLike):
             raise TypeError(f"state_file must be a path, got {state_file!r}")
         self._path = Path(state_file)
-        self._interval = check_number("interval", interval)
+        # Left out, it comes from seawall.config (heartbeat.interval, 10 s unless configured).
+        self._interval = check_number(
+            "interval", current().heartbeat.interval if interval is None else interval
+        )
         self._metadata = _check_metadata(metadata)
         self._clock = clock or SYSTEM_CLOCK
         self._write_lock = threading.Lock()

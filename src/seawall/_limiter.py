@@ -31,6 +31,7 @@ from ._limiter_driver import (
     retry_after_seconds,
 )
 from ._validate import check_number
+from .config import current
 from .stores._base import Store
 from .stores._open import policy_store, store_for_policy
 
@@ -298,8 +299,8 @@ def rate_limiter(
     fn: None = None,
     /,
     *,
-    rate: float = 10.0,
-    per: float = 1.0,
+    rate: float | None = None,
+    per: float | None = None,
     burst: float | None = None,
     blocking: bool = True,
     timeout: float | None = None,
@@ -312,8 +313,8 @@ def rate_limiter(
     fn: Callable[P, R] | None = None,
     /,
     *,
-    rate: float = 10.0,
-    per: float = 1.0,
+    rate: float | None = None,
+    per: float | None = None,
     burst: float | None = None,
     blocking: bool = True,
     timeout: float | None = None,
@@ -328,6 +329,10 @@ def rate_limiter(
     running the function.
     """
     max_wait = max_wait_for(blocking, timeout)
+    # Left out, rate and per come from seawall.config (rate_limiter.default_rate/default_per).
+    defaults = current().rate_limiter
+    rate = defaults.default_rate if rate is None else rate
+    per = defaults.default_per if per is None else per
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         label = getattr(func, "__qualname__", None) or repr(func)

@@ -37,8 +37,21 @@ from ._shutdown_run import CleanupCallback, CleanupResult, run_in_thread, run_on
 from ._shutdown_signals import SignalRelay, exit_now
 from ._validate import check_callable, check_number, check_optional_number
 from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
+from .config import current
 
 __all__ = ["CleanupCallback", "CleanupResult", "GracefulShutdown", "limit_for"]
+
+
+class _Unset:
+    """The type of UNSET: "not given", where None is a meaningful value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
 
 logger = logging.getLogger("seawall")
 
@@ -60,13 +73,17 @@ class GracefulShutdown:
     def __init__(
         self,
         *,
-        timeout: float = 30.0,
-        default_callback_timeout: float | None = None,
+        timeout: float | None = None,
+        default_callback_timeout: float | _Unset | None = UNSET,
         signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT),
         exit_on_signal: bool = True,
         clock: Clock | None = None,
     ) -> None:
-        self._timeout = check_number("timeout", timeout)
+        # Left out, both come from seawall.config (shutdown.timeout, shutdown.default_timeout).
+        settings = current().shutdown
+        self._timeout = check_number("timeout", settings.timeout if timeout is None else timeout)
+        if isinstance(default_callback_timeout, _Unset):
+            default_callback_timeout = settings.default_timeout
         self._default_timeout = check_optional_number(
             "default_callback_timeout", default_callback_timeout
         )

@@ -44,6 +44,7 @@ from ._events import WatchdogFired, emit
 from ._monitor import LoopHandle
 from ._validate import check_callable, check_number
 from ._watchdog_core import StateFile, WatchdogTimer
+from .config import current
 
 __all__ = ["Watchdog", "WatchdogStats", "watchdog_context"]
 
@@ -78,13 +79,16 @@ class Watchdog:
 
     def __init__(
         self,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         on_timeout: OnTimeout | None = None,
         *,
         raise_on_timeout: bool = False,
         name: str | None = None,
         clock: Clock | None = None,
     ) -> None:
+        # Left out, it comes from seawall.config (watchdog.timeout, 30 s unless configured).
+        if timeout is None:
+            timeout = current().watchdog.timeout
         self._timeout = check_number("timeout", timeout)
         self._on_timeout = None if on_timeout is None else check_callable("on_timeout", on_timeout)
         self._raise = bool(raise_on_timeout)
