@@ -427,3 +427,52 @@ def test_misconfigured_store_fails_loudly(tmp_path: Path, clock: FakeClock) -> N
         limiter.try_acquire()
     assert not isinstance(caught.value, StoreUnavailableError)
     assert limiter.stats.degraded_decisions == 0
+
+
+@pytest.mark.anyio
+async def test_permit_async_settle(clock: FakeClock) -> None:
+    """aadmit and asettle report through the store; a second settle is refused."""
+    store = MemoryStore(clock=clock)
+    breaker = CircuitBreaker(max_failures=1, name="ap", store=store, clock=clock)
+    permit = await breaker.aadmit()
+    await permit.asettle(OSError("down"))
+    assert breaker.state is CircuitState.OPEN
+    with pytest.raises(RuntimeError, match="already settled"):
+        await permit.asuccess()
+    with pytest.raises(CircuitOpenError):
+        await breaker.aadmit()
+
+
+@pytest.mark.anyio
+async def test_two_apps_share_limits_through_the_middleware(clock: FakeClock) -> None:
+    """Two middleware instances on one store (as two workers) share each client's bucket."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from seawall.asgi import ResilienceMiddleware
+
+    async def hello(request: object) -> PlainTextResponse:
+        return PlainTextResponse("hi")
+
+    store = MemoryStore(clock=clock)
+    apps = [
+        ResilienceMiddleware(
+            Starlette(routes=[Route("/", hello)]),
+            rate_limit="3/minute",
+            max_concurrent=4,
+            breaker=True,
+            store=store,
+            clock=clock,
+        )
+        for _ in range(2)
+    ]
+    statuses = []
+    for i in range(5):
+        transport = httpx.ASGITransport(app=apps[i % 2])
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            statuses.append((await client.get("/")).status_code)
+    assert statuses == [200, 200, 200, 429, 429]
+    names = sorted({p.name for p in store.status()})
+    assert names == ["asgi:breaker", "asgi:bulkhead", "asgi:default#1:3/60s"]

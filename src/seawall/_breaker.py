@@ -246,6 +246,17 @@ class CircuitBreaker:
         ticket = self._acquire()
         return CircuitPermit(self, ticket, self._clock.monotonic() if self._timed else 0.0)
 
+    async def aadmit(self) -> CircuitPermit:
+        """:meth:`admit` for tasks: a breaker kept in a store asks it without blocking the loop.
+
+        Settle the permit with its ``a``-methods (``await permit.asettle(exc)``) to report
+        without blocking too.
+        """
+        return self.admit()
+
+    async def _asettle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
+        self._settle(ticket, outcome, started)
+
     def _acquire(self) -> Ticket:
         ticket = self._state.closed_ticket
         if ticket is not None:
@@ -451,12 +462,34 @@ class CircuitPermit:
         """Report by exception: None is a success; cancellation or excluded types are neutral."""
         self._report(SUCCESS if exc is None else self._breaker._outcome(exc))
 
-    def _report(self, outcome: int) -> None:
+    async def asuccess(self) -> None:
+        """:meth:`success`, reported without blocking the event loop."""
+        await self._areport(SUCCESS)
+
+    async def afailure(self) -> None:
+        """:meth:`failure`, reported without blocking the event loop."""
+        await self._areport(FAILURE)
+
+    async def aneutral(self) -> None:
+        """:meth:`neutral`, reported without blocking the event loop."""
+        await self._areport(NEUTRAL)
+
+    async def asettle(self, exc: BaseException | None) -> None:
+        """:meth:`settle`, reported without blocking the event loop."""
+        await self._areport(SUCCESS if exc is None else self._breaker._outcome(exc))
+
+    def _take(self) -> Ticket:
         ticket = self._ticket
         if ticket is None:
             raise RuntimeError("this permit was already settled")
         self._ticket = None
-        self._breaker._settle(ticket, outcome, self._started)
+        return ticket
+
+    def _report(self, outcome: int) -> None:
+        self._breaker._settle(self._take(), outcome, self._started)
+
+    async def _areport(self, outcome: int) -> None:
+        await self._breaker._asettle(self._take(), outcome, self._started)
 
 
 def _decorate(breaker: CircuitBreaker, fn: Callable[P, Any]) -> Callable[P, Any]:

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
-from ._breaker import CircuitBreaker, CircuitStats, _entered
+from ._breaker import CircuitBreaker, CircuitPermit, CircuitStats, _entered
 from ._breaker_core import NEUTRAL, SUCCESS, CircuitState, Ticket
 from ._errors import CircuitOpenError
 from .stores._base import BreakerSpec, Store, StoreUnavailableError
@@ -133,6 +133,11 @@ class SharedCircuitBreaker(CircuitBreaker):
         if isinstance(decision, float):
             raise CircuitOpenError(self._open_message, retry_after=decision)
         return decision
+
+    async def aadmit(self) -> CircuitPermit:
+        """Ask the store to run one call without blocking the loop; settle with ``a``-methods."""
+        ticket = await self._aacquire()
+        return CircuitPermit(self, ticket, self._clock.monotonic() if self._timed else 0.0)
 
     async def _aacquire(self) -> Ticket:
         decision = await self._adecide()

@@ -25,7 +25,9 @@ from typing import Any
 
 import anyio
 
-from .._breaker import CircuitBreaker
+from .._breaker import CircuitBreaker, CircuitPermit
+from .._breaker_core import FAILURE, NEUTRAL, SUCCESS
+from .._breaker_shared import SharedCircuitBreaker
 from .._bulkhead import Bulkhead
 from .._bulkhead_shared import SharedBulkhead
 from .._clock import SYSTEM_CLOCK, Clock
@@ -132,6 +134,7 @@ class ResilienceMiddleware:
         self._max_wait = max_wait
         self._shared_bulkhead = isinstance(self.bulkhead, SharedBulkhead)
         self.breaker = _breaker(breaker, clock, shared)
+        self._shared_breaker = isinstance(self.breaker, SharedCircuitBreaker)
         self._timeout = check_optional_number("request_timeout", request_timeout)
         if headers is not None and headers not in HEADER_STYLES:
             raise ValueError(f"headers must be one of {HEADER_STYLES} or None, got {headers!r}")
@@ -200,7 +203,10 @@ class ResilienceMiddleware:
             permit = None
             if self.breaker is not None:
                 try:
-                    permit = self.breaker.admit()
+                    if self._shared_breaker:
+                        permit = await self.breaker.aadmit()
+                    else:
+                        permit = self.breaker.admit()
                 except CircuitOpenError as exc:
                     rejection = unavailable(
                         "circuit_open", exc.retry_after, "The service is temporarily unavailable."
@@ -260,7 +266,7 @@ class ResilienceMiddleware:
                 expired = await self._run_with_timeout(scope, receive, observed)
         except RateLimited as exc:
             if permit is not None:
-                permit.neutral()
+                await self._report(permit, NEUTRAL)
             if observed.status:
                 raise
             await self._reject(
@@ -269,15 +275,23 @@ class ResilienceMiddleware:
             return
         except BaseException as exc:
             if permit is not None:
-                permit.settle(exc)
+                if self._shared_breaker:
+                    with anyio.CancelScope(shield=True):
+                        await permit.asettle(exc)
+                else:
+                    permit.settle(exc)
             raise
         if permit is not None:
-            if expired or observed.status >= 500:
-                permit.failure()
-            else:
-                permit.success()
+            await self._report(permit, FAILURE if expired or observed.status >= 500 else SUCCESS)
         if expired:
             await self._expired(scope, receive, send, observed)
+
+    async def _report(self, permit: CircuitPermit, outcome: int) -> None:
+        # A breaker kept in a store reports without blocking the loop; one in memory at once.
+        if self._shared_breaker:
+            await permit._areport(outcome)
+        else:
+            permit._report(outcome)
 
     async def _run_with_timeout(self, scope: Scope, receive: Receive, send: Send) -> bool:
         assert self._timeout is not None
