@@ -207,3 +207,22 @@ def test_unreachable_redis_names_the_url(
     assert main([*command, "--store", server.url]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"seawall {command[0]}: cannot use the store at {server.url}: ")
+
+
+def test_status_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """`seawall status | head -1` ends without a BrokenPipeError traceback."""
+    url = (tmp_path / "state").as_uri()
+    store = open_store(url)
+    for i in range(2000):
+        KeyedRateLimiter(5, name="many", store=store).try_acquire(f"client-{i}")
+    status = subprocess.Popen(
+        [sys.executable, "-m", "seawall", "status", "--store", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert status.stdout is not None
+    first = status.stdout.readline()
+    status.stdout.close()  # what head does after its line
+    _, err = status.communicate(timeout=60)
+    assert first.startswith(b"KIND")
+    assert (status.returncode, err) == (0, b"")
