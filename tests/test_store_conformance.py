@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +87,19 @@ def make(
             kwargs["store"] = store
         return cls(*args, clock=clock, **kwargs)
 
+    build.store = store  # type: ignore[attr-defined]
     yield build
     if store is not None:
         store.close()
+
+
+@pytest.fixture
+async def amake(make: Make) -> AsyncIterator[Make]:
+    """``make`` for async tests: the store is closed on the test's own event loop."""
+    yield make
+    store = make.store  # type: ignore[attr-defined]
+    if store is not None:
+        await store.aclose()
 
 
 # -- rate limiter ----------------------------------------------------------------------------
@@ -164,9 +174,9 @@ async def _until(condition: Callable[[], bool]) -> None:
 
 
 @pytest.mark.anyio
-async def test_limiter_async_wait(make: Make, clock: FakeClock) -> None:
+async def test_limiter_async_wait(amake: Make, clock: FakeClock) -> None:
     """acquire_async waits its slot; waiters are served in arrival order."""
-    limiter = make(RateLimiter, 2, burst=1, name="l5")
+    limiter = amake(RateLimiter, 2, burst=1, name="l5")
     order: list[tuple[int, float]] = []
 
     async def take(n: int) -> None:
@@ -253,9 +263,9 @@ def test_breaker_success_resets_failures(make: Make) -> None:
 
 
 @pytest.mark.anyio
-async def test_breaker_async(make: Make, clock: FakeClock) -> None:
+async def test_breaker_async(amake: Make, clock: FakeClock) -> None:
     """acall counts failures and rejects once open, on every store."""
-    breaker = make(CircuitBreaker, max_failures=2, reset_timeout=1.0, name="b5")
+    breaker = amake(CircuitBreaker, max_failures=2, reset_timeout=1.0, name="b5")
 
     async def fail() -> None:
         raise OSError("down")
@@ -292,9 +302,9 @@ def test_bulkhead_slots(make: Make) -> None:
 
 
 @pytest.mark.anyio
-async def test_bulkhead_async(make: Make) -> None:
+async def test_bulkhead_async(amake: Make) -> None:
     """async with holds one slot and gives it back."""
-    bulkhead = make(Bulkhead, 1, name="h2")
+    bulkhead = amake(Bulkhead, 1, name="h2")
     async with bulkhead:
         assert bulkhead.stats.in_flight == 1
         assert bulkhead.try_acquire() is False

@@ -398,5 +398,6 @@ async def test_async_operations_match_the_sync_ones(store: RedisStore) -> None:
     assert store.holders(spec) == 0
     assert [p.kind for p in store.status()] == ["breaker", "bulkhead", "limiter"]
     assert isinstance(store.status()[0], PolicyStatus)
+    await store.aclose()  # the asyncio client belongs to this test's loop
     await store.aclose()
     assert math.isclose(store.peek(lim, None)[0], -1.0)

@@ -6,11 +6,11 @@ with ``time_source="client"``) and sets the key's expiry in the same step. Conne
 made lazily with bounded connect and read timeouts and no client-side retries, so a dead
 Redis costs about ``timeout`` per call and surfaces as :class:`StoreUnavailableError`.
 
-Both paths use redis-py's thread-safe sync client; the async methods run it in a worker
-thread (``anyio.to_thread``), which works on asyncio and trio alike. coredis 6, the
-anyio-native client, ties its connection pool to a task group that a parent task must enter
-and keep open, which a store shared by unrelated request tasks cannot do (see
-``docs/redis-store.md``).
+The sync methods use redis-py's thread-safe sync client. The async ones use redis-py's
+``redis.asyncio`` client on asyncio (one per running loop, see ``_redis_async``) and the sync
+client in a worker thread on trio and for Redis Cluster. coredis 6, the anyio-native client,
+ties its connection pool to a task group that a parent task must enter and keep open, which
+a store shared by unrelated request tasks cannot do (see ``docs/redis-store.md``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Sequence
-from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio.to_thread
@@ -43,6 +42,7 @@ from ._base import (
     Store,
     StoreUnavailableError,
 )
+from ._redis_async import AsyncClients
 from ._redis_keys import (
     bucket_key,
     check_prefix,
@@ -85,7 +85,17 @@ class _RedisHold(Hold):
             self._released = True
 
     async def arelease(self) -> None:
-        await anyio.to_thread.run_sync(self.release)
+        if self._released:
+            return
+        clients = self._store._async
+        if clients.native():
+            await clients.call(lambda c: c.hdel(self._key, self._field))
+        else:
+            await anyio.to_thread.run_sync(self._store._call, self._hdel)
+        self._released = True
+
+    def _hdel(self, client: Client) -> object:
+        return client.hdel(self._key, self._field)
 
 
 class RedisStore(Store):
@@ -121,6 +131,7 @@ class RedisStore(Store):
         # Per bucket: its key and the arguments that never change, encoded once (building
         # and encoding them was a fifth of a decision's client-side cost).
         self._buckets: dict[tuple[LimiterSpec, str | None], tuple[str, list[str | bytes]]] = {}
+        self._async = AsyncClients(self._target, self.timeout)
 
     def __repr__(self) -> str:
         return f"RedisStore(<{self._target.display}>, time_source={self.time_source!r})"
@@ -163,6 +174,11 @@ class RedisStore(Store):
     def _run(self, name: str, key: str, args: Sequence[str | bytes]) -> list[str]:
         return run(self._conn(), script(name), key, args)
 
+    async def _arun(self, name: str, key: str, args: Sequence[str | bytes]) -> list[str]:
+        if self._async.native():
+            return await self._async.run(script(name), key, args)
+        return await anyio.to_thread.run_sync(self._run, name, key, args)
+
     # -- rate limiter -----------------------------------------------------------------------
 
     def _bucket(self, spec: LimiterSpec, key: str | None) -> tuple[str, list[str | bytes]]:
@@ -182,6 +198,14 @@ class RedisStore(Store):
         replies.warn_if_reset(reply[-1], "limiter", self._target.display)
         return reply
 
+    async def _alimiter(
+        self, op: str, spec: LimiterSpec, key: str | None, *extra: str
+    ) -> list[str]:
+        rkey, fixed = self._bucket(spec, key)
+        reply = await self._arun(op, rkey, [self._now(), *fixed, *extra])
+        replies.warn_if_reset(reply[-1], "limiter", self._target.display)
+        return reply
+
     def reserve(
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
@@ -191,14 +215,16 @@ class RedisStore(Store):
     async def areserve(
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
-        return await anyio.to_thread.run_sync(partial(self.reserve, spec, key, tokens, max_wait))
+        reply = await self._alimiter("limiter_reserve", spec, key, str(int(tokens)), fmt(max_wait))
+        return replies.reservation(reply)
 
     def cancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
         reply = self._limiter("limiter_cancel", spec, key, fmt(ticket), str(int(tokens)))
         return reply[0] == "1"
 
     async def acancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
-        return await anyio.to_thread.run_sync(partial(self.cancel, spec, key, ticket, tokens))
+        reply = await self._alimiter("limiter_cancel", spec, key, fmt(ticket), str(int(tokens)))
+        return reply[0] == "1"
 
     def block(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
         check_number("seconds", seconds, inclusive=True, allow_inf=True)
@@ -206,7 +232,9 @@ class RedisStore(Store):
         return reply[0] == "1"
 
     async def ablock(self, spec: LimiterSpec, key: str | None, seconds: float) -> bool:
-        return await anyio.to_thread.run_sync(partial(self.block, spec, key, seconds))
+        check_number("seconds", seconds, inclusive=True, allow_inf=True)
+        reply = await self._alimiter("limiter_block", spec, key, fmt(seconds), fmt(spec.max_block))
+        return reply[0] == "1"
 
     def peek(self, spec: LimiterSpec, key: str | None) -> tuple[float, float]:
         reply = self._limiter("limiter_peek", spec, key)
@@ -215,6 +243,18 @@ class RedisStore(Store):
     # -- circuit breaker --------------------------------------------------------------------
 
     def _breaker(self, op: str, spec: BreakerSpec, *extra: str) -> list[str]:
+        key, args = self._breaker_args(spec, extra)
+        reply = self._run(op, key, args)
+        replies.warn_if_reset(reply[-1], "breaker", self._target.display)
+        return reply
+
+    async def _abreaker(self, op: str, spec: BreakerSpec, *extra: str) -> list[str]:
+        key, args = self._breaker_args(spec, extra)
+        reply = await self._arun(op, key, args)
+        replies.warn_if_reset(reply[-1], "breaker", self._target.display)
+        return reply
+
+    def _breaker_args(self, spec: BreakerSpec, extra: tuple[str, ...]) -> tuple[str, list[str]]:
         cfg = spec.config
         if cfg.uses_window:
             raise ValueError(
@@ -231,31 +271,27 @@ class RedisStore(Store):
             fmt(cfg.stale_attempt_timeout),
             *extra,
         ]
-        reply = self._run(op, policy_key(self._prefix, spec.name, "breaker"), args)
-        replies.warn_if_reset(reply[-1], "breaker", self._target.display)
-        return reply
+        return policy_key(self._prefix, spec.name, "breaker"), args
 
     def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
         reply = self._breaker("breaker_admit", spec)
         return replies.admission(reply), replies.transition(reply)
 
     async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        return await anyio.to_thread.run_sync(self.admit, spec)
+        reply = await self._abreaker("breaker_admit", spec)
+        return replies.admission(reply), replies.transition(reply)
 
     def record(
         self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
     ) -> Transition | None:
-        if outcome not in (0, 1, 2):
-            raise ValueError(f"outcome must be SUCCESS, FAILURE or NEUTRAL, got {outcome!r}")
-        generation, probe_id = ticket
-        extra = (str(int(generation)), str(int(probe_id)), str(outcome))
+        extra = _outcome_args(ticket, outcome)
         return replies.transition(self._breaker("breaker_record", spec, *extra))
 
     async def arecord(
         self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
     ) -> Transition | None:
-        call = partial(self.record, spec, ticket, outcome, duration)
-        return await anyio.to_thread.run_sync(call)
+        extra = _outcome_args(ticket, outcome)
+        return replies.transition(await self._abreaker("breaker_record", spec, *extra))
 
     def force(self, spec: BreakerSpec, action: str) -> Transition | None:
         if action not in ("open", "closed", "reset"):
@@ -279,7 +315,11 @@ class RedisStore(Store):
         return None if slot < 0 else _RedisHold(self, key, "h:" + holder, slot)
 
     async def atry_hold(self, spec: BulkheadSpec) -> Hold | None:
-        return await anyio.to_thread.run_sync(self.try_hold, spec)
+        key, args = self._lease_args(spec)
+        holder = uuid.uuid4().hex
+        reply = await self._arun("lease_acquire", key, [*args, fmt(spec.lease), holder])
+        slot = int(reply[1])
+        return None if slot < 0 else _RedisHold(self, key, "h:" + holder, slot)
 
     def holders(self, spec: BulkheadSpec) -> int:
         key, args = self._lease_args(spec)
@@ -321,8 +361,16 @@ class RedisStore(Store):
             client.close()
 
     async def aclose(self) -> None:
+        await self._async.aclose()
         await anyio.to_thread.run_sync(self.close)
 
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+def _outcome_args(ticket: Ticket, outcome: int) -> tuple[str, str, str]:
+    if outcome not in (0, 1, 2):
+        raise ValueError(f"outcome must be SUCCESS, FAILURE or NEUTRAL, got {outcome!r}")
+    generation, probe_id = ticket
+    return str(int(generation)), str(int(probe_id)), str(outcome)
