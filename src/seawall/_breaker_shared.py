@@ -19,10 +19,10 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 
 from ._breaker import CircuitBreaker, CircuitPermit, CircuitStats, _entered
-from ._breaker_core import NEUTRAL, SUCCESS, CircuitState, Ticket
+from ._breaker_core import NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
 from ._errors import CircuitOpenError
 from .stores._base import BreakerSpec, Store, StoreUnavailableError
-from .stores._degraded import StoreGuard
+from .stores._degraded import Degraded, StoreGuard
 from .stores._open import store_for_policy
 
 __all__ = ["SharedCircuitBreaker"]
@@ -146,35 +146,22 @@ class SharedCircuitBreaker(CircuitBreaker):
         return decision
 
     def _decide(self) -> Ticket | float:
-        guard = self._guard
-        if guard.usable():
-            try:
-                decision, transition = self._store.admit(self._spec)
-            except (StoreUnavailableError, OSError) as exc:
-                guard.failed(exc)
-            else:
-                guard.answered()
-                if transition is not None:
-                    self._announce(transition)
-                return decision
-        return self._degraded_admit()
+        return self._admitted(self._guard.ask(lambda: self._store.admit(self._spec)))
 
     async def _adecide(self) -> Ticket | float:
-        guard = self._guard
-        if guard.usable():
-            try:
-                decision, transition = await self._store.aadmit(self._spec)
-            except (StoreUnavailableError, OSError) as exc:
-                guard.failed(exc)
-            else:
-                guard.answered()
-                if transition is not None:
-                    self._announce(transition)
-                return decision
-        return self._degraded_admit()
+        return self._admitted(await self._guard.aask(lambda: self._store.aadmit(self._spec)))
+
+    def _admitted(
+        self, answer: tuple[Ticket | float, Transition | None] | Degraded
+    ) -> Ticket | float:
+        if isinstance(answer, Degraded):
+            return self._degraded_admit()
+        decision, transition = answer
+        if transition is not None:
+            self._announce(transition)
+        return decision
 
     def _degraded_admit(self) -> Ticket | float:
-        self._guard.count()
         mode = self._guard.mode
         if mode == "allow":
             return _ALLOWED

@@ -24,7 +24,7 @@ from ._bulkhead import Bulkhead, BulkheadStats
 from ._errors import BulkheadFullError
 from ._validate import check_number
 from .stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
-from .stores._degraded import StoreGuard
+from .stores._degraded import Degraded, StoreGuard
 from .stores._open import store_for_policy
 
 __all__ = ["SharedBulkhead"]
@@ -90,31 +90,14 @@ class SharedBulkhead(Bulkhead):
     # -- one attempt --------------------------------------------------------------------------
 
     def _attempt(self) -> _Held | None:
-        guard = self._guard
-        if guard.usable():
-            try:
-                hold = self._store.try_hold(self._spec)
-            except (StoreUnavailableError, OSError) as exc:
-                guard.failed(exc)
-            else:
-                guard.answered()
-                return hold
-        return self._degraded()
+        hold = self._guard.ask(lambda: self._store.try_hold(self._spec))
+        return self._degraded() if isinstance(hold, Degraded) else hold
 
     async def _aattempt(self) -> _Held | None:
-        guard = self._guard
-        if guard.usable():
-            try:
-                hold = await self._store.atry_hold(self._spec)
-            except (StoreUnavailableError, OSError) as exc:
-                guard.failed(exc)
-            else:
-                guard.answered()
-                return hold
-        return self._degraded()
+        hold = await self._guard.aask(lambda: self._store.atry_hold(self._spec))
+        return self._degraded() if isinstance(hold, Degraded) else hold
 
     def _degraded(self) -> _Held | None:
-        self._guard.count()
         mode = self._guard.mode
         if mode == "allow":
             return _ALLOWED

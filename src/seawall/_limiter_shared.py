@@ -31,7 +31,7 @@ from ._limiter_driver import (
     too_slow,
 )
 from .stores._base import LimiterSpec, Reservation, Store, StoreUnavailableError
-from .stores._degraded import StoreGuard
+from .stores._degraded import Degraded, StoreGuard
 from .stores._open import store_for_policy
 
 __all__ = ["SharedKeyedRateLimiter", "SharedRateLimiter", "key_text"]
@@ -76,31 +76,15 @@ class StoreLimiting:
 
     def decide(self, key: str | None, tokens: int, max_wait: float) -> Reservation | None:
         """The store's answer, or None when the store failed (decide in degraded mode)."""
-        guard = self.guard
-        if guard.usable():
-            try:
-                answer = self.store.reserve(self.spec, key, tokens, min(max_wait, _FOREVER))
-            except (StoreUnavailableError, OSError) as exc:
-                guard.failed(exc)
-            else:
-                guard.answered()
-                return answer
-        guard.count()
-        return None
+        bound = min(max_wait, _FOREVER)
+        answer = self.guard.ask(lambda: self.store.reserve(self.spec, key, tokens, bound))
+        return None if isinstance(answer, Degraded) else answer
 
     async def adecide(self, key: str | None, tokens: int, max_wait: float) -> Reservation | None:
         """:meth:`decide` for tasks."""
-        guard = self.guard
-        if guard.usable():
-            try:
-                answer = await self.store.areserve(self.spec, key, tokens, min(max_wait, _FOREVER))
-            except (StoreUnavailableError, OSError) as exc:
-                guard.failed(exc)
-            else:
-                guard.answered()
-                return answer
-        guard.count()
-        return None
+        bound = min(max_wait, _FOREVER)
+        answer = await self.guard.aask(lambda: self.store.areserve(self.spec, key, tokens, bound))
+        return None if isinstance(answer, Degraded) else answer
 
     def give_back(self, key: str | None, answer: Reservation, tokens: int) -> None:
         """Hand back an interrupted waiter's reservation (best effort: the store may be down)."""

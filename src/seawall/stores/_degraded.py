@@ -18,12 +18,28 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from .._clock import Clock
 from .._events import ACTIVE, DegradedDecision, StoreDegraded, emit
-from ._base import Store
+from ._base import Store, StoreUnavailableError
 
-__all__ = ["DEGRADED_MODES", "StoreGuard", "check_degraded"]
+__all__ = ["DEGRADED", "DEGRADED_MODES", "Degraded", "StoreGuard", "check_degraded"]
+
+T = TypeVar("T")
+
+
+class Degraded:
+    """The type of :data:`DEGRADED`: "the store did not answer; decide in degraded mode"."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEGRADED"
+
+
+DEGRADED = Degraded()
 
 DEGRADED_MODES = ("local", "allow", "deny")
 
@@ -75,6 +91,36 @@ class StoreGuard:
     def degraded(self) -> bool:
         """Whether an episode is running (the last store call failed)."""
         return self._retry_at is not None
+
+    def ask(self, operation: Callable[[], T]) -> T | Degraded:
+        """Run one store operation; :data:`DEGRADED` (counted) if the store cannot be asked.
+
+        Only a store that is unavailable degrades the decision; any other error (a
+        misconfigured store, a bug) propagates.
+        """
+        if self.usable():
+            try:
+                answer = operation()
+            except (StoreUnavailableError, OSError) as exc:
+                self.failed(exc)
+            else:
+                self.answered()
+                return answer
+        self.count()
+        return DEGRADED
+
+    async def aask(self, operation: Callable[[], Awaitable[T]]) -> T | Degraded:
+        """:meth:`ask` for an async store operation."""
+        if self.usable():
+            try:
+                answer = await operation()
+            except (StoreUnavailableError, OSError) as exc:
+                self.failed(exc)
+            else:
+                self.answered()
+                return answer
+        self.count()
+        return DEGRADED
 
     def usable(self) -> bool:
         """Whether to ask the store now (always, unless backing off after a failure)."""
