@@ -476,3 +476,32 @@ async def test_two_apps_share_limits_through_the_middleware(clock: FakeClock) ->
     assert statuses == [200, 200, 200, 429, 429]
     names = sorted({p.name for p in store.status()})
     assert names == ["asgi:breaker", "asgi:bulkhead", "asgi:default#1:3/60s"]
+
+
+def test_store_backed_policies_emit_events(clock: FakeClock) -> None:
+    """Rejections and breaker outcomes on the store path reach listeners like in memory."""
+    from seawall import add_listener
+    from seawall.events import CallRecorded, Rejected
+
+    store = MemoryStore(clock=clock)
+    limiter = RateLimiter(1, burst=1, name="el", store=store, clock=clock)
+    breaker = CircuitBreaker(max_failures=1, name="eb", store=store, clock=clock)
+    bulkhead = Bulkhead(1, name="eh", store=store, clock=clock)
+    seen: list[object] = []
+    with add_listener(seen.append):
+        limiter.try_acquire()
+        limiter.try_acquire()
+        _fail(breaker, 1)
+        with pytest.raises(CircuitOpenError):
+            breaker.call(lambda: 1)
+        bulkhead.try_acquire()
+        bulkhead.try_acquire()
+    kinds = [
+        (type(e).__name__, e.policy, e.name) for e in seen if isinstance(e, Rejected | CallRecorded)
+    ]
+    assert kinds == [
+        ("Rejected", "limiter", "el"),
+        ("CallRecorded", "breaker", "eb"),
+        ("Rejected", "breaker", "eb"),
+        ("Rejected", "bulkhead", "eh"),
+    ]

@@ -18,9 +18,11 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
-from ._breaker import CircuitBreaker, CircuitPermit, CircuitStats, _entered
+from ._breaker import _OUTCOME_NAMES, CircuitBreaker, CircuitPermit, CircuitStats, _entered
 from ._breaker_core import NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
 from ._errors import CircuitOpenError
+from ._events import ACTIVE as _OBSERVED
+from ._events import CallRecorded, Rejected, emit
 from .stores._base import BreakerSpec, Store, StoreUnavailableError
 from .stores._degraded import Degraded, StoreGuard
 from .stores._open import store_for_policy
@@ -155,10 +157,13 @@ class SharedCircuitBreaker(CircuitBreaker):
         self, answer: tuple[Ticket | float, Transition | None] | Degraded
     ) -> Ticket | float:
         if isinstance(answer, Degraded):
-            return self._degraded_admit()
-        decision, transition = answer
-        if transition is not None:
-            self._announce(transition)
+            decision = self._degraded_admit()
+        else:
+            decision, transition = answer
+            if transition is not None:
+                self._announce(transition)
+        if _OBSERVED and isinstance(decision, float):
+            emit(Rejected("breaker", self.name, "open", decision))
         return decision
 
     def _degraded_admit(self) -> Ticket | float:
@@ -174,6 +179,8 @@ class SharedCircuitBreaker(CircuitBreaker):
         return self._decide()
 
     def _settle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
+        if _OBSERVED and ticket.__class__ is not LocalTicket:  # the local path emits its own
+            emit(CallRecorded("breaker", self.name, _OUTCOME_NAMES[outcome]))
         kind = ticket.__class__
         if kind is AllowedTicket:
             return
@@ -194,6 +201,8 @@ class SharedCircuitBreaker(CircuitBreaker):
         if kind is LocalTicket or kind is AllowedTicket:
             self._settle(ticket, outcome, started)
             return
+        if _OBSERVED:
+            emit(CallRecorded("breaker", self.name, _OUTCOME_NAMES[outcome]))
         duration = self._clock.monotonic() - started if self._timed else 0.0
         # Shielded: the outcome of a cancelled call is still reported (as neutral).
         with anyio.CancelScope(shield=True):

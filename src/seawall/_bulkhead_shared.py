@@ -22,6 +22,8 @@ import anyio
 
 from ._bulkhead import Bulkhead, BulkheadStats
 from ._errors import BulkheadFullError
+from ._events import ACTIVE as _OBSERVED
+from ._events import Rejected, emit
 from ._validate import check_number
 from .stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
 from .stores._degraded import Degraded, StoreGuard
@@ -114,6 +116,8 @@ class SharedBulkhead(Bulkhead):
     def _refuse(self, why: str) -> BulkheadFullError:
         with self._held_lock:
             self._counts[1] += 1
+        if _OBSERVED:
+            emit(Rejected("bulkhead", self.name, "full", _MAX_POLL))
         return BulkheadFullError(
             f"Bulkhead {self.name!r} is full ({self._spec.max_concurrent} held across "
             f"processes): {why}",

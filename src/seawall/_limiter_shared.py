@@ -20,6 +20,8 @@ import anyio
 
 from ._clock import Clock
 from ._errors import RateLimitExceededError
+from ._events import ACTIVE as _OBSERVED
+from ._events import Rejected, emit
 from ._keyed_limiter import KeyedRateLimiter
 from ._limiter import RateLimitDecision, RateLimiter
 from ._limiter_driver import (
@@ -118,6 +120,8 @@ class StoreLimiting:
         """Count an immediate answer; None when the caller must sleep ``answer.wait``."""
         if answer.wait > max_wait:
             owner._count(False)
+            if _OBSERVED:
+                emit(Rejected("limiter", self.name, "rate_limited", answer.wait))
             if polite:
                 return False
             raise too_slow(self.name, answer.wait, max_wait)
@@ -139,6 +143,8 @@ class _SharedMixin:
             return local() if self._link.guard.mode == "local" else self._counted_fallback(0.0)
         granted = answer.wait == 0.0
         owner._count(granted)
+        if not granted:
+            self._refused(answer.wait)
         return granted
 
     def _shared_consume(
@@ -170,6 +176,8 @@ class _SharedMixin:
     def _decision(self, answer: Reservation) -> RateLimitDecision:
         granted = answer.wait == 0.0
         self._owner()._count(granted)
+        if not granted:
+            self._refused(answer.wait)
         return RateLimitDecision(
             granted, self._link.spec.burst, answer.remaining, answer.reset_after, answer.wait
         )
@@ -220,6 +228,10 @@ class _SharedMixin:
             raise
         self._owner()._count(granted)
         return granted
+
+    def _refused(self, wait: float) -> None:
+        if _OBSERVED:
+            emit(Rejected("limiter", self._link.name, "rate_limited", wait))
 
     def _owner(self) -> LimiterBase:
         return self  # type: ignore[return-value]
