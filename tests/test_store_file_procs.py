@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from _procs.file_store_common import LIMITER, MP_LIMITER, MP_POOL, SOLO
-from seawall.stores._base import StoreUnavailableError
+from seawall.stores._base import LimiterSpec, StoreUnavailableError
 from seawall.stores._file import FileStore
 from seawall.stores._file_files import base_name
 
@@ -88,22 +88,24 @@ def test_a_killed_holder_frees_its_slot_at_once(tmp_path: Path) -> None:
 
 def test_a_lock_held_by_another_process_refuses_without_writing(tmp_path: Path) -> None:
     """While another process holds the flock, reserve raises and the record is unchanged."""
+    # A bucket that refills once an hour: a slow, loaded machine cannot refill it mid-test.
+    spec = LimiterSpec("held", interval=3600.0, burst=2.0)
     store = FileStore(tmp_path / "s", timeout=0.2)
-    store.reserve(LIMITER, None, 1, 0.0)
-    base = Path(store.path) / base_name("lim", LIMITER.name)
+    store.reserve(spec, None, 1, 0.0)
+    base = Path(store.path) / base_name("lim", spec.name)
     before = base.with_suffix(".tab").read_bytes()
     with _spawn("lock", str(base.with_suffix(".lock"))) as child:
         assert child.stdout is not None
         assert child.stdout.readline() == "locked\n"
         began = time.monotonic()
         with pytest.raises(StoreUnavailableError, match="stayed locked"):
-            store.reserve(LIMITER, None, 1, 0.0)
+            store.reserve(spec, None, 1, 0.0)
         assert time.monotonic() - began >= 0.2  # it polled for the whole timeout
         assert base.with_suffix(".tab").read_bytes() == before
         assert child.stdin is not None
         child.stdin.close()
         assert child.wait(timeout=30) == 0
-    assert store.reserve(LIMITER, None, 1, 0.0).remaining == 0
+    assert store.reserve(spec, None, 1, 0.0).remaining == 0
 
 
 def _reserve_in_forked_child(store: FileStore, go: Any, result: Any) -> None:
