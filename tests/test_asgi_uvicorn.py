@@ -46,6 +46,8 @@ def refused(server: Server) -> bool:
         httpx.get(f"{server.url}/count", timeout=2)
     except httpx.ConnectError:
         return True
+    except httpx.TransportError:
+        return False  # accepted just before the socket closed, or slow under load: ask again
     return False
 
 
