@@ -17,8 +17,6 @@ Shared state lives on wall time, which can jump. Two rules keep a jump harmless:
 
 from __future__ import annotations
 
-import math
-
 from .._breaker_core import (
     BreakerConfig,
     BreakerState,
@@ -136,15 +134,6 @@ def breaker_view(s: BreakerState, cfg: BreakerConfig, now: float) -> BreakerView
     )
 
 
-def breaker_ttl(s: BreakerState, cfg: BreakerConfig) -> float:
-    """How long an untouched breaker record must live: long enough to outlast an open period.
-
-    A closed breaker with no failures equals an absent one, but its counters are worth keeping
-    for ``seawall status``; every record lives at least a day after its last write.
-    """
-    return max(86400.0, 2.0 * (cfg.reset_timeout + cfg.stale_attempt_timeout))
-
-
 # -- bulkhead leases (Redis) -----------------------------------------------------------------
 
 
@@ -163,8 +152,3 @@ def lease_acquire(
         holders[holder] = now + lease
         return 0.0
     return max(min(holders.values()) - now, 2 * EPSILON)
-
-
-def whole_seconds(seconds: float) -> int:
-    """``seconds`` rounded up to a whole second, at least 1 (for key expiry)."""
-    return max(1, math.ceil(seconds))

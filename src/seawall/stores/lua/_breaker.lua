@@ -102,7 +102,8 @@ local function move(s, reason, now)
   return { old, new, reason, now }
 end
 
--- Writes the record and its expiry (_rules.breaker_ttl) in the same step.
+-- Writes the record and its expiry in the same step: a day, or twice an open period
+-- plus a probe lease if longer, after the last write.
 local function save_breaker(key, s)
   local fields = { 'kind', 'breaker', 'name', ARGV[2], 'reset_timeout', ARGV[4] }
   for _, f in ipairs(FIELDS) do

@@ -18,7 +18,7 @@ local function clock(arg)
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
--- Expiry in whole seconds, rounded up, at least 1 (_rules.whole_seconds): no key lives
+-- Expiry in whole seconds, rounded up, at least 1: no key lives
 -- forever. The cap only keeps the number an integer for absurd inputs.
 local function expire(key, seconds)
   local s = math.ceil(seconds)
