@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
-from redis.retry import Retry
 
 from ._base import StoreUnavailableError
 from ._redis_scripts import Reply, Script, decode
@@ -56,7 +56,8 @@ class AsyncClients:
                 self._target.client_url,
                 socket_timeout=self._timeout,
                 socket_connect_timeout=self._timeout,
-                retry=Retry(NoBackoff(), 0),
+                # The asyncio client takes the asyncio Retry (redis-py 8 warns on the sync one).
+                retry=AsyncRetry(NoBackoff(), 0),
                 health_check_interval=0,
             )
             self._clients[loop] = client
