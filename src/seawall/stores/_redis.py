@@ -15,6 +15,7 @@ a store shared by unrelated request tasks cannot do (see ``docs/redis-store.md``
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import uuid
 from collections.abc import Sequence
@@ -62,6 +63,13 @@ if TYPE_CHECKING:
 __all__ = ["RedisStore"]
 
 _T = TypeVar("_T")
+# No CLIENT SETINFO on connect: one command per connection less. redis-py 7.2 renamed the
+# switch from lib_name/lib_version to driver_info and warns on the old names.
+_NO_SETINFO: dict[str, None] = (
+    {"driver_info": None}
+    if importlib.util.find_spec("redis.driver_info") is not None
+    else {"lib_name": None, "lib_version": None}
+)
 _BUCKET_CACHE = 4096  # cached bucket keys; cleared when full (rebuilt on demand)
 _FAILURES = (RedisError, RedisClusterException, OSError)
 _STATUS = {
@@ -144,7 +152,7 @@ class RedisStore(Store):
             "socket_connect_timeout": self.timeout,
             "retry": Retry(NoBackoff(), 0),
             "health_check_interval": 0,
-            "driver_info": None,  # no CLIENT SETINFO: one command per connection less
+            **_NO_SETINFO,
         }
         if self._target.cluster:
             return RedisCluster.from_url(self._target.client_url, **options)
