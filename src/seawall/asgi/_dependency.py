@@ -8,8 +8,9 @@ renders like its own (without the middleware, register :func:`rate_limit_exceede
 Neither asks anything of the endpoint's parameter names.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI 0.115 (our floor) resolves a callable
+# instance's string annotations without its module globals, so ``request: Request`` would turn
+# into a query parameter (every call a 422).
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
