@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,12 +32,6 @@ from seawall.config import (
     load_settings,
 )
 from seawall.testing import FakeClock
-
-
-@pytest.fixture(autouse=True)
-def _restore_defaults() -> Iterator[None]:
-    yield
-    configure(Settings())
 
 
 def test_defaults_match_the_policy_constructors() -> None:
@@ -181,11 +174,6 @@ def test_origin_of_unknown_key_suggests() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings().origin("watchdog.timeot")
     assert str(caught.value) == "unknown key 'watchdog.timeot'; did you mean 'watchdog.timeout'?"
-
-
-def test_current_is_the_defaults_until_configured() -> None:
-    """current() returns the built-in defaults before configure() is called."""
-    assert current() == Settings()
 
 
 def test_configure_with_settings_installs_them() -> None:

@@ -29,7 +29,7 @@ def test_table_shows_value_and_origin(
     """The table lists each key with its value and whether file, variable or default set it."""
     monkeypatch.setenv("SEAWALL_RETRY__JITTER", "false")
     assert main(["config", str(conf)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()[3:]  # after the file and variables lines
     assert len(lines) == 25
     assert lines[0].split() == ["KEY", "VALUE", "FROM"]
     assert lines[1].split() == ["circuit_breaker.max_failures", "3", str(conf)]
@@ -40,17 +40,69 @@ def test_table_shows_value_and_origin(
     assert lines[17].split() == ["retry.deadline", "null", "default"]
 
 
+def test_table_says_which_file_and_variables(
+    conf: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table starts with the file SEAWALL_CONFIG named and the variables that set a key."""
+    monkeypatch.setenv("SEAWALL_CONFIG", str(conf))
+    monkeypatch.setenv("SEAWALL_WATCHDOG__TIMEOUT", "4")
+    monkeypatch.setenv("SEAWALL_RETRY__JITTER", "false")
+    assert main(["config"]) == 0
+    assert capsys.readouterr().out.splitlines()[:3] == [
+        f"file: {conf} (named by SEAWALL_CONFIG)",
+        "variables: SEAWALL_RETRY__JITTER, SEAWALL_WATCHDOG__TIMEOUT",
+        "",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("named", "expected"),
+    [
+        (None, "file: none (SEAWALL_CONFIG is not set)"),
+        ("", "file: none (SEAWALL_CONFIG is empty)"),
+    ],
+)
+def test_table_says_no_file_was_read(
+    named: str | None,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without FILE and without a file named by SEAWALL_CONFIG, the first line says why none."""
+    if named is not None:
+        monkeypatch.setenv("SEAWALL_CONFIG", named)
+    else:
+        monkeypatch.delenv("SEAWALL_CONFIG", raising=False)
+    assert main(["config"]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [expected, "variables: none"]
+
+
+def test_file_argument_other_than_seawall_config_is_pointed_out(
+    conf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checking FILE while SEAWALL_CONFIG names another file says which one the app reads."""
+    other = tmp_path / "other.yml"
+    monkeypatch.setenv("SEAWALL_CONFIG", str(other))
+    assert main(["config", str(conf)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"file: {conf} (given as FILE; SEAWALL_CONFIG names {other})"
+
+
 def test_json_output(
     conf: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--json prints one object per dotted key, infinity as the string 'inf'."""
+    """--json prints the file, the variables and one object per dotted key, inf as 'inf'."""
     monkeypatch.setenv("SEAWALL_CONFIG", str(conf))
+    monkeypatch.setenv("SEAWALL_RETRY__JITTER", "off")
     assert main(["config", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert len(document) == 24
-    assert document["circuit_breaker.max_failures"] == {"value": 3, "from": str(conf)}
-    assert document["bulkhead.max_wait"] == {"value": "inf", "from": str(conf)}
-    assert document["store.url"] == {"value": "memory://", "from": "default"}
+    assert list(document) == ["file", "variables", "settings"]
+    assert (document["file"], document["variables"]) == (str(conf), ["SEAWALL_RETRY__JITTER"])
+    settings = document["settings"]
+    assert len(settings) == 24
+    assert settings["circuit_breaker.max_failures"] == {"value": 3, "from": str(conf)}
+    assert settings["bulkhead.max_wait"] == {"value": "inf", "from": str(conf)}
+    assert settings["store.url"] == {"value": "memory://", "from": "default"}
 
 
 def test_invalid_configuration_exits_2_with_the_error(

@@ -124,3 +124,16 @@ def test_conflict_names_both_sources(tmp_path: Path) -> None:
 def test_empty_seawall_config_means_no_file() -> None:
     """SEAWALL_CONFIG set to the empty string reads no file."""
     assert load_settings(env={"SEAWALL_CONFIG": ""}) == Settings()
+
+
+def test_settings_name_their_file_and_variables(tmp_path: Path) -> None:
+    """Settings.file is the file read and Settings.variables the variables that set a key."""
+    path = tmp_path / "c.yml"
+    path.write_text("resilience:\n", encoding="utf-8")
+    env = {"SEAWALL_CONFIG": str(path), "SEAWALL_RETRY__JITTER": "no", "SEAWALL_TEST_GO": "x"}
+    env["SEAWALL_BULKHEAD__MAX_WAIT"] = "1"
+    settings = load_settings(env=env)
+    assert (settings.file, settings.variables) == (
+        str(path),
+        ("SEAWALL_BULKHEAD__MAX_WAIT", "SEAWALL_RETRY__JITTER"),
+    )

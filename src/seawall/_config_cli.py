@@ -1,9 +1,11 @@
 """``seawall config [FILE] [--json]``: check a configuration and show what it amounts to.
 
 FILE (else the file ``SEAWALL_CONFIG`` names) and the ``SEAWALL_*`` variables are read exactly
-as :func:`seawall.config.load_settings` reads them; every key is printed with its value and
-where the value came from. Exit status 0 when the configuration is valid, 2 (with the error on
-stderr) when it is not, so the command doubles as a deployment check.
+as :func:`seawall.config.load_settings` reads them, which is also how policies load them on
+first use; the output says which file was read and which variables applied, then prints every
+key with its value and where the value came from. Exit status 0 when the configuration is
+valid, 2 (with the error on stderr) when it is not, so the command doubles as a deployment
+check.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import sys
 from typing import Any
 
+from ._config_load import CONFIG_VAR
 from ._config_settings import SECTIONS, rules
 from ._errors import ConfigError
 from .config import Settings, load_settings
@@ -52,8 +55,28 @@ def _run(args: argparse.Namespace) -> int:
         print(f"seawall config: {exc}", file=sys.stderr, flush=True)
         return INVALID
     table = rows(settings)
-    print(_as_json(table) if args.json else _as_table(table), flush=True)
+    if args.json:
+        print(_as_json(settings, table), flush=True)
+    else:
+        print(_summary(settings, args.file), "", _as_table(table), sep="\n", flush=True)
     return VALID
+
+
+def _summary(settings: Settings, given: str | None) -> str:
+    """Two lines: the file read and why, and the variables that set a key."""
+    named = os.environ.get(CONFIG_VAR)
+    if given is None:
+        why = f"named by {CONFIG_VAR}" if named else f"{CONFIG_VAR} is {_unset(named)}"
+    else:
+        # The app reads SEAWALL_CONFIG, not FILE: say so when the two differ.
+        elsewhere = f"names {named}" if named else f"is {_unset(named)}"
+        why = "given as FILE" + ("" if named == given else f"; {CONFIG_VAR} {elsewhere}")
+    variables = ", ".join(settings.variables) or "none"
+    return f"file: {settings.file or 'none'} ({why})\nvariables: {variables}"
+
+
+def _unset(value: str | None) -> str:
+    return "not set" if value is None else "empty"
 
 
 def _shown(value: object) -> object:
@@ -71,8 +94,12 @@ def _text(value: object) -> str:
     return str(_shown(value))
 
 
-def _as_json(table: list[tuple[str, object, str]]) -> str:
-    document = {key: {"value": _shown(value), "from": origin} for key, value, origin in table}
+def _as_json(settings: Settings, table: list[tuple[str, object, str]]) -> str:
+    document = {
+        "file": settings.file,
+        "variables": list(settings.variables),
+        "settings": {key: {"value": _shown(value), "from": origin} for key, value, origin in table},
+    }
     return json.dumps(document, indent=2)
 
 

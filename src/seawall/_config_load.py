@@ -75,13 +75,17 @@ def env_name(section: str, key: str) -> str:
 
 def load(
     path: str | os.PathLike[str] | None, env: Mapping[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Read the file (if any) and the environment; return checked sections and origins."""
+) -> tuple[dict[str, Any], dict[str, str], str | None]:
+    """Read the file (if any) and the environment.
+
+    Return the checked sections, the origin of every key set, and the file read (or None).
+    """
     named_by = None
     if path is None and env.get(CONFIG_VAR):
         path, named_by = env[CONFIG_VAR], CONFIG_VAR
     entries = [] if path is None else read_file(Path(path), named_by)
-    return merge([*entries, *read_env(env)])
+    sections, origins = merge([*entries, *read_env(env)])
+    return sections, origins, None if path is None else str(path)
 
 
 # -- files --------------------------------------------------------------------------------

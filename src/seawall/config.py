@@ -1,10 +1,11 @@
 """Settings for seawall's policies, from built-in defaults, a file and the environment.
 
 Precedence, lowest first: built-in defaults < the configuration file < ``SEAWALL_*``
-environment variables < constructor arguments. Nothing is read unless asked for: a file only
-when :func:`load_settings` gets a path or ``SEAWALL_CONFIG`` names one, never from the working
-directory or the home directory. Every bad value raises :class:`~seawall.ConfigError` naming
-the file (or the variable), the dotted key and the value; nothing is clamped::
+environment variables < constructor arguments. A file is read only when named: a path given
+to :func:`load_settings` or :func:`configure`, or the one ``SEAWALL_CONFIG`` names; never one
+from the working directory or the home directory. Every bad value raises
+:class:`~seawall.ConfigError` naming the file (or the variable), the dotted key and the value;
+nothing is clamped::
 
     from seawall import CircuitBreaker
     from seawall.config import load_settings
@@ -13,8 +14,10 @@ the file (or the variable), the dotted key and the value; nothing is clamped::
     breaker = CircuitBreaker(**settings.circuit_breaker_kwargs(), name="payments")
     strict = CircuitBreaker(**settings.circuit_breaker_kwargs(max_failures=1))  # argument wins
 
-:func:`configure` installs settings process-wide and :func:`current` returns them (the
-built-in defaults until ``configure`` is called). See ``docs/configuration.md``.
+Policies take the options they leave out from :func:`current`. Unless :func:`configure`
+installed settings first, the first call of :func:`current` (the first policy built that
+consults it, never ``import seawall``) loads them once from ``SEAWALL_CONFIG`` and the
+``SEAWALL_*`` variables, so setting the variables is enough. See ``docs/configuration.md``.
 """
 
 from __future__ import annotations
@@ -151,6 +154,8 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     origins: Mapping[str, str] = field(default_factory=_no_origins, compare=False, repr=False)
     """Where each key not left at its default came from: a file path or an env variable."""
+    file: str | None = field(default=None, compare=False)
+    """The configuration file these settings were read from; None when no file was read."""
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():
@@ -167,6 +172,14 @@ class Settings:
             hint = f"; did you mean {near!r}?" if near else ""
             raise ConfigError(f"unknown key {key!r}{hint}")
         return self.origins.get(key, "default")
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The ``SEAWALL_<SECTION>__<KEY>`` variables that set a key, sorted."""
+        prefix = "environment variable "
+        return tuple(
+            sorted(o.removeprefix(prefix) for o in self.origins.values() if o.startswith(prefix))
+        )
 
     # -- constructor keyword arguments ---------------------------------------------------
 
@@ -257,12 +270,13 @@ def load_settings(
     The file is ``path`` if given, else the one ``env["SEAWALL_CONFIG"]`` names, else none.
     Pass ``env={}`` to ignore the environment.
     """
-    sections, origins = load(path, env)
-    return Settings(**sections, origins=origins)
+    sections, origins, file = load(path, env)
+    return Settings(**sections, origins=origins, file=file)
 
 
 _lock = threading.Lock()
-_current = Settings()
+# None until settings are installed: by configure(), or by the first current() call.
+_installed: Settings | None = None
 
 
 def configure(
@@ -273,16 +287,35 @@ def configure(
     """Install settings process-wide and return them.
 
     ``source`` is a :class:`Settings`, or a file path given to :func:`load_settings` (with
-    ``env``); ``None`` loads from ``SEAWALL_CONFIG`` and the environment only.
-    ``configure(Settings())`` goes back to the built-in defaults.
+    ``env``); ``None`` loads from ``SEAWALL_CONFIG`` and the environment only. They replace
+    whatever was installed or loaded before: ``configure(Settings())`` goes back to the
+    built-in defaults, whatever the environment says. A failed call installs nothing.
     """
-    global _current
+    global _installed
     settings = source if isinstance(source, Settings) else load_settings(source, env=env)
     with _lock:
-        _current = settings
+        _installed = settings
     return settings
 
 
 def current() -> Settings:
-    """The settings last installed by :func:`configure`; the built-in defaults before that."""
-    return _current
+    """The process-wide settings, which every policy consults for the options left out.
+
+    These are the settings :func:`configure` installed. Before any ``configure()`` call, the
+    first call loads them with :func:`load_settings` from ``SEAWALL_CONFIG`` and the
+    ``SEAWALL_*`` variables of ``os.environ`` and keeps them: later changes to the file or
+    the environment are not seen. A load that fails raises :class:`~seawall.ConfigError` and
+    keeps nothing, so the next call tries again.
+    """
+    settings = _installed
+    return _load_once() if settings is None else settings
+
+
+def _load_once() -> Settings:
+    # Under the lock, so that threads building their first policies at once read the file
+    # once and all get the same object.
+    global _installed
+    with _lock:
+        if _installed is None:
+            _installed = load_settings(env=os.environ)
+        return _installed
