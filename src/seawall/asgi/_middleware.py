@@ -13,7 +13,8 @@ later gate never holds an earlier one's slot):
 3. rate limits: the route's own limit (``@limit``, ``route_limits``) or else the default
    ``rate_limit``, per client key -> 429;
 4. the bulkhead (``max_concurrent``) -> 503;
-5. the circuit breaker over the app's own failures (5xx or an exception) -> 503;
+5. the circuit breaker over the app's own failures (5xx or an exception) -> 503; a client
+   that leaves early is neutral (see :mod:`._observed`);
 6. the app, under ``request_timeout`` -> 504 if it has not started its response.
 """
 
@@ -38,6 +39,7 @@ from ._client import ClientKey, Network, parse_networks
 from ._dependency import CLIENT_KEY, RateLimited, rejection_for
 from ._lifespan import SeawallLifespan
 from ._limits import LimitGroup, LimitSpec, PolicyState, parse_limits
+from ._observed import Observed
 from ._probes import Probes
 from ._responses import (
     HEADER_STYLES,
@@ -59,25 +61,6 @@ __all__ = ["ResilienceMiddleware"]
 logger = logging.getLogger("seawall")
 
 Exempt = Iterable[str] | Callable[[Scope], bool]
-
-
-class _Observed:
-    """The wrapped ``send``: adds the rate-limit fields and remembers the status."""
-
-    __slots__ = ("extra", "send", "status")
-
-    def __init__(self, send: Send, extra: list[Header]) -> None:
-        self.send = send
-        self.extra = extra
-        self.status = 0
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            if self.extra:
-                headers = [*message.get("headers", ()), *self.extra]
-                message = {**message, "headers": headers}
-        await self.send(message)
 
 
 class ResilienceMiddleware:
@@ -257,7 +240,9 @@ class ResilienceMiddleware:
     async def _call_app(
         self, scope: Scope, receive: Receive, send: Send, extra: list[Header], permit: Any
     ) -> None:
-        observed = _Observed(send, extra)
+        observed = Observed(send, extra, receive)
+        if permit is not None:
+            receive = observed.receive  # only the breaker needs to know who left early
         try:
             if self._timeout is None:
                 await self.app(scope, receive, observed)
@@ -275,16 +260,37 @@ class ResilienceMiddleware:
             return
         except BaseException as exc:
             if permit is not None:
-                if self._shared_breaker:
-                    with anyio.CancelScope(shield=True):
-                        await permit.asettle(exc)
-                else:
-                    permit.settle(exc)
+                await self._settle(permit, exc, observed)
             raise
         if permit is not None:
-            await self._report(permit, FAILURE if expired or observed.status >= 500 else SUCCESS)
+            await self._report(permit, self._verdict_of(expired, observed))
         if expired:
             await self._expired(scope, receive, send, observed)
+
+    @staticmethod
+    def _verdict_of(expired: bool, observed: Observed) -> int:
+        # A timeout is the app's slowness even if the client has left meanwhile; a response
+        # cut short by the client says nothing about the app, whatever its status.
+        if expired:
+            return FAILURE
+        if observed.gone:
+            return NEUTRAL
+        return FAILURE if observed.status >= 500 else SUCCESS
+
+    async def _settle(self, permit: CircuitPermit, exc: BaseException, observed: Observed) -> None:
+        outcome = observed.outcome(exc)
+        if not self._shared_breaker:
+            if outcome is None:
+                permit.settle(exc)
+            else:
+                permit._report(outcome)
+            return
+        # Shielded: the exception may be a cancellation, and the outcome must still be told.
+        with anyio.CancelScope(shield=True):
+            if outcome is None:
+                await permit.asettle(exc)
+            else:
+                await permit._areport(outcome)
 
     async def _report(self, permit: CircuitPermit, outcome: int) -> None:
         # A breaker kept in a store reports without blocking the loop; one in memory at once.
@@ -330,7 +336,7 @@ class ResilienceMiddleware:
         return app_scope.cancel_called
 
     async def _expired(
-        self, scope: Scope, receive: Receive, send: Send, observed: _Observed
+        self, scope: Scope, receive: Receive, send: Send, observed: Observed
     ) -> None:
         if not observed.status:
             await self._reject(scope, receive, send, timed_out())
