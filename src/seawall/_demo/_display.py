@@ -4,32 +4,35 @@ On a terminal the status block (a progress bar, the outcome counts, the breakers
 redrawn ten times a second under the event lines, with plain ANSI escapes; anywhere else
 (a pipe, a file, a test) a one-line status is printed once a second instead, so the output
 stays readable as a log.
+
+Redrawing in place means: move the cursor up over the lines printed last time, erase to the
+end of the screen, print again. That only works if each printed line takes exactly one row:
+a line the terminal wraps takes two, the cursor goes up too few rows, and every redraw leaves
+a stale row behind. So every line of the block (and every event line, on a terminal) is fitted
+to the terminal's width, measured at each draw: counts and states reflow onto more lines,
+anything still too long is cut.
 """
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from .._clock import SYSTEM_CLOCK
-from ._schedule import Schedule
+from ._narration import LABELS, Tally, opening, recap
+from ._schedule import Phase, Schedule
 
-__all__ = ["Display", "Snapshot"]
+__all__ = ["Display", "Snapshot", "pack"]
 
 _UP_AND_CLEAR = "\x1b[{n}F\x1b[J"  # cursor to the start of n lines up, erase to the end
 _BAR = 30
-
-_LABELS = (
-    ("fresh", "served"),
-    ("degraded", "degraded"),
-    ("rate_limited", "429"),
-    ("overloaded", "shed 503"),
-    ("circuit_open", "open 503"),
-    ("timeout", "504"),
-    ("error", "errors"),
-)
+_MIN_BAR = 10
+_MIN_WIDTH = 20
+_INDENT = "  "
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +45,48 @@ class Snapshot:
     retries: int
     breakers: Mapping[str, str]
     degraded_decisions: int = 0
+    groups: Tally = field(default_factory=dict)
+    """Finished requests by ``(client group, outcome)``, for the phase recaps."""
+
+
+def pack(parts: Sequence[str], limit: int, indent: str = _INDENT) -> list[str]:
+    """``parts`` joined by two spaces into lines of at most ``limit`` characters.
+
+    Each line starts with ``indent``; a part too long for a line of its own is cut.
+    """
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if line and len(line) + 2 + len(part) <= limit:
+            line += "  " + part
+            continue
+        if line:
+            lines.append(line)
+        line = _cut(indent + part, limit)
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _cut(line: str, limit: int) -> str:
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class Display:
     """Prints events and the live status to ``out``; ``live`` redraws in place (a TTY)."""
 
-    def __init__(self, out: TextIO, schedule: Schedule, *, live: bool) -> None:
+    def __init__(
+        self, out: TextIO, schedule: Schedule, *, live: bool, width: int | None = None
+    ) -> None:
         self._out = out
         self._schedule = schedule
         self._live = live
+        self._width = width
         self._drawn = 0
         self._last: Snapshot | None = None
         self._notes: deque[str] = deque()
+        self._phase: tuple[Phase, Tally] | None = None
+        self._recaps = 0
 
     @property
     def duration(self) -> float:
@@ -70,9 +103,13 @@ class Display:
         self._notes.append(text)
 
     def event(self, elapsed: float, text: str) -> None:
-        """Print one event line (above the status block on a terminal)."""
+        """Print one event (above the status block, reflowed to the width, on a terminal)."""
         self._erase()
-        self._out.write(f"[{elapsed:6.2f}s] {text}\n")
+        stamp = f"[{elapsed:6.2f}s] "
+        if self._live:
+            lines = textwrap.wrap(text, self._limit() - len(stamp)) or [""]
+            text = ("\n" + " " * len(stamp)).join(lines)
+        self._out.write(f"{stamp}{text}\n")
         self._draw()
 
     async def run(self, snapshot: Callable[[], Snapshot]) -> None:
@@ -82,11 +119,25 @@ class Display:
             self.update(snapshot())
             await SYSTEM_CLOCK.asleep(period)
 
-    async def announce_phases(self, elapsed: Callable[[], float]) -> None:
-        """Print each phase as it begins (``elapsed`` reads the run's stopwatch)."""
+    async def announce_phases(self, snapshot: Callable[[], Snapshot]) -> None:
+        """Open each phase as it begins, closing the one before (see :meth:`begin_phase`)."""
         for phase in self._schedule.phases:
-            await SYSTEM_CLOCK.asleep(max(0.0, phase.start - elapsed()))
-            self.event(elapsed(), f"phase {phase.name}: {phase.description}")
+            await SYSTEM_CLOCK.asleep(max(0.0, phase.start - snapshot().elapsed))
+            self.begin_phase(phase, snapshot())
+
+    def begin_phase(self, phase: Phase, snap: Snapshot) -> None:
+        """Recap the phase in progress, if any, then say what ``phase`` will show and why."""
+        self.end_phase(snap)
+        self.event(snap.elapsed, opening(phase))
+        self._phase = (phase, dict(snap.groups))
+
+    def end_phase(self, snap: Snapshot) -> None:
+        """Print what finished during the phase in progress (nothing if none is)."""
+        if self._phase is not None:
+            phase, before = self._phase
+            self._phase = None
+            self.event(snap.elapsed, recap(phase, before, snap.groups, explain=not self._recaps))
+            self._recaps += 1
 
     def update(self, snap: Snapshot) -> None:
         """Show ``snap``: print queued notes, then redraw the block or print the line."""
@@ -113,31 +164,55 @@ class Display:
             self._out.write(_UP_AND_CLEAR.format(n=self._drawn))
             self._drawn = 0
 
+    def _limit(self) -> int:
+        # One column short of the width: some terminals wrap a line that fills the last
+        # column as soon as the newline comes, which would take a second row.
+        columns = self._width if self._width is not None else shutil.get_terminal_size().columns
+        return max(columns - 1, _MIN_WIDTH)
+
     def _draw(self) -> None:
         snap = self._last
         if not self._live or snap is None:
             return
-        lines = [self._progress(snap), "  " + self._counts(snap), "  " + self._states(snap)]
+        lines = self.block(snap)
         self._out.write("".join(line + "\n" for line in lines))
         self._drawn = len(lines)
 
-    def _progress(self, snap: Snapshot) -> str:
+    def block(self, snap: Snapshot) -> list[str]:
+        """The status block's lines for ``snap``, each fitted to the terminal's width."""
+        limit = self._limit()
+        return [
+            self._progress(snap, limit),
+            *pack(self._count_parts(snap), limit),
+            *pack(self._state_parts(snap), limit),
+        ]
+
+    def _progress(self, snap: Snapshot, limit: int) -> str:
         total = self._schedule.duration
         shown = min(snap.elapsed, total)
-        filled = round(shown / total * _BAR)
-        bar = "#" * filled + "-" * (_BAR - filled)
         phase = self._schedule.phase_at(shown).name
-        return f"[{bar}] {shown:5.1f}/{total:g} s  phase: {phase}"
+        rest = f" {shown:5.1f}/{total:g} s  phase: {phase}"
+        width = max(_MIN_BAR, min(_BAR, limit - len(rest) - 2))
+        filled = round(shown / total * width)
+        return _cut(f"[{'#' * filled}{'-' * (width - filled)}]{rest}", limit)
 
     @staticmethod
-    def _counts(snap: Snapshot) -> str:
+    def _count_parts(snap: Snapshot) -> list[str]:
         parts = [f"sent {snap.sent}"]
-        parts += [f"{label} {snap.seen.get(key, 0)}" for key, label in _LABELS]
+        parts += [f"{label} {snap.seen.get(key, 0)}" for key, label in LABELS]
         parts.append(f"retries {snap.retries}")
         if snap.degraded_decisions:
             parts.append(f"store-degraded {snap.degraded_decisions}")
-        return "  ".join(parts)
+        return parts
+
+    @classmethod
+    def _counts(cls, snap: Snapshot) -> str:
+        return "  ".join(cls._count_parts(snap))
 
     @staticmethod
-    def _states(snap: Snapshot) -> str:
-        return "  ".join(f"{name}: {state}" for name, state in snap.breakers.items())
+    def _state_parts(snap: Snapshot) -> list[str]:
+        return [f"{name}: {state}" for name, state in snap.breakers.items()]
+
+    @classmethod
+    def _states(cls, snap: Snapshot) -> str:
+        return "  ".join(cls._state_parts(snap))

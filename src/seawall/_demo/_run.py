@@ -160,10 +160,11 @@ class _Demo:
         return Snapshot(
             self.clock(),
             traffic.sent,
-            traffic.seen,
+            dict(traffic.seen),
             self.backend.retries(),
             states,
             self.backend.degraded_decisions(),
+            dict(traffic.by_group),
         )
 
     async def run(self) -> DemoResult:
@@ -188,10 +189,12 @@ class _Demo:
         self.clock.restart()
         async with anyio.create_task_group() as shown:
             shown.start_soon(self.display.run, self.snapshot)
-            shown.start_soon(self.display.announce_phases, self.clock)
+            shown.start_soon(self.display.announce_phases, self.snapshot)
             await traffic.run()
             shown.cancel_scope.cancel()
-        self.display.update(self.snapshot())
+        last = self.snapshot()
+        self.display.update(last)
+        self.display.end_phase(last)
         self.display.finish()
 
     async def _shut_down(self) -> None:

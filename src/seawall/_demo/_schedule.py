@@ -34,11 +34,38 @@ SLOW_LATENCY = 0.3
 #: How long the upstream takes in the "stalled" phase (longer than any timeout in the demo).
 STALL_LATENCY = 1.5
 
+# What the viewer sees in each phase, and why. The numbers are the service's settings
+# (_service.py); a test checks that they agree.
+_HEALTHY = (
+    "healthy upstream. The 5 steady clients stay under their limit of 5 requests a second "
+    "and are served; the greedy client asks far faster, so the middleware refuses most of "
+    "its requests with 429 on purpose: that is the per-client limit at work"
+)
 _TROUBLE = (
-    ("slow", "slow upstream (0.3 s): a flash crowd fills the bulkhead"),
-    ("5xx", "upstream 5xx burst: retries, then the upstream breaker opens"),
-    ("429", "upstream 429 + Retry-After: the host limiter blocks, fallbacks served"),
-    ("stalled", "upstream stalls: 504s, then the app's own breaker opens"),
+    (
+        "slow",
+        "upstream slow (0.3 s a quote). A flash crowd of 24 clients arrives at once: 8 "
+        "requests fit the bulkhead, the others are shed with 503 at once instead of queueing",
+    ),
+    (
+        "5xx",
+        "upstream answers 503. The transport retries, then the upstream breaker opens and "
+        "calls fail fast; the service answers with its last good quote (degraded)",
+    ),
+    (
+        "429",
+        "upstream answers 429 with Retry-After. The host limiter holds calls back (0.25 s at "
+        "most), and the service serves its last good quote (degraded) meanwhile",
+    ),
+    (
+        "stalled",
+        "upstream stalls (1.5 s). Requests hit the 0.5 s request timeout (504); after 3 of "
+        "them the app's own breaker opens and answers 503 at once",
+    ),
+)
+_RECOVERED = (
+    "upstream recovered. After 0.5 s each open breaker lets one probe through and closes "
+    "when it succeeds; quotes are fresh again"
 )
 
 
@@ -84,8 +111,8 @@ def build_schedule(duration: float) -> Schedule:
     lead = 0.1 * duration
     tail = max(0.25 * duration, 2.0)
     step = (duration - lead - tail) / len(_TROUBLE)
-    phases = [Phase("healthy", 0.0, lead, "healthy upstream: every request served")]
+    phases = [Phase("healthy", 0.0, lead, _HEALTHY)]
     for i, (name, text) in enumerate(_TROUBLE):
         phases.append(Phase(name, lead + i * step, lead + (i + 1) * step, text))
-    phases.append(Phase("recovered", duration - tail, duration, "upstream recovered"))
+    phases.append(Phase("recovered", duration - tail, duration, _RECOVERED))
     return Schedule(duration, tuple(phases))

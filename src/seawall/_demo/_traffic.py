@@ -23,7 +23,7 @@ from .._clock import SYSTEM_CLOCK
 from ._schedule import Schedule
 from ._service import CLIENT_HEADER
 
-__all__ = ["OUTCOMES", "Traffic", "classify"]
+__all__ = ["GROUPS", "OUTCOMES", "Traffic", "classify", "group_of"]
 
 OUTCOMES = ("fresh", "degraded", "rate_limited", "overloaded", "circuit_open", "timeout", "error")
 
@@ -34,6 +34,13 @@ GREEDY_THINK = 0.05
 CROWD = 24
 
 _REDUCED_CAPACITY = "temporary-reduced-capacity"
+GROUPS = ("steady", "greedy", "crowd")
+
+
+def group_of(client: str) -> str:
+    """The group a simulated client belongs to (``client-3`` is steady, ``crowd-7`` crowd)."""
+    prefix = client.split("-", 1)[0]
+    return "steady" if prefix == "client" else prefix
 
 
 def classify(response: httpx.Response) -> str:
@@ -66,6 +73,8 @@ class Traffic:
         self._elapsed = elapsed
         self._on_event = on_event
         self.seen: Counter[str] = Counter()
+        self.by_group: Counter[tuple[str, str]] = Counter()
+        """Outcomes by client group: ``("steady" | "greedy" | "crowd", outcome)``."""
         self.sent = 0
 
     async def run(self) -> None:
@@ -102,3 +111,4 @@ class Traffic:
         except (httpx.HTTPError, ValueError):  # no answer, or an unreadable one
             outcome = "error"
         self.seen[outcome] += 1
+        self.by_group[group_of(name), outcome] += 1
