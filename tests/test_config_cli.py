@@ -29,8 +29,7 @@ def test_table_shows_value_and_origin(
     """The table lists each key with its value and whether file, variable or default set it."""
     monkeypatch.setenv("SEAWALL_RETRY__JITTER", "false")
     assert main(["config", str(conf)]) == 0
-    lines = capsys.readouterr().out.splitlines()[3:]  # after the file and variables lines
-    assert len(lines) == 25
+    lines = capsys.readouterr().out.splitlines()[3:28]  # after the file and variables lines
     assert lines[0].split() == ["KEY", "VALUE", "FROM"]
     assert lines[1].split() == ["circuit_breaker.max_failures", "3", str(conf)]
     assert lines[2].split() == ["circuit_breaker.reset_timeout", "60.0", "default"]
@@ -38,6 +37,32 @@ def test_table_shows_value_and_origin(
     assert lines[16].split() == ["retry.jitter", "false", "environment", "variable",
                                  "SEAWALL_RETRY__JITTER"]  # fmt: skip
     assert lines[17].split() == ["retry.deadline", "null", "default"]
+
+
+def test_table_ends_with_keys_no_constructor_reads(
+    conf: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Set keys that only the *_kwargs() helpers pass on are named in a note after the table."""
+    monkeypatch.setenv("SEAWALL_RETRY__JITTER", "false")
+    monkeypatch.setenv("SEAWALL_WATCHDOG__TIMEOUT", "4")
+    assert main(["config", str(conf)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (len(lines), lines[-2]) == (30, "")
+    assert lines[-1] == (
+        "note: no constructor reads bulkhead.max_wait, retry.jitter on its own; pass them with "
+        "settings.bulkhead_kwargs(), retry_kwargs() or (keyed_)rate_limiter_kwargs()"
+    )
+
+
+def test_table_has_no_note_when_every_set_key_is_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When every key set is one a constructor reads, the table is the last thing printed."""
+    monkeypatch.setenv("SEAWALL_WATCHDOG__TIMEOUT", "4")
+    monkeypatch.setenv("SEAWALL_CONFIG", "")
+    assert main(["config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (len(lines), lines[-1].split()) == (28, ["store.degraded", "local", "default"])
 
 
 def test_table_says_which_file_and_variables(

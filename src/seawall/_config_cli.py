@@ -26,6 +26,10 @@ __all__ = ["register", "rows"]
 
 VALID, INVALID = 0, 2
 
+# Keys no constructor reads on its own (they reach policies through Settings.*_kwargs()):
+# a table that shows them as set without saying so would promise what the app does not do.
+_HELPER_ONLY = ("bulkhead.", "retry.", "rate_limiter.default_burst", "rate_limiter.max_keys")
+
 
 def register(subparsers: Any) -> None:
     """Attach ``config`` to the ``seawall`` command line."""
@@ -59,7 +63,18 @@ def _run(args: argparse.Namespace) -> int:
         print(_as_json(settings, table), flush=True)
     else:
         print(_summary(settings, args.file), "", _as_table(table), sep="\n", flush=True)
+        unread = [key for key, _, origin in table if origin != "default" and _helper_only(key)]
+        if unread:
+            print(
+                f"\nnote: no constructor reads {', '.join(unread)} on its own; pass them with "
+                "settings.bulkhead_kwargs(), retry_kwargs() or (keyed_)rate_limiter_kwargs()",
+                flush=True,
+            )
     return VALID
+
+
+def _helper_only(key: str) -> bool:
+    return key.startswith(_HELPER_ONLY)
 
 
 def _summary(settings: Settings, given: str | None) -> str:
