@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-__all__ = ["RedisServer", "redis_server"]
+__all__ = ["REDIS_PASSWORD", "RedisServer", "locked_redis_server", "redis_server"]
 
 
 def _free_port() -> int:
@@ -32,9 +32,14 @@ class _PortTaken(RuntimeError):
 
 
 class RedisServer:
-    """One ``redis-server`` process without persistence; ``start``/``stop`` may repeat."""
+    """One ``redis-server`` process without persistence; ``start``/``stop`` may repeat.
 
-    def __init__(self, port: int | None = None, *, cluster: bool = False) -> None:
+    With ``password`` the server requires it (``requirepass``) and ``url`` carries it.
+    """
+
+    def __init__(
+        self, port: int | None = None, *, cluster: bool = False, password: str | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -44,6 +49,7 @@ class RedisServer:
         self.binary = binary
         self.port = _free_port() if port is None else port
         self.cluster = cluster
+        self.password = password
         self._dir = tempfile.TemporaryDirectory(prefix="seawall-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
         self._started_before = False
@@ -52,15 +58,18 @@ class RedisServer:
     def url(self) -> str:
         """``redis://`` (or ``redis+cluster://``) URL of this server."""
         scheme = "redis+cluster" if self.cluster else "redis"
+        auth = "" if self.password is None else f":{self.password}@"
         return (
-            f"{scheme}://127.0.0.1:{self.port}/0"
+            f"{scheme}://{auth}127.0.0.1:{self.port}/0"
             if not self.cluster
-            else (f"{scheme}://127.0.0.1:{self.port}")
+            else (f"{scheme}://{auth}127.0.0.1:{self.port}")
         )
 
     def client(self) -> redis.Redis:
         """A plain redis-py client for inspecting the server (node-level in cluster mode)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5
+        )
 
     def start(self) -> None:
         """Start the server and wait until it answers PING.
@@ -88,6 +97,8 @@ class RedisServer:
             "--appendonly", "no",
             "--daemonize", "no",
         ]  # fmt: skip
+        if self.password is not None:
+            args += ["--requirepass", self.password]
         if self.cluster:
             conf = Path(self._dir.name) / f"nodes-{self.port}.conf"
             conf.unlink(missing_ok=True)
@@ -150,6 +161,21 @@ def redis_server() -> Iterator[RedisServer]:
 def shared_redis_server() -> Iterator[RedisServer]:
     """One redis-server for a whole test module (tests use distinct policy names)."""
     server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+#: The password of :func:`locked_redis_server`, distinctive so a leak is easy to find.
+REDIS_PASSWORD = "pw-7Hq2-do-not-print"
+
+
+@pytest.fixture(scope="module")
+def locked_redis_server() -> Iterator[RedisServer]:
+    """One redis-server that requires :data:`REDIS_PASSWORD`, for a whole test module."""
+    server = RedisServer(password=REDIS_PASSWORD)
     try:
         server.start()
         yield server

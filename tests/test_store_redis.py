@@ -353,7 +353,7 @@ def test_bad_options_are_refused_by_name() -> None:
 def test_constructor_does_no_io_and_repr_hides_the_password() -> None:
     """A store for an unreachable host builds at once; its repr shows no password."""
     s = RedisStore("rediss://user:secret@127.0.0.1:1/2")
-    assert repr(s) == "RedisStore(<rediss://127.0.0.1:1>, time_source='server')"
+    assert repr(s) == "RedisStore('rediss://user:***@127.0.0.1:1/2', time_source='server')"
     with pytest.raises(StoreUnavailableError):
         s.peek(LimiterSpec("x", 1.0, 1.0), None)
 

@@ -26,6 +26,7 @@ from ._events import CallRecorded, Rejected, emit
 from .stores._base import BreakerSpec, Store, StoreUnavailableError
 from .stores._degraded import Degraded, StoreGuard
 from .stores._open import store_for_policy
+from .stores._redact import redact_url
 
 __all__ = ["SharedCircuitBreaker"]
 
@@ -271,4 +272,4 @@ class SharedCircuitBreaker(CircuitBreaker):
         await self._asettle(ticket, SUCCESS if exc is None else self._outcome(exc), started)
 
     def __repr__(self) -> str:
-        return f"{CircuitBreaker.__repr__(self)[:-1]}, store={self._store.url!r})"
+        return f"{CircuitBreaker.__repr__(self)[:-1]}, store={redact_url(self._store.url)!r})"

@@ -28,6 +28,7 @@ from ._validate import check_number
 from .stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
 from .stores._degraded import Degraded, StoreGuard
 from .stores._open import store_for_policy
+from .stores._redact import redact_url
 
 __all__ = ["SharedBulkhead"]
 
@@ -221,7 +222,7 @@ class SharedBulkhead(Bulkhead):
     def __repr__(self) -> str:
         return (
             f"Bulkhead(name={self.name!r}, max_concurrent={self._spec.max_concurrent}, "
-            f"max_wait={self._max_wait!r}, store={self._store.url!r})"
+            f"max_wait={self._max_wait!r}, store={redact_url(self._store.url)!r})"
         )
 
 

@@ -29,6 +29,7 @@ from ._limiter_driver import (
 from ._limiter_link import SharedMixin, StoreLimiting, key_text
 from .stores._base import LimiterSpec, Store, StoreUnavailableError
 from .stores._open import store_for_policy
+from .stores._redact import redact_url
 
 __all__ = ["SharedKeyedRateLimiter", "SharedRateLimiter"]
 
@@ -134,7 +135,7 @@ class SharedRateLimiter(SharedMixin, RateLimiter):
             self._link.guard.failed(exc)
 
     def __repr__(self) -> str:
-        return f"{RateLimiter.__repr__(self)[:-1]}, store={self._link.store.url!r})"
+        return f"{RateLimiter.__repr__(self)[:-1]}, store={redact_url(self._link.store.url)!r})"
 
 
 class SharedKeyedRateLimiter(SharedMixin, KeyedRateLimiter):
@@ -237,4 +238,6 @@ class SharedKeyedRateLimiter(SharedMixin, KeyedRateLimiter):
             self._link.guard.failed(exc)
 
     def __repr__(self) -> str:
-        return f"{KeyedRateLimiter.__repr__(self)[:-1]}, store={self._link.store.url!r})"
+        return (
+            f"{KeyedRateLimiter.__repr__(self)[:-1]}, store={redact_url(self._link.store.url)!r})"
+        )

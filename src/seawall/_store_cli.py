@@ -5,11 +5,12 @@ The in-process memory store is refused: it lives and dies with one process, so a
 process (this command) has nothing to read in it.
 
 Exit status: 0 done; 1 ``reset`` found nothing of that name; 2 bad usage, a bad URL, or a
-store that cannot be reached (the message names the URL).
+store that cannot be reached or refuses us (the message names the URL). Every URL printed,
+on stdout or stderr, shows a password as ``***``.
 
 ``status --json`` prints one document with a stable shape::
 
-    {"store": "<url>",
+    {"store": "<url, password shown as ***>",
      "policies": [{"kind": "breaker" | "limiter" | "bulkhead",
                    "name": "<policy name>",
                    "key": "<key>" | null,
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ._errors import StoreError
+from .stores._redact import redact_url
 
 if TYPE_CHECKING:
     from .stores import PolicyStatus, Store
@@ -75,7 +77,7 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    def show(store: Store, url: str) -> int:
+    def show(store: Store, url: str) -> int:  # url: redacted
         policies = store.status()
         if args.json:
             print(json.dumps(status_document(url, policies), indent=2, sort_keys=False))
@@ -102,9 +104,11 @@ def _reset(args: argparse.Namespace) -> int:
 
 
 def _with_store(command: str, given: str | None, action: Callable[[Store, str], int]) -> int:
+    """Run ``action(store, shown_url)``; ``shown_url`` is the URL with its password hidden."""
     try:
-        url = _store_url(given)
-        store = _open(url)
+        secret_url = _store_url(given)
+        url = redact_url(secret_url)
+        store = _open(secret_url)
     except _UsageError as exc:
         print(f"seawall {command}: {exc}", file=sys.stderr)
         return 2
@@ -126,9 +130,9 @@ def _store_url(given: str | None) -> str:
         )
     if url.lower().startswith("memory:"):
         raise _UsageError(
-            f"{url!r} is the in-process memory store: its state lives and dies with the "
-            "process that made it, so there is nothing to read from here; use a file:// or "
-            "redis:// store"
+            f"{redact_url(url)!r} is the in-process memory store: its state lives and dies with "
+            "the process that made it, so there is nothing to read from here; use a file:// "
+            "or redis:// store"
         )
     return url
 
@@ -144,7 +148,7 @@ def _open(url: str) -> Store:
         # Opening a file store creates its directory; a typo must not create an empty one.
         directory = Path(unquote(urlsplit(url).path))
         if not directory.is_dir():
-            raise _UsageError(f"no file store at {url}: {directory} is not a directory")
+            raise _UsageError(f"no file store at {redact_url(url)}: {directory} is not a directory")
     return store
 
 
@@ -152,7 +156,10 @@ def _open(url: str) -> Store:
 
 
 def status_document(url: str, policies: Sequence[PolicyStatus]) -> dict[str, Any]:
-    """The ``--json`` document for ``policies`` (``PolicyStatus`` items) found at ``url``."""
+    """The ``--json`` document for ``policies`` (``PolicyStatus`` items) found at ``url``.
+
+    ``url`` is printed as given: pass it through ``redact_url`` first.
+    """
     return {
         "store": url,
         "policies": [

@@ -21,6 +21,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from .._breaker import CircuitBreaker
 from ..stores._base import Store
+from ..stores._open import reopen_url
 from ._backends import Hooks
 from ._service import breakers
 
@@ -78,7 +79,7 @@ class WorkerPool:
         return [
             sys.executable, "-m", "seawall._demo._worker",
             "--upstream", self._upstream,
-            "--store", self._store.url,
+            "--store", reopen_url(self._store),
             "--seed", str(self._seed + index),
         ]  # fmt: skip
 

@@ -24,6 +24,7 @@ from typing import TypeVar
 from .._clock import Clock
 from .._events import ACTIVE, DegradedDecision, StoreDegraded, emit
 from ._base import Store, StoreUnavailableError
+from ._redact import redact_url
 
 __all__ = ["DEGRADED", "DEGRADED_MODES", "Degraded", "StoreGuard", "check_degraded"]
 
@@ -127,6 +128,11 @@ class StoreGuard:
         retry_at = self._retry_at
         return retry_at is None or self._clock.monotonic() >= retry_at
 
+    @property
+    def where(self) -> str:
+        """The store's URL as logs and events show it (never a password)."""
+        return redact_url(self.store.url)
+
     def failed(self, exc: BaseException) -> None:
         """Record a failed store call; log the start of an episode."""
         with self._lock:
@@ -139,12 +145,12 @@ class StoreGuard:
                 "%s %r: store %s unavailable (%s); deciding with degraded=%r until it answers",
                 self.kind,
                 self.name,
-                self.store.url,
+                self.where,
                 exc,
                 self.mode,
             )
             if ACTIVE:
-                emit(StoreDegraded(self._event_kind, self.name, self.store.url, self.mode, True))
+                emit(StoreDegraded(self._event_kind, self.name, self.where, self.mode, True))
 
     def answered(self) -> None:
         """Record a store answer; log the end of an episode if one was running."""
@@ -161,14 +167,12 @@ class StoreGuard:
             "%s %r: store %s answers again; %d decisions were made with degraded=%r",
             self.kind,
             self.name,
-            self.store.url,
+            self.where,
             count,
             self.mode,
         )
         if ACTIVE:
-            emit(
-                StoreDegraded(self._event_kind, self.name, self.store.url, self.mode, False, count)
-            )
+            emit(StoreDegraded(self._event_kind, self.name, self.where, self.mode, False, count))
 
     def count(self) -> None:
         """Count one decision made in degraded mode."""

@@ -38,17 +38,12 @@ _REMOTE = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "gluster
 
 
 def open_dir(path: str) -> int:
-    """Create ``path`` (0700) if needed, check it, and return a descriptor for it."""
-    created = True
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        created = False
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return open_dir(path)
-    except OSError as exc:
-        raise StoreError(f"cannot create the file store directory {path!r}: {exc}") from exc
+    """Create ``path`` (0700) if needed, check it, and return a descriptor for it.
+
+    A directory that cannot be created (or its parents) raises :class:`StoreError`: no
+    retry would ever succeed, so the policy must not fall back to degraded mode.
+    """
+    created = _make_dir(path)
     try:
         fd = os.open(path, _DIR_FLAGS)
     except OSError as exc:
@@ -63,6 +58,44 @@ def open_dir(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _make_dir(path: str) -> bool:
+    """Create ``path`` 0700 (its missing parents with the default mode); True if it is new."""
+    try:
+        os.mkdir(path, 0o700)
+        return True
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        pass  # a parent is missing
+    except OSError as exc:
+        raise _cannot_create(path, exc) from exc
+    # Create the parents, then try once more: a second "not found" means the path can never
+    # exist (under /proc, say), and calling ourselves again would recurse forever.
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as exc:
+        raise _cannot_create(path, exc) from exc
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return False  # another process made it meanwhile
+    except FileNotFoundError as exc:
+        parent = os.path.dirname(path)
+        raise _cannot_create(path, exc, f"{parent!r} exists but cannot hold it") from exc
+    except OSError as exc:
+        raise _cannot_create(path, exc) from exc
+    return True
+
+
+def _cannot_create(path: str, exc: OSError, why: str = "") -> StoreError:
+    if not why and exc.filename and exc.filename != path:
+        why = f"at {exc.filename!r}"
+    return StoreError(
+        f"cannot create the file store directory {path!r}: {exc.strerror or exc}"
+        + (f" ({why})" if why else "")
+    )
 
 
 def _check_dir(path: str, st: os.stat_result) -> None:

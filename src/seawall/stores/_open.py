@@ -8,8 +8,9 @@ from urllib.parse import unquote, urlsplit
 from .._clock import Clock
 from ._base import Store
 from ._memory import MemoryStore
+from ._redact import redact_url
 
-__all__ = ["open_store", "resolve_store"]
+__all__ = ["open_store", "reopen_url", "resolve_store"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 _SCHEMES = ("memory", "file", *_REDIS_SCHEMES)
@@ -22,11 +23,11 @@ def open_store(url: str, *, timeout: float = 0.1, clock: Clock | None = None) ->
     Nothing is opened yet: the store connects (or creates its directory) on first use.
     """
     if not isinstance(url, str):
-        raise TypeError(f"store URL must be a string, got {url!r}")
+        raise TypeError(f"store URL must be a string, got {type(url).__name__}")
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     if scheme not in _SCHEMES:
         raise ValueError(
-            f"unsupported store URL {url!r}: expected one of "
+            f"unsupported store URL {redact_url(url)!r}: expected one of "
             + ", ".join(f"{s}://" for s in _SCHEMES)
         )
     if scheme == "memory":
@@ -37,13 +38,23 @@ def open_store(url: str, *, timeout: float = 0.1, clock: Clock | None = None) ->
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ValueError(
-                f"file store URL {url!r} must name an absolute local directory, "
+                f"file store URL {redact_url(url)!r} must name an absolute local directory, "
                 "like file:///var/lib/myapp/seawall"
             )
         return FileStore(unquote(parts.path), timeout=timeout, clock=clock)
     from ._redis import RedisStore
 
     return RedisStore(url, timeout=timeout, clock=clock)
+
+
+def reopen_url(store: Store) -> str:
+    """The URL that opens ``store`` again in another process, password included.
+
+    ``store.url`` shows the password as ``***``; this is for handing the store to a child
+    process, never for showing.
+    """
+    given = getattr(store, "_given_url", None)
+    return given if isinstance(given, str) else store.url
 
 
 _shared: dict[str, Store] = {}
@@ -59,7 +70,7 @@ def resolve_store(store: Store | str | None) -> Store | None:
     if store is None or isinstance(store, Store):
         return store
     if not isinstance(store, str):
-        raise TypeError(f"store must be a Store or a URL string, got {store!r}")
+        raise TypeError(f"store must be a Store or a URL string, got {type(store).__name__}")
     if store.lower() == "memory://":
         return None
     with _shared_lock:
@@ -100,6 +111,10 @@ def store_for_policy(
     if store is not None and name is None and resolve_store(store) is not None:
         raise ValueError(
             f"a {kind} kept in a store needs name= (the key its state is shared under); "
-            f"got store={store!r} and name=None"
+            f"got store={_shown(store)!r} and name=None"
         )
     return policy_store(store, name), mode
+
+
+def _shown(store: Store | str) -> str:
+    return redact_url(store) if isinstance(store, str) else store.url

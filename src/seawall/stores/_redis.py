@@ -4,7 +4,9 @@ Each decision is one ``EVALSHA`` of a script that mirrors :mod:`seawall.stores._
 ``stores/lua``), reads the time with ``TIME`` on the server (or takes the client's wall time
 with ``time_source="client"``) and sets the key's expiry in the same step. Connections are
 made lazily with bounded connect and read timeouts and no client-side retries, so a dead
-Redis costs about ``timeout`` per call and surfaces as :class:`StoreUnavailableError`.
+Redis costs about ``timeout`` per call and surfaces as :class:`StoreUnavailableError`; a
+server that refuses our credentials raises :class:`StoreError` instead (see ``_redis_errors``).
+The password stays in the client's URL: ``url``, ``repr`` and every message show it as ``***``.
 
 The sync methods use redis-py's thread-safe sync client. The async ones use redis-py's
 ``redis.asyncio`` client on asyncio (one per running loop, see ``_redis_async``) and the sync
@@ -25,7 +27,6 @@ import anyio.to_thread
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from .._breaker_core import Ticket, Transition
@@ -41,9 +42,9 @@ from ._base import (
     PolicyStatus,
     Reservation,
     Store,
-    StoreUnavailableError,
 )
 from ._redis_async import AsyncClients
+from ._redis_errors import FAILURES, store_failure
 from ._redis_keys import (
     bucket_key,
     check_prefix,
@@ -71,7 +72,6 @@ _NO_SETINFO: dict[str, None] = (
     else {"lib_name": None, "lib_version": None}
 )
 _BUCKET_CACHE = 4096  # cached bucket keys; cleared when full (rebuilt on demand)
-_FAILURES = (RedisError, RedisClusterException, OSError)
 _STATUS = {
     "limiter": replies.bucket_status,
     "breaker": replies.breaker_status,
@@ -127,7 +127,7 @@ class RedisStore(Store):
         prefix: str = "seawall",
     ) -> None:
         self._target = parse_url(url)
-        self.url = url
+        self.url = self._target.display  # what may be shown: the password reads ***
         self.timeout = check_number("timeout", timeout)
         if time_source not in ("server", "client"):
             raise ValueError(f"time_source must be 'server' or 'client', got {time_source!r}")
@@ -140,9 +140,10 @@ class RedisStore(Store):
         # and encoding them was a fifth of a decision's client-side cost).
         self._buckets: dict[tuple[LimiterSpec, str | None], tuple[str, list[str | bytes]]] = {}
         self._async = AsyncClients(self._target, self.timeout)
+        self._given_url = url  # password included: only for reopen_url()
 
     def __repr__(self) -> str:
-        return f"RedisStore(<{self._target.display}>, time_source={self.time_source!r})"
+        return f"RedisStore({self.url!r}, time_source={self.time_source!r})"
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -165,22 +166,22 @@ class RedisStore(Store):
                 if self._client is None:
                     try:
                         self._client = self._connect()
-                    except _FAILURES as exc:  # a cluster client talks to Redis at once
-                        raise StoreUnavailableError(f"Redis store: {exc}") from exc
+                    except FAILURES as exc:  # a cluster client talks to Redis at once
+                        raise store_failure(exc, self.url) from exc
                 client = self._client
         return client
 
     def _call(self, fn: Callable[[Client], _T]) -> _T:
         try:
             return fn(self._conn())
-        except _FAILURES as exc:
-            raise StoreUnavailableError(f"Redis store: {exc}") from exc
+        except FAILURES as exc:
+            raise store_failure(exc, self.url) from exc
 
     def _now(self) -> str:
         return "" if self.time_source == "server" else fmt(self._clock.time())
 
     def _run(self, name: str, key: str, args: Sequence[str | bytes]) -> list[str]:
-        return run(self._conn(), script(name), key, args)
+        return run(self._conn(), script(name), key, args, self.url)
 
     async def _arun(self, name: str, key: str, args: Sequence[str | bytes]) -> list[str]:
         if self._async.native():

@@ -19,7 +19,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from ._base import StoreUnavailableError
+from ._redis_errors import store_failure
 from ._redis_scripts import Reply, Script, decode
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class AsyncClients:
         return client
 
     async def run(self, s: Script, key: str, args: Sequence[str | bytes]) -> Reply:
-        """Run ``s`` on ``key`` in one round trip; any failure is StoreUnavailableError."""
+        """Run ``s`` on ``key`` in one round trip; failures as ``store_failure`` sorts them."""
         client = self._client()
         try:
             try:
@@ -72,7 +72,7 @@ class AsyncClients:
             except NoScriptError:
                 raw = await client.eval(s.text, 1, key, *args)
         except (TimeoutError, RedisError, OSError) as exc:
-            raise StoreUnavailableError(f"Redis store: {s.name} failed: {exc}") from exc
+            raise store_failure(exc, self._target.display, s.name) from exc
         return decode(raw)
 
     async def call(self, fn: Callable[[AsyncRedis], Any]) -> Any:
@@ -80,7 +80,7 @@ class AsyncClients:
         try:
             return await fn(self._client())
         except (TimeoutError, RedisError, OSError) as exc:
-            raise StoreUnavailableError(f"Redis store: {exc}") from exc
+            raise store_failure(exc, self._target.display) from exc
 
     async def aclose(self) -> None:
         """Close the client of the running loop (others close with their loop)."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
+
+from ._redact import redact_url
 
 __all__ = [
     "RedisTarget",
@@ -38,34 +40,35 @@ _PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 class RedisTarget:
     """A checked store URL: ``client_url`` is what redis-py is given."""
 
-    client_url: str
+    client_url: str = field(repr=False)  # holds the password: never shown
     tls: bool
     cluster: bool
     display: str
-    """Scheme, host and port only (never the password), for messages."""
+    """The URL with its password shown as ``***`` (see :func:`redact_url`), for messages."""
 
 
 def parse_url(url: str) -> RedisTarget:
     """Check a ``redis://``, ``rediss://``, ``redis+cluster://`` or ``rediss+cluster://`` URL."""
     if not isinstance(url, str):
-        raise TypeError(f"url must be a str, got {url!r}")
+        raise TypeError(f"url must be a str, got {type(url).__name__}")
+    display = redact_url(url)
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"url is not a valid Redis URL: {url!r} ({exc})") from None
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError:
+        # urlsplit's message quotes the port text, which may hold part of a password.
+        raise ValueError(f"url is not a valid Redis URL: {display!r} (bad port)") from None
     if parts.scheme not in _SCHEMES:
         raise ValueError(
             f"url must start with redis://, rediss://, redis+cluster:// or "
-            f"rediss+cluster://, got {url!r}"
+            f"rediss+cluster://, got {display!r}"
         )
     if not parts.hostname:
-        raise ValueError(f"url must name a host, got {url!r}")
+        raise ValueError(f"url must name a host, got {display!r}")
     tls, cluster = _SCHEMES[parts.scheme]
     if cluster and parts.path not in ("", "/", "/0"):
-        raise ValueError(f"url of a Redis Cluster can only name database 0, got {url!r}")
+        raise ValueError(f"url of a Redis Cluster can only name database 0, got {display!r}")
     scheme = "rediss" if tls else "redis"
-    display = f"{parts.scheme}://{parts.hostname}:{port or 6379}"
     return RedisTarget(scheme + url[len(parts.scheme) :], tls, cluster, display)
 
 

@@ -16,9 +16,9 @@ from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, cast
 
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import NoScriptError
 
-from ._base import StoreUnavailableError
+from ._redis_errors import FAILURES, store_failure
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -59,15 +59,18 @@ def script(name: str) -> Script:
 Reply = list[str]
 
 
-def run(client: Client, s: Script, key: str, args: Sequence[str | bytes]) -> Reply:
-    """Run ``s`` on ``key`` in one round trip; any failure is :class:`StoreUnavailableError`."""
+def run(client: Client, s: Script, key: str, args: Sequence[str | bytes], where: str) -> Reply:
+    """Run ``s`` on ``key`` in one round trip; failures as :func:`store_failure` sorts them.
+
+    ``where`` is the store's redacted URL, for the message.
+    """
     try:
         try:
             raw = client.evalsha(s.sha, 1, key, *args)
         except NoScriptError:
             raw = client.eval(s.text, 1, key, *args)
-    except (RedisError, RedisClusterException, OSError) as exc:
-        raise StoreUnavailableError(f"Redis store: {s.name} failed: {exc}") from exc
+    except FAILURES as exc:
+        raise store_failure(exc, where, s.name) from exc
     return decode(raw)
 
 
