@@ -86,9 +86,20 @@ GUIDE = [
 ]
 
 
+# seawall.testing: helpers for users' own tests (retry_testing_mode: no Retry waits in a block).
+TESTING = ["FakeClock", "retry_testing_mode", "settle_monitor"]
+
+
 def test_all_is_pinned_and_sorted() -> None:
     """seawall.__all__ changes only on purpose: it equals this sorted list, in this order."""
     assert seawall.__all__ == PUBLIC
+
+
+def test_testing_all_is_pinned() -> None:
+    """seawall.testing.__all__ changes only on purpose: it equals this sorted list."""
+    import seawall.testing
+
+    assert seawall.testing.__all__ == TESTING
 
 
 def test_every_public_name_resolves() -> None:

@@ -3,12 +3,15 @@
 ``FakeClock`` replaces the system clock in any seawall primitive (``clock=FakeClock()``), so
 tests decide when time passes instead of sleeping. Watchdogs are served by a monitor thread:
 after ``clock.advance(...)``, ``settle_monitor(clock)`` returns once that thread has acted on
-the new time, so a test never sleeps to wait for a callback.
+the new time, so a test never sleeps to wait for a callback. ``with retry_testing_mode():``
+makes every ``Retry`` in the process skip its waits, for code under test that builds its own
+``Retry`` without a ``clock=``.
 """
 
 from __future__ import annotations
 
 from ._fake_clock import FakeClock
 from ._monitor import settle as settle_monitor
+from ._retry import testing_mode as retry_testing_mode
 
-__all__ = ["FakeClock", "settle_monitor"]
+__all__ = ["FakeClock", "retry_testing_mode", "settle_monitor"]
