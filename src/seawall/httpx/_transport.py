@@ -45,7 +45,9 @@ from ._headers import exhausted_for, retry_after_of
 __all__ = ["IDEMPOTENT_METHODS", "RETRY_STATUSES", "HostPolicies", "ResilientTransport"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+"""The methods :class:`ResilientTransport` retries by default (``retry_methods=``)."""
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+"""The response statuses :class:`ResilientTransport` retries by default (``retry_statuses=``)."""
 _BLOCKING_STATUSES = frozenset({429, 503})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 

@@ -3,28 +3,28 @@
 ``handle = seawall.metrics.otel.install()`` creates the instruments below on the meter
 ``"seawall"`` of the global meter provider (or the ``meter_provider=`` given) and keeps them
 current from seawall's events. Every instrument is asynchronous (observable): values are kept
-by :class:`seawall.metrics._common.Recorder` and reported when the SDK collects, so an event
+by a recorder inside seawall and reported when the SDK collects, so an event
 never touches the OpenTelemetry SDK. Counters are cumulative from install time.
 
-==================================  ============  ==========================================
-instrument                          kind          attributes (``seawall.*``)
-==================================  ============  ==========================================
-``seawall.breaker.state``           gauge         name; 0 closed, 1 open, 2 half-open
-``seawall.breaker.transitions``     counter       name, from_state, to_state
-``seawall.calls``                   counter       policy, name, outcome
-``seawall.rejections``              counter       policy, name, reason
-``seawall.limiter.waits``           counter       name
-``seawall.limiter.wait_time``       counter (s)   name
-``seawall.limiter.tokens``          gauge         name (watched limiters)
-``seawall.limiter.keys``            gauge         name (watched keyed limiters)
-``seawall.bulkhead.in_flight``      gauge         name
-``seawall.bulkhead.queued``         gauge         name
-``seawall.store.degraded``          gauge         policy, name; 1 while degraded
-``seawall.store.degraded_decisions`` counter      policy, name, mode
-``seawall.watchdog.firings``        counter       name
-``seawall.loop.stalls``             counter       name
-``seawall.loop.stalled``            gauge         name; 1 while stalled
-==================================  ============  ==========================================
+The instruments::
+
+    instrument                        kind         attributes (seawall.*)
+    --------------------------------  -----------  -----------------------------------
+    seawall.breaker.state             gauge        name; 0 closed, 1 open, 2 half-open
+    seawall.breaker.transitions       counter      name, from_state, to_state
+    seawall.calls                     counter      policy, name, outcome
+    seawall.rejections                counter      policy, name, reason
+    seawall.limiter.waits             counter      name
+    seawall.limiter.wait_time         counter (s)  name
+    seawall.limiter.tokens            gauge        name (watched limiters)
+    seawall.limiter.keys              gauge        name (watched keyed limiters)
+    seawall.bulkhead.in_flight        gauge        name
+    seawall.bulkhead.queued           gauge        name
+    seawall.store.degraded            gauge        policy, name; 1 while degraded
+    seawall.store.degraded_decisions  counter      policy, name, mode
+    seawall.watchdog.firings          counter      name
+    seawall.loop.stalls               counter      name
+    seawall.loop.stalled              gauge        name; 1 while stalled
 
 The OpenTelemetry API cannot delete instruments: after ``uninstall()`` they report nothing.
 Install once per meter provider.

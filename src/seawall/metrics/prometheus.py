@@ -3,28 +3,28 @@
 ``handle = seawall.metrics.prometheus.install()`` registers the metrics below in the default
 registry (or the ``registry=`` given) and keeps them current from seawall's events until
 ``handle.uninstall()``. Counters count from install time; everything is rendered at scrape
-time from :class:`seawall.metrics._common.Recorder`, so an event costs no Prometheus lock.
+time from a recorder inside seawall, so an event costs no Prometheus lock.
 
-=========================================  ==========================  =====================
-metric                                     labels                      from
-=========================================  ==========================  =====================
-``seawall_breaker_state`` (gauge)          name                        0 closed, 1 open,
-                                                                       2 half-open
-``seawall_breaker_transitions_total``      name, from_state, to_state  state changes
-``seawall_calls_total``                    policy, name, outcome       breaker outcomes
-``seawall_rejections_total``               policy, name, reason        every refusal
-``seawall_limiter_waits_total``            name                        grants after a wait
-``seawall_limiter_wait_seconds_total``     name                        time spent waiting
-``seawall_limiter_tokens`` (gauge)         name                        watched limiters
-``seawall_limiter_keys`` (gauge)           name                        watched keyed limiters
-``seawall_bulkhead_in_flight`` (gauge)     name                        occupancy
-``seawall_bulkhead_queued`` (gauge)        name                        occupancy
-``seawall_store_degraded`` (gauge)         policy, name                1 while degraded
-``seawall_store_degraded_decisions_total`` policy, name, mode          degraded decisions
-``seawall_watchdog_firings_total``         name                        watchdog firings
-``seawall_loop_stalls_total``              name                        stalls noticed
-``seawall_loop_stalled`` (gauge)           name                        1 while stalled
-=========================================  ==========================  =====================
+The metrics::
+
+    metric                                  labels                      from
+    --------------------------------------  --------------------------  ----------------------
+    seawall_breaker_state (gauge)           name                        0 closed, 1 open,
+                                                                        2 half-open
+    seawall_breaker_transitions_total       name, from_state, to_state  state changes
+    seawall_calls_total                     policy, name, outcome       breaker outcomes
+    seawall_rejections_total                policy, name, reason        every refusal
+    seawall_limiter_waits_total             name                        grants after a wait
+    seawall_limiter_wait_seconds_total      name                        time spent waiting
+    seawall_limiter_tokens (gauge)          name                        watched limiters
+    seawall_limiter_keys (gauge)            name                        watched keyed limiters
+    seawall_bulkhead_in_flight (gauge)      name                        occupancy
+    seawall_bulkhead_queued (gauge)         name                        occupancy
+    seawall_store_degraded (gauge)          policy, name                1 while degraded
+    seawall_store_degraded_decisions_total  policy, name, mode          degraded decisions
+    seawall_watchdog_firings_total          name                        watchdog firings
+    seawall_loop_stalls_total               name                        stalls noticed
+    seawall_loop_stalled (gauge)            name                        1 while stalled
 """
 
 from __future__ import annotations
