@@ -193,8 +193,8 @@ BAD_VALUES = [
      "redis+cluster://, got 'http://x'"),
     ("store", "url", "redis://:6379", "must name a host, as redis://localhost:6379/0, "
      "got 'redis://:6379'"),
-    ("store", "url", "redis://h:port", "must be a valid URL (Port could not be cast to integer "
-     "value as 'port'), got 'redis://h:port'"),
+    ("store", "url", "redis://h:port", "must be a valid URL (the port must be a number from 0 "
+     "to 65535), got 'redis://h:port'"),
     ("store", "timeout", "[1]", "must be a number, got [1] (list)"),
 ]  # fmt: skip
 

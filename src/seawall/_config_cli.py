@@ -21,6 +21,7 @@ from ._config_load import CONFIG_VAR
 from ._config_settings import SECTIONS, rules
 from ._errors import ConfigError
 from .config import Settings, load_settings
+from .stores._redact import redact_url
 
 __all__ = ["register", "rows"]
 
@@ -98,6 +99,8 @@ def _shown(value: object) -> object:
     # JSON has no infinity; "inf" is also what a SEAWALL_* variable would say.
     if isinstance(value, float) and math.isinf(value):
         return "inf"
+    if isinstance(value, str):  # store.url may carry a password
+        return redact_url(value)
     return value
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from ._config_schema import Problem, check, closest, error, parse
+from ._config_schema import Problem, check, closest, error, parse, shown
 from ._config_settings import SECTIONS, conflict, rules
 from ._errors import ConfigError
 
@@ -122,7 +122,17 @@ def _yaml(source: str, text: str) -> object:
         _refuse_duplicates(source, yaml.compose(text, Loader=yaml.SafeLoader), "")
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(exc: Exception) -> str:
+    # str(exc) quotes the offending lines of the file, which may hold a password in a store
+    # URL: keep PyYAML's complaint and position, never the file's text.
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return str(problem)
+    return f"{problem} (at line {mark.line + 1}, column {mark.column + 1})"
 
 
 def _refuse_duplicates(source: str, node: _Node | None, path: str) -> None:
@@ -220,7 +230,7 @@ def _section_entries(source: str, section: str, keys: dict[Any, Any], name: str)
 
 def _unknown(source: str, name: str, value: object, near: str | None) -> ConfigError:
     hint = f"; did you mean {near!r}?" if near else ""
-    return ConfigError(f"{source}: unknown key {name} (value {value!r}){hint}")
+    return ConfigError(f"{source}: unknown key {name} (value {shown(value)}){hint}")
 
 
 # -- environment --------------------------------------------------------------------------
@@ -238,11 +248,13 @@ def read_env(env: Mapping[str, str]) -> list[Entry]:
         elif var.startswith(ENV_PREFIX) and "__" in var:
             near = closest(var, known)
             hint = f"; did you mean {near}?" if near else ""
-            raise ConfigError(f"environment variable {var}: unknown setting (value {text!r}){hint}")
+            raise ConfigError(
+                f"environment variable {var}: unknown setting (value {shown(text)}){hint}"
+            )
         elif var in lookalikes:
             # SEAWALL_CIRCUIT_BREAKER_MAX_FAILURES would otherwise be silently ignored.
             raise ConfigError(
-                f"environment variable {var}: not read (value {text!r}); seawall's variables "
+                f"environment variable {var}: not read (value {shown(text)}); seawall's variables "
                 f"separate section and key with two underscores: {lookalikes[var]}"
             )
     return entries

@@ -21,6 +21,7 @@ from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ._errors import ConfigError
+from .stores._redact import redact_url
 
 __all__ = [
     "Problem",
@@ -33,6 +34,7 @@ __all__ = [
     "integer",
     "number",
     "parse",
+    "shown",
     "url",
 ]
 
@@ -174,11 +176,16 @@ def _check_choice(rule: Rule, value: str) -> str:
 
 
 def _check_url(value: str) -> str:
+    # urlsplit's messages quote the port text, which may hold part of a password: say what
+    # is wrong in seawall's words instead.
     try:
         parts = urlsplit(value)
+    except ValueError:
+        raise Problem("must be a valid URL") from None
+    try:
         parts.port  # noqa: B018 -- raises ValueError on a bad port
-    except ValueError as exc:
-        raise Problem(f"must be a valid URL ({exc})") from None
+    except ValueError:
+        raise Problem("must be a valid URL (the port must be a number from 0 to 65535)") from None
     if parts.scheme not in STORE_SCHEMES:
         raise Problem("must start with " + ", ".join(f"{s}://" for s in STORE_SCHEMES))
     if parts.scheme == "file" and (parts.netloc not in ("", "localhost") or not parts.path):
@@ -215,10 +222,15 @@ def parse(rule: Rule, text: str) -> object:
 
 def error(source: str, key: str, value: object, problem: Problem | str) -> ConfigError:
     """The ConfigError for ``value`` at dotted ``key`` from ``source``."""
-    shown = repr(value)
+    text = shown(value)
     if isinstance(problem, Problem) and problem.show_type:
-        shown += f" ({type(value).__name__})"
-    return ConfigError(f"{source}: {key} {problem}, got {shown}")
+        text += f" ({type(value).__name__})"
+    return ConfigError(f"{source}: {key} {problem}, got {text}")
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for a message, with any password in a URL-like string as ``***``."""
+    return repr(redact_url(value)) if isinstance(value, str) else repr(value)
 
 
 def closest(word: object, known: Iterable[str]) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ._config_schema import Problem, Rule, check, choice, error, flag, integer, number, url
+from .stores._redact import redact_url
 
 __all__ = [
     "SECTIONS",
@@ -180,6 +181,11 @@ class StoreSettings:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    def __repr__(self) -> str:
+        # Written out so that a password in the URL never reaches a log line or a traceback.
+        url = redact_url(self.url)
+        return f"StoreSettings(url={url!r}, timeout={self.timeout!r}, degraded={self.degraded!r})"
 
 
 SECTIONS: dict[str, type[Any]] = {

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import TypedDict, Unpack
 
 from ._config_load import CONFIG_VAR, env_name, load
-from ._config_schema import closest
+from ._config_schema import closest, shown
 from ._config_settings import (
     SECTIONS,
     BulkheadSettings,
@@ -161,7 +161,7 @@ class Settings:
         for name, cls in SECTIONS.items():
             value = getattr(self, name)
             if not isinstance(value, cls):
-                raise TypeError(f"{name} must be a {cls.__name__}, got {value!r}")
+                raise TypeError(f"{name} must be a {cls.__name__}, got {shown(value)}")
         object.__setattr__(self, "origins", MappingProxyType(dict(self.origins)))
 
     def origin(self, key: str) -> str:
