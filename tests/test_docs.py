@@ -1,16 +1,29 @@
-"""The docs site: every page is in the nav, links resolve, and getting-started code runs."""
+"""The docs site: every page is in the nav, links resolve, and getting-started code runs.
+
+The API reference (``docs/api/``) is generated from the docstrings: it covers every name of
+every public module's ``__all__``, and no page names a private module.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import textwrap
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
+import seawall
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+#: Every page of the site, relative to docs/ (docs/_griffe holds build helpers, not pages).
+PAGES = sorted(
+    p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md") if "_griffe" not in p.parts
+)
 GETTING_STARTED = DOCS / "getting-started.md"
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -64,10 +77,9 @@ def nav_pages(node: Any) -> list[str]:
 
 
 def test_every_page_is_in_the_nav_exactly_once() -> None:
-    """Each docs/*.md appears once in mkdocs.yml's nav, and the nav names no other file."""
+    """Each page under docs/ appears once in mkdocs.yml's nav, and the nav names no other file."""
     pages = nav_pages(mkdocs_config()["nav"])
-    on_disk = sorted(p.name for p in DOCS.glob("*.md"))
-    assert sorted(pages) == on_disk
+    assert sorted(pages) == PAGES
     assert len(pages) == len(set(pages))
 
 
@@ -79,7 +91,7 @@ def test_site_is_built_in_strict_mode() -> None:
     assert config["validation"]["links"]["not_found"] == "warn"
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
+@pytest.mark.parametrize("page", PAGES)
 def test_relative_links_and_images_resolve(page: str) -> None:
     """Every relative link or image in a page points at a file in docs/ (and a real heading)."""
     text = (DOCS / page).read_text("utf-8")
@@ -88,16 +100,17 @@ def test_relative_links_and_images_resolve(page: str) -> None:
         if "://" in target or target.startswith(("#", "mailto:")):
             continue
         path, _, anchor = target.partition("#")
-        if not resolves(path, anchor):
+        if not resolves((DOCS / page).parent / path, anchor):
             missing.append(target)
     assert missing == []
 
 
-def resolves(path: str, anchor: str) -> bool:
+def resolves(target: Path, anchor: str) -> bool:
     """A file under docs/ (mkdocs serves nothing else) with the anchor, if one is given."""
-    if ".." in Path(path).parts or not (DOCS / path).is_file():
+    path = target.resolve()
+    if not path.is_relative_to(DOCS) or not path.is_file():
         return False
-    return not anchor or anchor in anchors((DOCS / path).read_text("utf-8"))
+    return not anchor or anchor in anchors(path.read_text("utf-8"))
 
 
 def anchors(text: str) -> set[str]:
@@ -158,7 +171,7 @@ def test_complete_examples_on_other_pages_run(
 def test_other_python_blocks_compile() -> None:
     """Python blocks on every page are valid syntax, read as the body of an async function."""
     bad = []
-    for page in sorted(DOCS.glob("*.md")):
+    for page in sorted(DOCS.rglob("*.md")):
         for number, block in enumerate(PYTHON_BLOCK.findall(page.read_text("utf-8"))):
             try:
                 # Snippets may await, return or use names defined elsewhere: only syntax counts.
@@ -172,11 +185,93 @@ def test_other_python_blocks_compile() -> None:
     assert bad == []
 
 
-def test_mkdocs_build_strict_passes(tmp_path: Path) -> None:
-    """`mkdocs build --strict` succeeds (mkdocs-material comes with the test extra)."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built once with `mkdocs build --strict` (any warning fails the build)."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    config = load_config(str(ROOT / "mkdocs.yml"), site_dir=str(tmp_path / "site"), strict=True)
-    build(config)
-    assert (tmp_path / "site" / "getting-started" / "index.html").is_file()
+    site_dir = tmp_path_factory.mktemp("site")
+    build(load_config(str(ROOT / "mkdocs.yml"), site_dir=str(site_dir), strict=True))
+    return site_dir
+
+
+def test_mkdocs_build_strict_passes(site: Path) -> None:
+    """`mkdocs build --strict` succeeds (mkdocs-material, mkdocstrings: in the test extra)."""
+    assert (site / "getting-started" / "index.html").is_file()
+    assert (site / "api" / "seawall" / "index.html").is_file()
+
+
+def public_modules() -> list[ModuleType]:
+    """seawall and every module under it whose dotted path has no ``_private`` part."""
+    names = ["seawall"] + [
+        info.name
+        for info in pkgutil.walk_packages(seawall.__path__, "seawall.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    ]
+    return [importlib.import_module(name) for name in sorted(names)]
+
+
+#: ``::: seawall.asgi``: the mkdocstrings directive that renders a module on a page.
+DIRECTIVE = re.compile(r"^::: ([\w.]+)$", re.MULTILINE)
+
+
+def api_pages() -> dict[str, str]:
+    """Which page under docs/api/ renders each module, from the pages' ``:::`` directives."""
+    found: dict[str, str] = {}
+    for page in sorted((DOCS / "api").glob("*.md")):
+        for module in DIRECTIVE.findall(page.read_text("utf-8")):
+            assert module not in found, f"{module} rendered by {found[module]} and {page.name}"
+            found[module] = page.name
+    return found
+
+
+def test_every_public_module_has_its_own_api_page() -> None:
+    """Each public module has its own page in docs/api/, and no other module has one."""
+    pages = api_pages()
+    assert sorted(pages) == [module.__name__ for module in public_modules()]
+    assert len(set(pages.values())) == len(pages)
+
+
+def test_every_exported_name_is_in_the_reference(site: Path) -> None:
+    """Each name of each public module's __all__ has an entry in the reference, by public path."""
+    pages = api_pages()
+    missing = []
+    for module in public_modules():
+        html = (site / "api" / Path(pages[module.__name__]).stem / "index.html").read_text("utf-8")
+        for name in getattr(module, "__all__", ()):
+            if f'id="{module.__name__}.{name}"' not in html:
+                missing.append(f"{module.__name__}.{name}")
+    assert missing == []
+
+
+#: A private module named by its dotted or file path: seawall._retry, seawall.stores._rules,
+#: src/seawall/_cli.py (dunders such as seawall.__version__ are public).
+PRIVATE_PATH = re.compile(r"\bseawall(?:[./][A-Za-z]\w*)*[./]_(?!_)\w+")
+
+
+def private_module_names() -> set[str]:
+    """The last part of every private module's name (_retry, _rules, _demo...)."""
+    return {
+        info.name.rsplit(".", 1)[-1]
+        for info in pkgutil.walk_packages(seawall.__path__, "seawall.", onerror=lambda _: None)
+        if info.name.rsplit(".", 1)[-1].startswith("_")
+    }
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_names_a_private_module(page: str) -> None:
+    """A page names no private module, by dotted path, file path or bare name (`_monitor`)."""
+    text = (DOCS / page).read_text("utf-8")
+    names = "|".join(sorted(private_module_names()))
+    bare = re.compile(rf"`(?:{names})(?:\.py)?[`.]")
+    assert PRIVATE_PATH.findall(text) + bare.findall(text) == []
+
+
+def test_reference_names_no_private_module(site: Path) -> None:
+    """The rendered reference, tooltips and links included, shows public paths only."""
+    found = {
+        page.parent.name: sorted(set(PRIVATE_PATH.findall(page.read_text("utf-8"))))
+        for page in (site / "api").glob("*/index.html")
+    }
+    assert {name: paths for name, paths in found.items() if paths} == {}
