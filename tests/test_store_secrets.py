@@ -14,8 +14,10 @@ import sys
 import traceback
 from collections.abc import Iterator
 
+import anyio
 import pytest
 
+from _flaky_store import FlakyStore
 from _redis_server import REDIS_PASSWORD, RedisServer
 from seawall import Bulkhead, CircuitBreaker, KeyedRateLimiter, RateLimiter, StoreError
 from seawall._cli import main
@@ -150,6 +152,33 @@ def test_a_degraded_episode_logs_and_emits_the_url_without_the_password(
     assert_no_secret(repr(episode))
 
 
+@pytest.mark.anyio
+async def test_a_custom_store_with_a_password_in_its_url_is_redacted_too(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A third-party store whose url holds a password: reprs, logs and events still hide it."""
+    store = FlakyStore(clock=clock)
+    store.url = f"redis://admin:{WRONG}@cache:6379/1"
+    events: list[object] = []
+    breaker = CircuitBreaker(name="custom", store=store, clock=clock)
+    with add_listener(events.append), caplog.at_level(logging.INFO, logger="seawall.stores"):
+        store.down = True
+        assert await breaker.acall(anyio.sleep, 0) is None  # decided locally
+        store.down = False
+        clock.advance(1.0)
+        assert await breaker.acall(anyio.sleep, 0) is None
+    where = "redis://admin:***@cache:6379/1"
+    others = [
+        RateLimiter(5, name="r", store=store),
+        KeyedRateLimiter(5, name="k", store=store),
+        Bulkhead(2, name="w", store=store),
+    ]
+    assert [repr(p).endswith(f", store={where!r})") for p in [breaker, *others]] == [True] * 4
+    assert [e.store_url for e in events if isinstance(e, StoreDegraded)] == [where, where]
+    assert [f"store {where} " in r.getMessage() for r in caplog.records] == [True, True]
+    assert_no_secret(repr(events) + caplog.text + repr([breaker, *others]))
+
+
 # -- exceptions ------------------------------------------------------------------------------
 
 
@@ -174,6 +203,8 @@ def test_a_bad_url_error_hides_the_password() -> None:
     assert str(caught.value) == (
         "url is not a valid Redis URL: 'redis://:***@127.0.0.1:63a79/0' (bad port)"
     )
+    with pytest.raises(ValueError, match=r"^unsupported store URL 'http://u:\*\*\*@h/0'"):
+        open_store(f"http://u:{WRONG}@h/0")
     with pytest.raises(ValueError, match=r"got store='redis://:\*\*\*@h:1/0' and name=None"):
         RateLimiter(5, store=f"redis://:{WRONG}@h:1/0")
 
