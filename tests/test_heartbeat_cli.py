@@ -89,24 +89,56 @@ def test_subprocess_exit_codes(tmp_path: Path) -> None:
     }
     codes = {name: result.returncode for name, result in results.items()}
     assert codes == {"alive": 0, "stale": 1, "stopped": 1, "missing": 2, "garbage": 2}
-    words = {name: result.stdout.split(":")[0] for name, result in results.items()}
-    assert words == {name: name.replace("garbage", "unreadable") for name in results}
-    assert all(result.stdout.count("\n") == 1 for result in results.values())
+    lines = {name: result.stdout + result.stderr for name, result in results.items()}
+    words = {name: line.split(":")[0] for name, line in lines.items()}
+    assert words == {
+        "alive": "alive",
+        "stale": "stale",
+        "stopped": "stopped",
+        "missing": "seawall heartbeat check",
+        "garbage": "seawall heartbeat check",
+    }
+    assert all(line.count("\n") == 1 for line in lines.values())
 
 
-def test_main_returns_the_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """seawall._cli.main returns the probe status and prints one line."""
+def test_a_verdict_goes_to_stdout_and_no_verdict_is_a_prefixed_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Alive prints its line on stdout; a missing file is an error on stderr, prefixed."""
     path = tmp_path / "svc.heartbeat"
     Heartbeat(path).beat()
     assert main(["heartbeat", "check", str(path), "--max-age", "60"]) == 0
+    alive = capsys.readouterr()
+    assert (alive.out.split(":")[0], alive.err) == ("alive", "")
     assert main(["heartbeat", "check", str(tmp_path / "nope")]) == 2
-    out = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in out] == ["alive", "missing"]
+    missing = capsys.readouterr()
+    assert missing.out == ""
+    assert missing.err == (
+        f"seawall heartbeat check: missing: {tmp_path / 'nope'} does not exist\n"
+    )
+
+
+def test_unreadable_file_is_a_prefixed_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that is not a heartbeat gives exit 2 and one prefixed line on stderr."""
+    garbage = tmp_path / "garbage"
+    garbage.write_text("[1, 2]")
+    assert main(["heartbeat", "check", str(garbage)]) == 2
+    assert capsys.readouterr().err == (
+        f"seawall heartbeat check: unreadable: {garbage} is not a readable heartbeat file\n"
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
-def test_bad_max_age_is_a_usage_error(tmp_path: Path, value: str) -> None:
-    """A non-positive or non-numeric --max-age is rejected by the parser (exit 2)."""
+def test_bad_max_age_is_a_usage_error(
+    tmp_path: Path, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A non-positive or non-numeric --max-age exits 2 with one prefixed line naming it."""
     with pytest.raises(SystemExit) as info:
         main(["heartbeat", "check", str(tmp_path / "x"), "--max-age", value])
     assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"seawall heartbeat check: argument --max-age: expected seconds above 0, got {value!r} "
+        "(see 'seawall heartbeat check --help')\n"
+    )

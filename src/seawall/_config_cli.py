@@ -27,6 +27,18 @@ __all__ = ["register", "rows"]
 
 VALID, INVALID = 0, 2
 
+_DESCRIPTION = """\
+Check a configuration and print every setting with its value and where the
+value came from (default, file, or a SEAWALL_* environment variable). FILE is
+YAML or TOML with a resilience: section; without FILE, the file SEAWALL_CONFIG
+names is read, and none at all if it is unset. Exit 0 when the configuration is
+valid, 2 with the error on stderr when it is not: a deployment check."""
+
+_EXAMPLES = """\
+examples:
+  seawall config resilience.yml
+  SEAWALL_CONFIG=app.yml SEAWALL_WATCHDOG__TIMEOUT=10 seawall config --json"""
+
 # Keys no constructor reads on its own (they reach policies through Settings.*_kwargs()):
 # a table that shows them as set without saying so would promise what the app does not do.
 _HELPER_ONLY = ("bulkhead.", "retry.", "rate_limiter.default_burst", "rate_limiter.max_keys")
@@ -35,7 +47,11 @@ _HELPER_ONLY = ("bulkhead.", "retry.", "rate_limiter.default_burst", "rate_limit
 def register(subparsers: Any) -> None:
     """Attach ``config`` to the ``seawall`` command line."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "config", help="check a configuration file and print the effective settings"
+        "config",
+        help="check a configuration file and print the effective settings",
+        description=_DESCRIPTION,
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "file", nargs="?", metavar="FILE", help="YAML or TOML file (default: $SEAWALL_CONFIG)"

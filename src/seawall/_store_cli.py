@@ -47,6 +47,34 @@ _HEADLINE = {"breaker": ("state",), "limiter": ("tokens",), "bulkhead": ("held",
 _CAPACITY = ("slots", "max_concurrent")
 
 
+_STATUS_DESCRIPTION = """\
+List every policy (and every key of a keyed limiter) kept in a file or Redis
+store, with its state: a breaker's state, a limiter's tokens, a bulkhead's held
+slots. The store is --store URL, else $SEAWALL_STORE. Passwords show as ***."""
+
+_STATUS_EXAMPLES = """\
+examples:
+  seawall status --store file:///var/lib/myapp/seawall
+  SEAWALL_STORE=redis://localhost:6379/0 seawall status --json
+
+Exit status: 0 listed (possibly nothing); 2 bad usage or URL, or a store that
+cannot be reached."""
+
+_RESET_DESCRIPTION = """\
+Forget every record of the policy called NAME (its name= argument; every key
+of a keyed limiter) in a file or Redis store, so its next call starts fresh:
+a closed breaker, a full bucket, free slots. Slots that running processes
+still hold are not taken from them."""
+
+_RESET_EXAMPLES = """\
+example:
+  $ seawall reset payments --store redis://localhost:6379/0
+  reset 'payments': 1 record removed from redis://localhost:6379/0
+
+Exit status: 0 removed at least one record; 1 no policy of that name; 2 bad
+usage or URL, or a store that cannot be reached."""
+
+
 class _UsageError(Exception):
     """A problem with what the user asked for: exit status 2."""
 
@@ -54,12 +82,22 @@ class _UsageError(Exception):
 def register(subparsers: Any) -> None:
     """Add ``seawall status`` and ``seawall reset`` to the command line."""
     status = subparsers.add_parser(
-        "status", help="list every policy and key kept in a store, with its state"
+        "status",
+        help="list every policy and key kept in a store, with its state",
+        description=_STATUS_DESCRIPTION,
+        epilog=_STATUS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _store_option(status)
     status.add_argument("--json", action="store_true", help="print one JSON document")
     status.set_defaults(handler=_status)
-    reset = subparsers.add_parser("reset", help="forget every record of one policy in a store")
+    reset = subparsers.add_parser(
+        "reset",
+        help="forget every record of one policy in a store",
+        description=_RESET_DESCRIPTION,
+        epilog=_RESET_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     reset.add_argument("name", metavar="NAME", help="the policy's name (its name= argument)")
     _store_option(reset)
     reset.set_defaults(handler=_reset)

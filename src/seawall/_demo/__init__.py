@@ -17,6 +17,8 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .._errors import StoreError
+
 if TYPE_CHECKING:
     from ..stores._base import Store
     from ._run import DemoResult
@@ -24,6 +26,24 @@ if TYPE_CHECKING:
 __all__ = ["register", "run_demo", "summary_lines"]
 
 _EXTRA = ("starlette", "uvicorn", "httpx")
+
+_DESCRIPTION = """\
+Run a protected service against a misbehaving upstream, for real, and watch
+each policy act: an upstream quote service (uvicorn, loopback) turns slow,
+fails, answers 429, stalls and recovers on a schedule; the service in front of
+it (ResilienceMiddleware, ResilientTransport) limits, sheds, retries, degrades,
+trips and recovers its breakers while simulated clients call it. Each phase
+says what it shows and why; a summary gives the exact counts at the end.
+Needs the demo extra: python3 -m pip install -e '.[demo]'"""
+
+_EXAMPLES = """\
+examples:
+  seawall demo                           # 24 s of traffic, live
+  seawall demo --duration 10 > demo.log  # a log: plain lines, one a second
+  seawall demo --workers 3 --store redis://localhost:6379/0
+
+Exit status: 0 when every request is accounted for and the service's counts
+equal the clients'; 1 when they do not; 2 for a bad option or store."""
 
 _ROWS = (
     ("requests sent", None),
@@ -42,10 +62,16 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="run a protected service against a misbehaving upstream and show each policy",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=_DESCRIPTION,
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--duration", type=float, default=24.0, help="seconds of traffic, 5 to 55 (default 24)"
+        "--duration",
+        type=float,
+        default=24.0,
+        metavar="S",
+        help="seconds of traffic, 5 to 55 (default 24)",
     )
     parser.add_argument(
         "--store",
@@ -62,7 +88,9 @@ def register(subparsers: Any) -> None:
         help="run the service as N processes sharing the store (1 to 8; with memory://, "
         "a temporary file store is used)",
     )
-    parser.add_argument("--seed", type=int, default=7, help="seed for prices and retry jitter")
+    parser.add_argument(
+        "--seed", type=int, default=7, metavar="N", help="seed for prices and retry jitter"
+    )
     parser.set_defaults(handler=_command)
 
 
@@ -83,8 +111,8 @@ def run_demo(
 
     ``workers`` above 1 runs the service as that many processes sharing ``store`` (a
     temporary file store when ``store`` is ``memory://``). ``live`` (default: whether ``out``
-    is a terminal) redraws the status block in place. Bad arguments and a missing extra print
-    a message and return 2.
+    is a terminal) redraws the status block in place. Bad arguments, a missing extra and a
+    store that cannot be used print a one-line message on stderr and return 2.
     """
     out = sys.stdout if out is None else out
     with contextlib.ExitStack() as cleanup:
@@ -94,19 +122,23 @@ def run_demo(
 
             build_schedule(duration)  # check the arguments before starting anything
             opened = _open(store, _check_workers(workers), cleanup)
-        except (ImportError, TypeError, ValueError) as exc:
+        except (ImportError, TypeError, ValueError, StoreError) as exc:
             print(f"seawall demo: {_explain(exc)}", file=sys.stderr)
             return 2
         import anyio
 
         if live is None:
             live = out.isatty()
-        result = anyio.run(
-            lambda: run(
-                out, duration=duration, store=opened, seed=seed, live=live, workers=workers
-            ),
-            backend="asyncio",
-        )
+        try:
+            result = anyio.run(
+                lambda: run(
+                    out, duration=duration, store=opened, seed=seed, live=live, workers=workers
+                ),
+                backend="asyncio",
+            )
+        except StoreError as exc:  # the store refused the demo's first reset: nothing ran
+            print(f"seawall demo: cannot use the store: {exc}", file=sys.stderr)
+            return 2
     out.write("\n".join(summary_lines(result)) + "\n")
     out.flush()
     return 0 if result.consistent else 1
