@@ -148,7 +148,7 @@ def test_hung_sync_callback_is_abandoned_and_the_rest_run(
     assert summary(box["value"]) == [("hung", "timeout", 2.0), ("after", "ok", 0.0)]
     assert ran == ["after"]
     assert [r.getMessage() for r in caplog.records] == [
-        "shutdown callback 'hung' did not finish within 2s: abandoned"
+        "shutdown callback 'hung' did not finish within its 2s limit (2.000s)"
     ]
 
 
@@ -483,6 +483,99 @@ async def test_atrigger_is_shielded_from_caller_cancellation(clock: FakeClock) -
     assert scopes[0].cancel_called is True
     assert ran == ["slow"]
     assert summary(shutdown.results) == [("slow", "ok", 0.0)]
+
+
+# -- overrun and budget on the loop ---------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_async_callback_blocking_the_loop_is_reported_as_overrun(clock: FakeClock) -> None:
+    """An async callback that blocks the loop 1 s on a 0.2 s limit is a 1.0 s timeout, not ok."""
+
+    async def blocks_the_loop() -> None:
+        clock.advance(1.0)  # a sync busy loop: time passes and no checkpoint comes
+
+    shutdown = GracefulShutdown(clock=clock)
+    shutdown.register("busy", blocks_the_loop, priority=1, timeout=0.2)
+    shutdown.register("after", lambda: None, priority=2)
+    results = await shutdown.atrigger()
+    assert summary(results) == [("busy", "timeout", 1.0), ("after", "ok", 0.0)]
+
+
+@pytest.mark.anyio
+async def test_cancelled_callback_unwinds_before_the_next_one_starts(clock: FakeClock) -> None:
+    """Cancelled at its 1 s limit, a callback ends its 2 s shielded close; then the next runs."""
+    order: list[str] = []
+
+    async def closes_slowly() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await clock.asleep(2)
+            order.append("closed")
+
+    shutdown = GracefulShutdown(timeout=30, clock=clock)
+    shutdown.register("pool", closes_slowly, priority=1, timeout=1)
+    shutdown.register("after", lambda: order.append("after"), priority=2)
+    box: dict[str, tuple[CleanupResult, ...]] = {}
+
+    async def run() -> None:
+        box["results"] = await shutdown.atrigger()
+
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(run)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(1)
+        await anyio.wait_all_tasks_blocked()
+        clock.advance(2)
+        await anyio.wait_all_tasks_blocked()
+    assert summary(box["results"]) == [("pool", "timeout", 3.0), ("after", "ok", 0.0)]
+    assert order == ["closed", "after"]
+
+
+@pytest.mark.anyio
+async def test_callback_ignoring_cancellation_is_left_running_at_the_budget(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callback shielding a 10 s wait: atrigger() returns at the 5 s budget, it ends later."""
+    ended: list[float] = []
+
+    async def stubborn() -> None:
+        with anyio.CancelScope(shield=True):
+            await clock.asleep(10)
+        ended.append(clock.monotonic())
+
+    shutdown = GracefulShutdown(timeout=5, clock=clock)
+    shutdown.register("stubborn", stubborn, priority=1, timeout=1)
+    shutdown.register("after", lambda: None, priority=2)
+    box: dict[str, tuple[CleanupResult, ...]] = {}
+
+    async def run() -> None:
+        box["results"] = await shutdown.atrigger()
+
+    with caplog.at_level(logging.WARNING, logger="seawall"):
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(run)
+            await anyio.wait_all_tasks_blocked()
+            clock.advance(1)
+            await anyio.wait_all_tasks_blocked()
+            clock.advance(4)
+            await anyio.wait_all_tasks_blocked()
+            at_the_budget = (dict(box), list(ended))
+            clock.advance(5)  # the callback's own wait ends: it finishes in the background
+            await anyio.wait_all_tasks_blocked()
+    results, ended_by_then = at_the_budget
+    assert summary(results["results"]) == [("stubborn", "timeout", 5.0), ("after", "skipped", 0.0)]
+    assert ended_by_then == []
+    assert ended == [10.0]
+    assert [r.getMessage() for r in caplog.records] == [
+        "shutdown callback 'stubborn' ignored cancellation and is left running: "
+        "the shutdown budget is spent",
+        "shutdown callback 'stubborn' did not finish within its 1s limit (5.000s)",
+        "shutdown callback 'after' skipped: the shutdown time budget is spent",
+        "abandoned shutdown callback 'stubborn' has now ended",
+    ]
 
 
 # -- signals in this process (SIGUSR1, exit_on_signal=False) ---------------------------------

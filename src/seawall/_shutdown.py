@@ -6,9 +6,10 @@ Theory of operation::
 
 * Callbacks run one after another, lowest ``priority`` first, ties in registration order.
   Each gets a limit: its own ``timeout`` (else ``default_callback_timeout``), never more than
-  what is left of the total ``timeout``. A callback that overruns is abandoned and logged; one
-  that raises is logged with its traceback; either way the next one runs. Callbacks whose turn
-  comes after the budget is spent are skipped (and logged).
+  what is left of the total ``timeout``. A callback that overruns is abandoned (async: cancelled,
+  then waited for until the budget ends at most) and logged as a timeout with its real duration;
+  one that raises is logged with its traceback; either way the next one runs. Callbacks whose
+  turn comes after the budget is spent are skipped (and logged).
 * ``trigger()`` (sync) runs every callback in a daemon worker thread, and awaits async ones on
   a fresh event loop in that thread, so it works from plain code and from inside a running loop
   (it blocks the caller until done). ``await atrigger()`` runs async callbacks on the *running*
@@ -33,7 +34,7 @@ import anyio
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import ShutdownError
-from ._shutdown_run import CleanupCallback, CleanupResult, run_in_thread, run_on_loop
+from ._shutdown_run import CleanupCallback, CleanupResult, judged, run_in_thread, run_on_loop
 from ._shutdown_signals import SignalRelay, exit_now
 from ._validate import check_callable, check_number, check_optional_number
 from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
@@ -192,7 +193,7 @@ class GracefulShutdown:
             if limit is None:
                 result = CleanupResult(entry.name, "skipped", 0.0)
             else:
-                result = run_in_thread(entry, limit, self._clock, backend)
+                result = judged(run_in_thread(entry, limit, self._clock, backend), limit)
             results.append(_logged(result, limit))
         return tuple(results)
 
@@ -205,7 +206,7 @@ class GracefulShutdown:
             if limit is None:
                 result = CleanupResult(entry.name, "skipped", 0.0)
             else:
-                result = await run_on_loop(entry, limit, self._clock)
+                result = await run_on_loop(entry, limit, self._clock, deadline)
             results.append(_logged(result, limit))
         return tuple(results)
 
@@ -387,7 +388,10 @@ def _logged(result: CleanupResult, limit: float | None) -> CleanupResult:
         )
     elif result.status == "timeout":
         logger.error(
-            "shutdown callback %r did not finish within %.3gs: abandoned", result.name, limit
+            "shutdown callback %r did not finish within its %.3gs limit (%.3fs)",
+            result.name,
+            limit,
+            result.duration,
         )
     else:
         logger.error("shutdown callback %r skipped: the shutdown time budget is spent", result.name)

@@ -9,8 +9,11 @@ call it and look at the result (``inspect.iscoroutinefunction`` misses objects w
   on the clock up to the limit and then abandons the thread (a thread cannot be cancelled; being
   a daemon, it never holds up interpreter exit). An abandoned coroutine is cancelled on its loop.
 * ``run_on_loop`` (the async driver) calls known-async callbacks on the running loop and awaits
-  them under a cancel scope; anything else runs in a daemon thread while the loop keeps
-  serving, and an awaitable it returns is awaited back on the loop.
+  them in a detached task (``_shutdown_detach``); anything else runs in a daemon thread while
+  the loop keeps serving, and an awaitable it returns is awaited back on the loop. At its limit
+  an awaitable is cancelled and waited for until the total budget ends, no longer.
+* A callback that finished, but after its limit (an async one that blocked the loop cannot be
+  interrupted), is reported as a timeout with its real duration (``judged``).
 
 Both return a :class:`CleanupResult`; neither raises for the callback's own errors.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,11 +33,21 @@ import anyio
 
 from ._callables import is_async_callable
 from ._clock import Clock
+from ._shutdown_detach import launch
 from ._wakeup import AsyncWaiter, _threadsafe_scheduler
 
-__all__ = ["CleanupCallback", "CleanupResult", "is_async_callable", "run_in_thread", "run_on_loop"]
+__all__ = [
+    "CleanupCallback",
+    "CleanupResult",
+    "is_async_callable",
+    "judged",
+    "run_in_thread",
+    "run_on_loop",
+]
 
 Status = Literal["ok", "error", "timeout", "skipped"]
+
+logger = logging.getLogger("seawall")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +168,14 @@ def _close(awaitable: object) -> None:
 # -- async driver ---------------------------------------------------------------------------
 
 
-async def run_on_loop(entry: CleanupCallback, limit: float, clock: Clock) -> CleanupResult:
-    """Run ``entry`` from the running loop, waiting at most ``limit`` seconds on ``clock``."""
+async def run_on_loop(
+    entry: CleanupCallback, limit: float, clock: Clock, deadline: float
+) -> CleanupResult:
+    """Run ``entry`` from the running loop, waiting at most ``limit`` seconds on ``clock``.
+
+    An async callback still running at its limit is cancelled, and waited for until ``deadline``
+    (the end of the total budget) at most: past that it is left running.
+    """
     started = clock.monotonic()
 
     def result(status: Status, error: BaseException | None = None) -> CleanupResult:
@@ -173,11 +193,22 @@ async def run_on_loop(entry: CleanupCallback, limit: float, clock: Clock) -> Cle
             value = box.value
         if inspect.isawaitable(value):
             remaining = limit - (clock.monotonic() - started)
-            if not await _await_within(value, remaining, clock):
+            if not await _await_within(value, remaining, deadline, clock, entry.name):
                 return result("timeout")
     except Exception as exc:
         return result("error", exc)
-    return result("ok")
+    return judged(result("ok"), limit)
+
+
+def judged(result: CleanupResult, limit: float) -> CleanupResult:
+    """``result``, turned into a timeout when the callback finished but past its limit.
+
+    An async callback that blocks its loop (a sync busy loop, a blocking call) cannot be
+    interrupted; it ends on its own, late, and is reported as overrun with its real duration.
+    """
+    if result.status == "ok" and result.duration > limit:
+        return CleanupResult(result.name, "timeout", result.duration)
+    return result
 
 
 async def _call_in_thread(entry: CleanupCallback, limit: float, clock: Clock) -> _Box:
@@ -206,28 +237,34 @@ async def _call_in_thread(entry: CleanupCallback, limit: float, clock: Clock) ->
     return box
 
 
-async def _await_within(awaitable: Awaitable[object], limit: float, clock: Clock) -> bool:
-    """Await ``awaitable`` on this loop; cancel it after ``limit``. True if it finished."""
+async def _await_within(
+    awaitable: Awaitable[object], limit: float, deadline: float, clock: Clock, name: str
+) -> bool:
+    """Await ``awaitable`` for ``limit``, then cancel it and wait until ``deadline`` at most.
+
+    True if it finished within ``limit``. It runs as a detached task (see ``_shutdown_detach``)
+    so that one which ignores cancellation cannot hold the caller past ``deadline``.
+    """
     if limit <= 0:
         _close(awaitable)
         return False
-    done = anyio.Event()
-    failure: list[Exception] = []
-
-    async def runner() -> None:
-        try:
-            await awaitable
-        except Exception as exc:
-            failure.append(exc)
-        finally:
-            done.set()
-
-    async with anyio.create_task_group() as task_group:
-        task_group.start_soon(runner)
-        await clock.await_event(done, limit)
-        finished = done.is_set()
-        if not finished:
-            task_group.cancel_scope.cancel()
-    if failure:
-        raise failure[0]
+    flight = launch(awaitable, name)
+    await clock.await_event(flight.done, limit)
+    finished = flight.done.is_set()
+    if not finished:
+        # Cancelled, a callback may still need time to unwind (a shielded close, say); it
+        # gets what is left of the total budget, so the next callback still starts after it.
+        flight.scope.cancel()
+        grace = deadline - clock.monotonic()
+        if grace > 0:
+            await clock.await_event(flight.done, grace)
+        if not flight.done.is_set():
+            flight.abandoned = True
+            logger.error(
+                "shutdown callback %r ignored cancellation and is left running: "
+                "the shutdown budget is spent",
+                name,
+            )
+    if flight.error is not None:
+        raise flight.error
     return finished
