@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,6 +92,39 @@ def test_an_unsafe_directory_raises_through_a_policy(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"writable by group or others \(mode 777\)"):
         bulkhead.try_acquire()
     assert bulkhead.degraded_decisions == 0
+
+
+@contextlib.contextmanager
+def read_only_for_us(path: Path) -> Iterator[None]:
+    """Make ``path`` refuse new files to this process: mode 0500, or immutable for root."""
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        try:
+            yield
+        finally:
+            path.chmod(0o700)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("root needs chattr (e2fsprogs) to make a directory refuse new files")
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_directory_that_refuses_new_files_raises_store_error(tmp_path: Path) -> None:
+    """A store directory in which no file can be created raises StoreError, not degraded mode."""
+    path = tmp_path / "state"
+    path.mkdir(mode=0o700)
+    limiter = RateLimiter(10, name="ro", store=FileStore(path))
+    with read_only_for_us(path):
+        refused = (
+            r"state/lim-[0-9a-f]{24}\.(tab|lock): (Operation not permitted|Permission denied); "
+        )
+        with pytest.raises(StoreError, match=refused + "the store directory must let"):
+            limiter.try_acquire()
+        assert limiter.stats.degraded_decisions == 0
 
 
 # -- Redis: refused credentials --------------------------------------------------------------

@@ -33,6 +33,8 @@ MAX_SET_ASIDE = 5
 
 _FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Refusals no retry can cure (unlike EMFILE, ENOSPC or EIO): a configuration error, raised.
+_REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 # File systems where flock is emulated, per-client, or held by a server after a crash.
 _REMOTE = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre")
 
@@ -120,6 +122,11 @@ def open_private(dir_fd: int, name: str, where: str) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise StoreError(f"{where}/{name} is a symlink: refusing to follow it") from exc
+        if exc.errno in _REFUSED:
+            raise StoreError(
+                f"cannot open {where}/{name}: {exc.strerror}; the store directory must let "
+                "this process create and write files"
+            ) from exc
         raise StoreUnavailableError(f"cannot open {where}/{name}: {exc}") from exc
     try:
         st = os.fstat(fd)
