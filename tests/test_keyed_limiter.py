@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
@@ -75,17 +77,67 @@ def test_busy_front_keys_do_not_hide_free_ones(clock: FakeClock) -> None:
     assert set(keyed._buckets.full_at) == {"busy1", "busy2", "new"}
 
 
-def test_sweep_runs_at_most_once_per_interval(clock: FakeClock) -> None:
-    """A flood at the cap sweeps once, then is refused without rescanning until time moves."""
+def test_refusal_waits_and_eviction_order_are_exact(clock: FakeClock) -> None:
+    """At the cap, a new key waits exactly for the earliest refill, then takes that key's place."""
+    keyed = KeyedRateLimiter(rate=1, burst=2, max_keys=3, clock=clock)
+    keyed.try_acquire("a", 2)  # full again at 2.0
+    keyed.try_acquire("b")  # 1.0
+    keyed.try_acquire("c")  # 1.0
+    clock.advance(0.5)
+    keyed.try_acquire("b")  # served again: full at 2.0 now, though filed at 1.0
+    assert keyed.consume("x").retry_after == 0.5  # c, full again at 1.0
+    clock.advance(0.5)
+    assert keyed.try_acquire("x") is True
+    assert set(keyed._buckets.full_at) == {"a", "b", "x"}
+    assert keyed.consume("y").retry_after == 1.0  # a, b and x are all full again at 2.0
+    clock.advance(1.0)
+    assert [keyed.try_acquire(k) for k in ("y", "z", "w")] == [True, True, True]
+    assert set(keyed._buckets.full_at) == {"y", "z", "w"}
+
+
+class NoWalkDict(dict[object, float]):
+    """A dict that fails any attempt to walk it (the scan that made refusals cost O(n))."""
+
+    def __iter__(self) -> Any:
+        raise AssertionError("walked the key map")
+
+    def items(self) -> Any:
+        raise AssertionError("walked the key map")
+
+    def values(self) -> Any:
+        raise AssertionError("walked the key map")
+
+    def keys(self) -> Any:
+        raise AssertionError("walked the key map")
+
+
+def test_refusing_and_evicting_never_walk_the_key_map(clock: FakeClock) -> None:
+    """A flood of new keys at the cap is refused or admitted without scanning held keys."""
     keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=100, clock=clock)
+    keyed._buckets.full_at = NoWalkDict()
     for key in range(100):
         keyed.try_acquire(key)
+    for round_ in range(3):
+        for stranger in range(1_000):
+            keyed.try_acquire(("stranger", round_, stranger))
+            keyed.try_acquire(stranger % 100)  # known keys keep being served meanwhile
+        clock.advance(0.5)
     buckets = keyed._buckets
-    keyed.try_acquire("x")
-    assert buckets.next_sweep == 1.0
-    clock.advance(0.5)
-    keyed.try_acquire("y")
-    assert buckets.next_sweep == 1.0  # no second sweep within the interval
+    assert (len(buckets.full_at), len(buckets.heap)) == (100, 100)
+
+
+def test_reset_forgets_the_eviction_order_too(clock: FakeClock) -> None:
+    """After reset(), the cap fills and evicts as on a fresh limiter."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=2, clock=clock)
+    keyed.try_acquire("a")
+    keyed.try_acquire("b")
+    keyed.reset()
+    keyed.try_acquire("c")
+    keyed.try_acquire("d")
+    assert keyed.try_acquire("e") is False
+    clock.advance(1.0)
+    assert keyed.try_acquire("e") is True
+    assert set(keyed._buckets.full_at) == {"d", "e"}
 
 
 def test_sync_waiter_per_key(clock: FakeClock) -> None:
