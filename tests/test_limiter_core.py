@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seawall._limiter_core import Bucket, KeyedBuckets, KeysFull, schedule
+from seawall._keyed_buckets import KeyedBuckets, KeysFull
+from seawall._limiter_core import Bucket, schedule
 
 INF = math.inf
 

@@ -35,9 +35,8 @@ Nothing here reads a clock, sleeps or locks: the drivers in ``_limiter`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
 
-__all__ = ["EPSILON", "Bucket", "KeyedBuckets", "KeysFull", "schedule"]
+__all__ = ["EPSILON", "Bucket", "schedule"]
 
 #: Waits shorter than this are "now": float rounding must never make a caller wait 1e-16 s.
 EPSILON = 1e-9
@@ -142,106 +141,3 @@ class Bucket:
             return self.last_now
         self.last_now = now
         return now
-
-
-class KeysFull(Exception):
-    """Internal: a new key cannot get a bucket because every slot carries quota."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
-
-
-class KeyedBuckets:
-    """One ``full_at`` float per key, at most ``max_keys`` of them.
-
-    A key whose bucket is full again (``full_at <= now``) is indistinguishable from a new key,
-    so it may be dropped; a key still carrying consumed quota never is, since dropping it
-    would hand its owner a fresh bucket. Eviction is lazy and bounded: each new key looks at a
-    few of the oldest entries (rotating busy ones to the back), and a full sweep runs at most
-    once per ``sweep_interval`` while the map is at its cap. When every key carries quota a
-    new key is refused (fail-closed) until the earliest one is full again.
-    """
-
-    __slots__ = (
-        "burst",
-        "earliest",
-        "full_at",
-        "interval",
-        "last_now",
-        "max_keys",
-        "next_sweep",
-        "span",
-        "sweep_interval",
-    )
-
-    #: Oldest entries examined per new key.
-    SCAN = 4
-
-    def __init__(
-        self, interval: float, burst: float, max_keys: int, sweep_interval: float = 1.0
-    ) -> None:
-        self.interval = interval
-        self.burst = burst
-        self.span = burst * interval
-        self.max_keys = max_keys
-        self.sweep_interval = sweep_interval
-        self.full_at: dict[Hashable, float] = {}
-        self.last_now = _NEVER
-        self.next_sweep = _NEVER
-        self.earliest = _NEVER  # lower bound on any key's full_at, from the last sweep
-
-    def reserve(self, key: Hashable, now: float, tokens: int, max_wait: float) -> float:
-        """Like :meth:`Bucket.reserve` for ``key``; raises :class:`KeysFull` at the cap."""
-        if now < self.last_now:
-            now = self.last_now
-        else:
-            self.last_now = now
-        full_at = self.full_at.get(key, _NEVER)
-        new_full_at, wait = schedule(full_at, now, tokens * self.interval, self.span)
-        if wait <= max_wait:
-            if full_at == _NEVER and len(self.full_at) >= self.max_keys:
-                self._make_room(now)
-            self.full_at[key] = new_full_at
-        return wait
-
-    def cancel(self, key: Hashable, ticket: float, tokens: int) -> bool:
-        """Give back a reservation of ``key`` whose ``full_at`` was ``ticket``, if it was last."""
-        if self.full_at.get(key) != ticket:
-            return False
-        self.full_at[key] = ticket - tokens * self.interval
-        return True
-
-    def tokens(self, key: Hashable, now: float) -> float:
-        """Tokens in ``key``'s bucket at ``now`` (``burst`` for an unknown key)."""
-        ahead = self.full_at.get(key, _NEVER) - max(now, self.last_now)
-        return self.burst - (ahead / self.interval if ahead > 0 else 0.0)
-
-    def describe(self, key: Hashable, now: float) -> tuple[int, float]:
-        """``(whole tokens left, seconds until full)`` for ``key`` at ``now``."""
-        ahead = self.full_at.get(key, _NEVER) - max(now, self.last_now)
-        return _describe(ahead, self.burst, self.interval)
-
-    def _make_room(self, now: float) -> None:
-        buckets = self.full_at
-        for _ in range(min(self.SCAN, len(buckets))):
-            key = next(iter(buckets))
-            full_at = buckets.pop(key)
-            if full_at <= now:
-                return
-            buckets[key] = full_at  # busy: rotate it to the back
-        if now >= self.next_sweep and now >= self.earliest:
-            self._sweep(now)
-            if len(buckets) < self.max_keys:
-                return
-        # Best estimate: the earliest refill seen by the last sweep, unless keys were touched
-        # since (then the next sweep is the soonest anything can change).
-        wait = (self.earliest if self.earliest > now else self.next_sweep) - now
-        raise KeysFull(max(wait, 2 * EPSILON))  # never 0.0, which would read as granted
-
-    def _sweep(self, now: float) -> None:
-        buckets = self.full_at
-        for key in [k for k, full_at in buckets.items() if full_at <= now]:
-            del buckets[key]
-        self.earliest = min(buckets.values(), default=now)
-        self.next_sweep = now + self.sweep_interval
