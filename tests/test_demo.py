@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -154,6 +156,34 @@ def test_demo_with_worker_processes_on_redis(redis_server: RedisServer) -> None:
     done = run_command("--workers", "3", "--store", redis_server.url)
     assert done.returncode == 0, done.stderr
     check_summary(done.stdout, workers=3)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_ends_the_traffic_and_still_shuts_down_and_sums_up(workers: str) -> None:
+    """Ctrl-C (SIGINT to the process group) mid-run: graceful shutdown, a true summary, 130."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "seawall", "demo", "--duration", "40", "--workers", workers],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert child.stdout is not None
+    head = ""
+    while "phase slow:" not in head:  # the flash crowd is in flight
+        line = child.stdout.readline()
+        assert line, "the demo ended before its slow phase"
+        head += line
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert re.fullmatch(r"seawall demo: interrupted after \d+\.\d s of traffic\n", err)
+    rows = summary(head + out)
+    assert sum(rows[r] for r in ROWS) == rows["requests sent"]
+    assert rows["errors"] == 0  # no client was cut off, no worker stopped early
+    assert rows["shutdown callbacks run"] == 2 * int(workers)
+    assert "service and clients agree: yes" in out
+    assert "phase 5xx:" not in out  # 6.5 s long, the slow phase was never left
 
 
 @pytest.mark.parametrize("workers", ["0", "9"])

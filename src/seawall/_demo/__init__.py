@@ -42,8 +42,10 @@ examples:
   seawall demo --duration 10 > demo.log  # a log: plain lines, one a second
   seawall demo --workers 3 --store redis://localhost:6379/0
 
-Exit status: 0 when every request is accounted for and the service's counts
-equal the clients'; 1 when they do not; 2 for a bad option or store."""
+Ctrl-C ends the traffic early; the service still shuts down gracefully and the
+summary covers what ran. Exit status: 0 when every request is accounted for and
+the service's counts equal the clients'; 1 when they do not; 2 for a bad
+option or store; 130 after Ctrl-C."""
 
 _ROWS = (
     ("requests sent", None),
@@ -109,6 +111,9 @@ def run_demo(
 ) -> int:
     """Run the demo, print it to ``out`` (stdout); 0 when the run's counts add up, else 1.
 
+    Ctrl-C ends the traffic early; the service still shuts down gracefully, the summary
+    covers what ran, and the status is 130.
+
     ``workers`` above 1 runs the service as that many processes sharing ``store`` (a
     temporary file store when ``store`` is ``memory://``). ``live`` (default: whether ``out``
     is a terminal) redraws the status block in place. Bad arguments, a missing extra and a
@@ -141,6 +146,12 @@ def run_demo(
             return 2
     out.write("\n".join(summary_lines(result)) + "\n")
     out.flush()
+    if result.interrupted_at is not None:
+        print(
+            f"seawall demo: interrupted after {result.interrupted_at:.1f} s of traffic",
+            file=sys.stderr,
+        )
+        return 130
     return 0 if result.consistent else 1
 
 
@@ -171,6 +182,10 @@ def _explain(exc: Exception) -> str:
 def summary_lines(result: DemoResult) -> list[str]:
     """The summary block of one run."""
     lines = ["", "== summary =="]
+    if result.interrupted_at is not None:
+        lines.append(
+            f"  (interrupted after {result.interrupted_at:.1f} s: the counts cover what ran)"
+        )
     for label, key in _ROWS:
         value = result.sent if key is None else result.seen[key]
         lines.append(f"  {label:34} {value}")

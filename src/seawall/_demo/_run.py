@@ -10,10 +10,12 @@ those in flight and runs the ``GracefulShutdown`` callbacks.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from typing import TextIO
 
 import anyio
+import anyio.abc
 
 from .._clock import SYSTEM_CLOCK
 from ..stores._base import Store
@@ -48,6 +50,8 @@ class DemoResult:
     final_states: dict[str, str] = field(default_factory=dict)
     shutdown_ran: list[str] = field(default_factory=list)
     workers: int = 1
+    interrupted_at: float | None = None
+    """Seconds into the traffic when Ctrl-C ended it early (None: it ran to the end)."""
 
     def count(self, name: str, old: str, new: str) -> int:
         """How many times breaker ``name`` went from ``old`` to ``new``."""
@@ -137,6 +141,7 @@ class _Demo:
             self.backend = WorkerPool(workers, url, store=store, seed=seed, hooks=self)
         self.workers = workers
         self.traffic: Traffic | None = None
+        self.interrupted_at: float | None = None
 
     # -- Hooks --------------------------------------------------------------------------------
 
@@ -172,6 +177,8 @@ class _Demo:
         service = "1 process" if self.workers == 1 else f"{self.workers} worker processes"
         self.out.write(f"seawall demo: {self.display.duration:g} s, store {where}\n")
         async with anyio.create_task_group() as tg:
+            watching = anyio.CancelScope()
+            await tg.start(self._watch_interrupt, watching)
             tg.start_soon(self.upstream_server.serve)
             await self.upstream_server.wait_started()
             await self.backend.start(tg)
@@ -181,9 +188,27 @@ class _Demo:
             )
             traffic = Traffic(self.backend.urls, self.display.schedule, self.clock, self.say)
             self.traffic = traffic
+            if self.interrupted_at is not None:
+                traffic.stop()  # Ctrl-C while the servers started: no traffic at all
             await self._drive(traffic)
             await self._shut_down()
+            watching.cancel()
         return self._result(traffic)
+
+    async def _watch_interrupt(
+        self, scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        # Ctrl-C ends the traffic early instead of tearing the servers down mid-request (which
+        # makes uvicorn log a traceback per request in flight): the run then shuts down as
+        # usual and the summary covers what ran. A second Ctrl-C interrupts outright.
+        with scope, anyio.open_signal_receiver(signal.SIGINT) as signals:
+            task_status.started()
+            async for _ in signals:
+                self.interrupted_at = self.clock()
+                self.say("interrupted: the clients stop after their request in flight")
+                if self.traffic is not None:
+                    self.traffic.stop()
+                break
 
     async def _drive(self, traffic: Traffic) -> None:
         self.clock.restart()
@@ -216,4 +241,5 @@ class _Demo:
             final_states={b.name or k: b.state.name for k, b in backend.breakers.items()},
             shutdown_ran=list(backend.shutdown_ran),
             workers=self.workers,
+            interrupted_at=self.interrupted_at,
         )

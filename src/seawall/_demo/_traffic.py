@@ -76,6 +76,17 @@ class Traffic:
         self.by_group: Counter[tuple[str, str]] = Counter()
         """Outcomes by client group: ``("steady" | "greedy" | "crowd", outcome)``."""
         self.sent = 0
+        self._stopping = False
+        self._waiting = anyio.CancelScope()
+
+    def stop(self) -> None:
+        """End the run early: each client finishes the request it has in flight, then stops.
+
+        (Cancelling requests in flight would leave the service counting answers that no
+        client saw, and the run's books would no longer balance.)
+        """
+        self._stopping = True
+        self._waiting.cancel()  # a flash crowd still waiting for its moment never comes
 
     async def run(self) -> None:
         """Run every client until the end of the schedule; returns when all have finished."""
@@ -91,12 +102,16 @@ class Traffic:
             tg.start_soon(self._flash_crowd, client)
 
     async def _loop(self, client: httpx.AsyncClient, name: str, think: float) -> None:
-        while self._elapsed() < self._schedule.duration:
+        while not self._stopping and self._elapsed() < self._schedule.duration:
             await self._request(client, name)
             await SYSTEM_CLOCK.asleep(think)
 
     async def _flash_crowd(self, client: httpx.AsyncClient) -> None:
-        await SYSTEM_CLOCK.asleep(max(0.0, self._schedule.phase("slow").start - self._elapsed()))
+        with self._waiting:
+            delay = self._schedule.phase("slow").start - self._elapsed()
+            await SYSTEM_CLOCK.asleep(max(0.0, delay))
+        if self._stopping:
+            return
         self._on_event(f"flash crowd: {CROWD} new clients arrive at once")
         async with anyio.create_task_group() as tg:
             for n in range(1, CROWD + 1):

@@ -10,8 +10,10 @@ service on a free loopback port and reports on stdout, one JSON object per line:
     {"kind": "note", "text": ...}                     the store stopped or resumed answering
     {"kind": "report", "served", "retries", "degraded", "shutdown_ran"}   after shutdown
 
-SIGTERM (or SIGINT) stops it gracefully: uvicorn drains, the lifespan hook runs the shutdown
-callbacks, the report is printed and the process exits 0.
+SIGTERM stops it gracefully: uvicorn drains, the lifespan hook runs the shutdown callbacks,
+the report is printed and the process exits 0. SIGINT is ignored: Ctrl-C in a terminal reaches
+the whole process group, and it is the demo process that decides (it lets the clients finish
+their requests, then sends SIGTERM).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class _Worker:
 
     async def serve(self) -> None:
         # The signal receiver is in place before "ready": from then on SIGTERM means "stop".
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.server.serve)
                 await self.server.wait_started()
@@ -104,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     worker = _Worker(args.upstream, args.store, args.seed)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with add_listener(worker.event):
         anyio.run(worker.serve, backend="asyncio")
     return 0
