@@ -6,9 +6,15 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seawall import KeyedRateLimiter, RateLimitDecision, RateLimiterStats, RateLimitExceededError
+from seawall._keyed_buckets import KeyedBuckets, KeysFull
+from seawall._limiter_core import schedule
 from seawall.testing import FakeClock
+
+INF = float("inf")
 
 
 def test_keys_have_separate_buckets(clock: FakeClock) -> None:
@@ -233,3 +239,64 @@ def test_bad_tokens() -> None:
     """tokens above burst raises, naming tokens."""
     with pytest.raises(ValueError, match="tokens"):
         KeyedRateLimiter(1, burst=2).try_acquire("a", 3)
+
+
+# -- hypothesis: the heap against a model that scans every key --------------------------------
+
+
+class ScanModel:
+    """The cap rule stated plainly: at the cap, drop the key full again the longest, or refuse."""
+
+    def __init__(self, max_keys: int) -> None:
+        self.max_keys = max_keys
+        self.full_at: dict[object, tuple[float, int]] = {}  # key -> (full_at, arrival)
+        self.arrivals = 0
+        self.last_now = float("-inf")
+
+    def reserve(self, key: object, now: float, tokens: int, max_wait: float) -> float | str:
+        now = self.last_now = max(now, self.last_now)
+        full_at, arrival = self.full_at.get(key, (float("-inf"), -1))
+        new_full_at, wait = schedule(full_at, now, float(tokens), 2.0)
+        if wait > max_wait:
+            return wait
+        if arrival < 0:
+            if len(self.full_at) >= self.max_keys:
+                victim = min(self.full_at, key=lambda k: self.full_at[k])
+                if self.full_at[victim][0] > now:
+                    return f"full {max(self.full_at[victim][0] - now, 2e-9)!r}"
+                del self.full_at[victim]
+            arrival, self.arrivals = self.arrivals, self.arrivals + 1
+        self.full_at[key] = (new_full_at, arrival)
+        return wait
+
+
+keyed_step = st.tuples(
+    st.sampled_from("abcdefg"),  # key
+    # 1/64 s steps to move the clock (may go back): binary fractions keep every sum exact, so
+    # the comparison is exact too (see KeyedBuckets.cancel on rounding).
+    st.integers(min_value=-6, max_value=96),
+    st.integers(min_value=1, max_value=2),  # tokens
+    st.sampled_from([0.0, 1.5, INF]),  # max_wait
+    st.booleans(),  # cancel it right away if it had to wait
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(keyed_step, min_size=1, max_size=80))
+def test_heap_decides_like_a_full_scan(steps: list[tuple[str, int, int, float, bool]]) -> None:
+    """Every grant, wait, refusal and eviction matches a model that scans all keys each time."""
+    buckets, model = KeyedBuckets(1.0, 2.0, max_keys=3), ScanModel(max_keys=3)
+    now = 0.0
+    for key, move, tokens, max_wait, cancel in steps:
+        now += move / 64
+        try:
+            got: float | str = buckets.reserve(key, now, tokens, max_wait)
+        except KeysFull as full:
+            got = f"full {full.retry_after!r}"
+        assert got == model.reserve(key, now, tokens, max_wait)
+        if cancel and isinstance(got, float) and 0.0 < got <= max_wait:
+            ticket = buckets.full_at[key]
+            if buckets.cancel(key, ticket, tokens):
+                model.full_at[key] = (ticket - tokens, model.full_at[key][1])
+        assert buckets.full_at == {k: v for k, (v, _) in model.full_at.items()}
+        assert len(buckets.heap) == len(buckets.full_at)

@@ -84,8 +84,9 @@ class KeyedBuckets:
         """Give back a reservation of ``key`` whose ``full_at`` was ``ticket``, if it was last."""
         if self.full_at.get(key) != ticket:
             return False
-        # Back to what it was before that reservation (or ``now`` then), never below: the
-        # key's heap entry stays a lower bound.
+        # Back to what it was before that reservation (or ``now`` then), so the key's heap
+        # entry stays a lower bound; float rounding may put it one ulp below, which can only
+        # make an eviction or a refusal's wait one ulp late.
         self.full_at[key] = ticket - tokens * self.interval
         return True
 
