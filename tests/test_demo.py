@@ -57,8 +57,12 @@ def check_summary(text: str, workers: int = 1) -> dict[str, int]:
     return rows
 
 
-def run_in_process() -> tuple[DemoResult, str]:
-    """One 5 s run in this process on in-process state; its result and its output."""
+@pytest.fixture(scope="module")
+def in_process() -> tuple[DemoResult, str]:
+    """One 5 s run in this process on in-process state; its result and its output.
+
+    (Shared by the tests that only read it: each run costs 5 s of real traffic.)
+    """
     out = io.StringIO()
 
     async def go() -> DemoResult:
@@ -67,9 +71,9 @@ def run_in_process() -> tuple[DemoResult, str]:
     return anyio.run(go, backend="asyncio"), out.getvalue()
 
 
-def test_demo_run_accounts_for_every_request() -> None:
+def test_demo_run_accounts_for_every_request(in_process: tuple[DemoResult, str]) -> None:
     """Each request lands in one outcome, and the service counted exactly what clients saw."""
-    result, _ = run_in_process()
+    result, _ = in_process
     assert set(result.seen) == set(OUTCOMES)
     assert sum(result.seen.values()) == result.sent
     assert result.seen["error"] == 0
@@ -79,9 +83,9 @@ def test_demo_run_accounts_for_every_request() -> None:
     assert result.consistent
 
 
-def test_demo_run_shows_every_policy_acting() -> None:
+def test_demo_run_shows_every_policy_acting(in_process: tuple[DemoResult, str]) -> None:
     """The schedule makes each policy act: limit, shed, time out, degrade, retry, trip, recover."""
-    result, text = run_in_process()
+    result, text = in_process
     for outcome in ("fresh", "degraded", "rate_limited", "overloaded", "circuit_open", "timeout"):
         assert result.seen[outcome] > 0, outcome
     assert result.retries > 0
@@ -94,6 +98,23 @@ def test_demo_run_shows_every_policy_acting() -> None:
     assert "breaker demo-upstream: CLOSED -> OPEN (tripped)" in text
     assert "\x1b[" not in text  # not a terminal: plain lines only
     check_summary("\n".join(summary_lines(result)))
+
+
+def test_each_phase_is_opened_and_recapped(in_process: tuple[DemoResult, str]) -> None:
+    """Every phase gets its description line, then an 'end of' recap, in schedule order."""
+    _, text = in_process
+    told = re.findall(r"^\[ *[\d.]+s\] (phase \w+|end of \w+):", text, re.MULTILINE)
+    names = [p.name for p in build_schedule(5).phases]
+    assert told == [line for name in names for line in (f"phase {name}", f"end of {name}")]
+
+
+def test_docs_summary_has_the_rows_a_run_prints(in_process: tuple[DemoResult, str]) -> None:
+    """docs/cli.md's summary example has exactly the lines a real run's summary has."""
+    result, _ = in_process
+    page = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text("utf-8")
+    shown = page.split("```text\n== summary ==\n", 1)[1].split("```", 1)[0]
+    real = "\n".join(summary_lines(result)[2:]) + "\n"
+    assert re.sub(r"\d+", "N", shown) == re.sub(r"\d+", "N", real)
 
 
 def run_command(*args: str) -> subprocess.CompletedProcess[str]:

@@ -183,8 +183,8 @@ class _Demo:
             await self.upstream_server.wait_started()
             await self.backend.start(tg)
             self.out.write(
-                f"  upstream {self.upstream_server.url}   "
-                f"protected service ({service}) {' '.join(self.backend.urls)}\n"
+                f"  upstream: {self.upstream_server.url}\n"
+                f"  protected service ({service}): {' '.join(self.backend.urls)}\n"
             )
             traffic = Traffic(self.backend.urls, self.display.schedule, self.clock, self.say)
             self.traffic = traffic

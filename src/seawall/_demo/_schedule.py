@@ -50,7 +50,8 @@ _TROUBLE = (
     (
         "5xx",
         "upstream answers 503. The transport retries, then the upstream breaker opens and "
-        "calls fail fast; the service answers with its last good quote (degraded)",
+        "calls fail fast; the service answers with its last good quote (degraded). Every "
+        "0.5 s the breaker lets one probe through: it fails, so the breaker opens again",
     ),
     (
         "429",
