@@ -30,7 +30,9 @@ from ._limiter_driver import (
     max_wait_for,
     retry_after_seconds,
 )
+from ._limiter_queue import Ticket, WaitQueue
 from ._validate import check_number
+from ._wakeup import Waiter
 from .config import current
 from .stores._base import Store
 from .stores._open import policy_store, store_for_policy
@@ -89,6 +91,7 @@ class RateLimiter(LimiterBase):
         "_lock_release",
         "_max_retry_after",
         "_monotonic",
+        "_queue",
         "name",
         "per",
         "rate",
@@ -121,6 +124,7 @@ class RateLimiter(LimiterBase):
             store_for_policy(store, degraded, self.name, "rate limiter")
         self._max_retry_after = check_number("max_retry_after", max_retry_after)
         self._bucket = Bucket(interval, burst_f)
+        self._queue = WaitQueue(self._bucket)
         self._monotonic = self._clock.monotonic
         self._lock_acquire = self._lock.acquire
         self._lock_release = self._lock.release
@@ -218,6 +222,7 @@ class RateLimiter(LimiterBase):
         """Refill the bucket and lift any block; the stats are kept."""
         with self._lock:
             self._bucket.reset()
+            self._queue.clear()
 
     def _take_now(self, tokens: int) -> bool:
         # The common case of a blocking acquire: a token is there. A miss is not counted, the
@@ -237,22 +242,32 @@ class RateLimiter(LimiterBase):
         with self._lock:
             return max(0.0, (1.0 - self._bucket.tokens(now)) * self._bucket.interval)
 
-    def _reserve(self, key: Hashable, tokens: int, max_wait: float) -> tuple[float, float, int]:
+    def _reserve(
+        self, key: Hashable, tokens: int, max_wait: float
+    ) -> tuple[float, Ticket | None, int]:
         now = self._monotonic()
         with self._lock:
-            wait = self._bucket.reserve(now, tokens, max_wait)
+            wait, ticket = self._queue.join(now, tokens, max_wait)
             if wait == 0.0:
                 self._acquired += 1
             elif wait > max_wait:
                 self._rejected += 1
-            reservation = wait, self._bucket.full_at, self._bucket.epoch
+            reservation = wait, ticket, self._bucket.epoch
         if _OBSERVED and wait > max_wait:
             emit(Rejected("limiter", self.name, "rate_limited", wait))
         return reservation
 
-    def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:
+    def _cancel(self, key: Hashable, tokens: int, ticket: Ticket) -> None:
+        now = self._monotonic()
         with self._lock:
-            self._bucket.cancel(ticket, tokens)
+            moved = self._queue.leave(ticket, now)
+        for waiter in moved:  # outside the lock: waking a task may run code
+            waiter.wake()
+
+    def _follow(self, key: Hashable, ticket: Ticket, waiter: Waiter) -> tuple[float, bool]:
+        now = self._monotonic()
+        with self._lock:
+            return self._queue.follow(ticket, now, waiter)
 
     def _valid(self, key: Hashable, epoch: int) -> bool:
         now = self._monotonic()

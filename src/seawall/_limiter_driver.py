@@ -1,10 +1,13 @@
 """What RateLimiter and KeyedRateLimiter share: argument checks, stats, and the waiting drivers.
 
-A caller that has to wait reserves its slot under the lock (see ``_limiter_core``), then sleeps
-exactly once, outside the lock, for exactly the time it was given: no polling, and waiters are
-served in arrival order. If the sleep is interrupted (task cancelled, ``KeyboardInterrupt``)
-the reservation is handed back before the exception propagates. A waiter whose slot fell
-inside a ``Retry-After`` block that arrived while it slept queues again behind the block.
+A caller that has to wait reserves its slot under the lock (see ``_limiter_core``), then waits
+outside the lock for exactly the time it was given: no polling, and waiters are served in
+arrival order. If the wait is interrupted (task cancelled, ``KeyboardInterrupt``) the
+reservation is handed back before the exception propagates, and where the limiter keeps a
+waiting line (``_limiter_queue``) the waiters behind it are woken to wait less. So a waiter
+first in line simply sleeps (nobody ahead can leave), while one further back waits on an event
+that a move-up sets. A waiter whose slot fell inside a ``Retry-After`` block that arrived
+while it waited queues again behind the block.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._errors import RateLimitExceededError
 from ._events import ACTIVE as _OBSERVED
 from ._events import LimiterWaited, emit
 from ._validate import check_int, check_number, check_optional_number
+from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
 
 __all__ = [
     "LimiterBase",
@@ -102,7 +107,7 @@ class LimiterBase:
 
     Subclasses provide ``_reserve`` (under the lock: returns ``(wait, ticket, epoch)``,
     committed iff ``wait <= max_wait``; counts immediate grants and rejections), ``_cancel``
-    and ``_valid``.
+    and ``_valid``, and ``_follow`` if they keep a waiting line that lets waiters move up.
     """
 
     __slots__ = ("_acquired", "_clock", "_lock", "_rejected", "_wait_seconds", "_waited")
@@ -125,14 +130,51 @@ class LimiterBase:
 
     def _reserve(
         self, key: Hashable, tokens: int, max_wait: float
-    ) -> tuple[float, float, int]:  # pragma: no cover - abstract
+    ) -> tuple[float, Any, int]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:  # pragma: no cover
+    def _cancel(self, key: Hashable, tokens: int, ticket: Any) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _valid(self, key: Hashable, epoch: int) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _follow(self, key: Hashable, ticket: Any, waiter: Waiter) -> tuple[float, bool] | None:
+        """``(seconds still to wait, first in line)`` for a queued ``ticket``.
+
+        None: this limiter keeps no waiting line, its waiters sleep the wait they were given.
+        """
+        return None
+
+    def _sleep_sync(self, key: Hashable, ticket: Any, wait: float) -> None:
+        while True:
+            waiter = SyncWaiter()  # fresh each round: a fake clock's timeout sets the event
+            follow = self._follow(key, ticket, waiter)
+            if follow is None:
+                self._clock.sleep(wait)
+                return
+            wait, first = follow
+            if wait == 0.0:
+                return
+            if first:
+                self._clock.sleep(wait)  # nobody ahead can leave: nothing will wake us early
+            else:
+                self._clock.wait_for(waiter.event, wait)
+
+    async def _sleep_async(self, key: Hashable, ticket: Any, wait: float) -> None:
+        while True:
+            waiter = AsyncWaiter()
+            follow = self._follow(key, ticket, waiter)
+            if follow is None:
+                await self._clock.asleep(wait)
+                return
+            wait, first = follow
+            if wait == 0.0:
+                return
+            if first:
+                await self._clock.asleep(wait)
+            else:
+                await self._clock.await_event(waiter.event, wait)
 
     def _count(self, granted: bool) -> None:
         with self._lock:
@@ -164,12 +206,13 @@ class LimiterBase:
                 if waited:  # after sleeping through a block that has ended since
                     self._granted(waited, counted=True, key=key)
                 return True
+            started = self._clock.monotonic()
             try:
-                self._clock.sleep(wait)
+                self._sleep_sync(key, ticket, wait)
             except BaseException:
                 self._cancel(key, tokens, ticket)
                 raise
-            waited += wait
+            waited += max(0.0, self._clock.monotonic() - started)
             if self._valid(key, epoch):
                 self._granted(waited, key=key)
                 return True
@@ -192,13 +235,14 @@ class LimiterBase:
                 if waited:  # after sleeping through a block that has ended since
                     self._granted(waited, counted=True, key=key)
                 return True
+            started = self._clock.monotonic()
             try:
-                await self._clock.asleep(wait)
+                await self._sleep_async(key, ticket, wait)
             except BaseException:
                 # Plain code, no await: runs even while the task is being cancelled.
                 self._cancel(key, tokens, ticket)
                 raise
-            waited += wait
+            waited += max(0.0, self._clock.monotonic() - started)
             if self._valid(key, epoch):
                 self._granted(waited, key=key)
                 return True

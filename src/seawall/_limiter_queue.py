@@ -1,0 +1,133 @@
+"""The waiting line of one token bucket: who holds which future slot, and who moves up.
+
+Theory of operation
+-------------------
+A caller that has to wait reserves its slot in time on arrival (see ``_limiter_core``): the
+bucket's ``full_at`` moves on by its tokens, and the caller may go once the bucket would hold
+them, at ``end - span``. Queued callers therefore hold back-to-back slots::
+
+    start --[ A: 1 token ]--[ B: 2 tokens ]--[ C: 1 token ]-- full_at
+              due at a.end - span     b.end - span    c.end - span
+
+This module keeps that line as :class:`Ticket` objects, oldest first, so that a caller who
+leaves (cancelled, interrupted) hands its slot to the ones behind it: each moves up by the
+leaver's tokens, ``full_at`` moves back by as much, and the core returns whom to wake. Slots
+stay back to back, so two grants never share a slot, and nobody is granted before the bucket
+allows it:
+
+* **Due tickets are spent.** A ticket whose time has come is dropped from the line
+  (:meth:`WaitQueue.prune`): its caller is going ahead. If it leaves after all, it gives its
+  tokens back only if nobody reserved after it (``Bucket.cancel``). Dropping due tickets also
+  keeps the line back to back: an immediate grant can only happen when every queued ticket is
+  already due.
+* **Nothing moves into the past.** A queued ticket's slot starts (``end - tokens * interval``)
+  no earlier than it is due (``end - span``), which is still ahead, so the line behind a
+  leaver restarts at a time that has not come yet: no slot is credited twice.
+* **A block is a floor** (``Retry-After``): no slot moves up into it (each restarts at the
+  latest of the previous slot's end and the block's floor), and waiters whose slot fell inside
+  it re-check when they wake (``Bucket.still_valid``), as before.
+* **A reset voids the line**: queued tickets no longer move anyone.
+
+The bucket itself, the file and the Redis stores keep the simpler rule of
+``Bucket.cancel`` (only the last reservation gives back): they have no waiters to wake.
+Nothing here reads a clock, sleeps, locks or wakes anyone: the driver does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+from ._limiter_core import EPSILON, Bucket
+
+__all__ = ["Ticket", "WaitQueue", "Wakeable"]
+
+
+class Wakeable(Protocol):
+    """What the driver hangs on a ticket so that a move-up can reach its caller."""
+
+    def wake(self) -> None: ...
+
+
+class Ticket:
+    """One queued reservation: where its slot ends, how many tokens, whom to wake."""
+
+    __slots__ = ("end", "queued", "tokens", "waiter")
+
+    def __init__(self, end: float, tokens: int) -> None:
+        self.end = end
+        self.tokens = tokens
+        self.queued = True
+        self.waiter: Wakeable | None = None
+
+
+class WaitQueue:
+    """The reservations of ``bucket`` still waiting for their time, oldest first."""
+
+    __slots__ = ("bucket", "line")
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+        self.line: deque[Ticket] = deque()
+
+    def join(self, now: float, tokens: int, max_wait: float) -> tuple[float, Ticket | None]:
+        """``Bucket.reserve``, plus a ticket when the caller is committed to wait."""
+        wait = self.bucket.reserve(now, tokens, max_wait)
+        if wait == 0.0 or wait > max_wait:
+            return wait, None
+        ticket = Ticket(self.bucket.full_at, tokens)
+        self.line.append(ticket)
+        return wait, ticket
+
+    def follow(self, ticket: Ticket, now: float, waiter: Wakeable) -> tuple[float, bool]:
+        """``(seconds still to wait, first in line)``; 0.0 means go, and the ticket is spent.
+
+        ``waiter`` is woken (by the driver) if the ticket moves up before then.
+        """
+        now = self.bucket.floor(now)
+        self.prune(now)
+        wait = ticket.end - self.bucket.span - now
+        if wait <= EPSILON:
+            return 0.0, True
+        ticket.waiter = waiter
+        return wait, not ticket.queued or self.line[0] is ticket
+
+    def leave(self, ticket: Ticket, now: float) -> list[Wakeable]:
+        """Take ``ticket`` out of the line; the ones behind move up. Returns whom to wake."""
+        bucket = self.bucket
+        now = bucket.floor(now)
+        self.prune(now)
+        if not ticket.queued:  # spent or voided: it gives back only if it was the last
+            bucket.cancel(ticket.end, ticket.tokens)
+            return []
+        interval = bucket.interval
+        floor = bucket.blocked_until + (bucket.burst - 1.0) * interval
+        line = self.line
+        index = line.index(ticket)
+        # Its slot starts at end - tokens * interval, never before its due time end - span,
+        # which is still ahead (it was not pruned): the line never restarts in the past.
+        start = ticket.end - ticket.tokens * interval
+        del line[index]
+        ticket.queued = False
+        moved = []
+        for later in list(line)[index:]:
+            start = max(start, floor) + later.tokens * interval
+            if start != later.end:
+                later.end = start
+                if later.waiter is not None:
+                    moved.append(later.waiter)
+        bucket.full_at = max(start, floor)  # the line's new end, or the block's floor
+        return moved
+
+    def prune(self, now: float) -> None:
+        """Drop the tickets whose time has come (their slots are spent)."""
+        line = self.line
+        due = now + self.bucket.span + EPSILON
+        while line and line[0].end <= due:
+            line.popleft().queued = False
+
+    def clear(self) -> None:
+        """Void every ticket (a block or a reset changed the bucket under them)."""
+        for ticket in self.line:
+            ticket.queued = False
+        self.line.clear()
