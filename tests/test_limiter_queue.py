@@ -184,6 +184,33 @@ async def test_cancelled_task_hands_its_slot_to_the_next(clock: FakeClock) -> No
 
 
 @pytest.mark.anyio
+async def test_cancellation_storm_still_serves_exactly_the_rate(clock: FakeClock) -> None:
+    """60 waiters at 4/s, burst 2, one cancelled mid-line every 0.25 s: by t, exactly 2 + 4t."""
+    limiter = RateLimiter(rate=4, burst=2, clock=clock)
+    grants: list[float] = []
+    scopes = [anyio.CancelScope() for _ in range(60)]
+    served: list[int] = []
+
+    async def waiter(scope: anyio.CancelScope) -> None:
+        with scope:
+            await limiter.acquire_async()
+            grants.append(clock.monotonic())
+
+    async with anyio.create_task_group() as tg:
+        for scope in scopes:
+            tg.start_soon(waiter, scope)
+            await anyio.wait_all_tasks_blocked()
+        for step in range(1, 21):
+            clock.advance(0.25)
+            scopes[20 + step].cancel()  # queued for t > 4.75: still waiting
+            await anyio.wait_all_tasks_blocked()
+            served.append(len(grants))
+        tg.cancel_scope.cancel()
+    assert served == [2 + step for step in range(1, 21)]
+    assert grants == [0.0, 0.0] + [0.25 * step for step in range(1, 21)]
+
+
+@pytest.mark.anyio
 async def test_a_thread_behind_a_cancelled_task_moves_up() -> None:
     """A thread queued for t=2 behind a task is granted at t=1 once that task is cancelled."""
     clock = InterruptingClock()
