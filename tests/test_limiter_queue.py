@@ -1,14 +1,15 @@
-"""RateLimiter's waiting line: a waiter who leaves hands its slot to the ones behind it."""
+"""The limiters' waiting line: a waiter who leaves hands its slot to the ones behind it."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 
 import anyio
 import pytest
 
-from seawall import RateLimiter, RateLimiterStats
+from seawall import KeyedRateLimiter, RateLimiter, RateLimiterStats
 from seawall._limiter_core import Bucket
 from seawall._limiter_queue import Ticket, WaitQueue
 from seawall.testing import FakeClock
@@ -181,6 +182,43 @@ async def test_cancelled_task_hands_its_slot_to_the_next(clock: FakeClock) -> No
         tg.cancel_scope.cancel()  # t=3: whoever still waits has waited too long
     assert grants == EXPECTED_GRANTS
     assert limiter.stats == EXPECTED_STATS
+
+
+@pytest.mark.anyio
+async def test_keyed_cancelled_task_hands_its_slot_to_the_next_on_its_key(
+    clock: FakeClock,
+) -> None:
+    """KeyedRateLimiter, key "k": the same scenario gives the same grants; key "x" is untouched."""
+    keyed = KeyedRateLimiter(rate=1, burst=1, clock=clock)
+    keyed.acquire("k")
+    grants: dict[str, float] = {}
+    scope = anyio.CancelScope()
+
+    async def waiter(name: str) -> None:
+        await keyed.acquire_async("k")
+        grants[name] = clock.monotonic()
+
+    async def doomed() -> None:
+        with scope:
+            await waiter("B")
+
+    async with anyio.create_task_group() as tg:
+        for start in (functools.partial(waiter, "A"), doomed, functools.partial(waiter, "C")):
+            tg.start_soon(start)
+            await anyio.wait_all_tasks_blocked()
+        clock.advance(0.5)
+        scope.cancel()
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(waiter, "D")
+        await anyio.wait_all_tasks_blocked()
+        assert keyed.tokens("x") == 1.0
+        for _ in range(5):
+            clock.advance(0.5)
+            await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()
+    assert grants == EXPECTED_GRANTS
+    assert keyed.stats == EXPECTED_STATS
+    assert keyed._lines == {}  # a key's line goes away with its last waiter
 
 
 @pytest.mark.anyio

@@ -21,7 +21,9 @@ from ._events import Rejected, emit
 from ._keyed_buckets import KeyedBuckets, KeysFull
 from ._limiter import RateLimitDecision
 from ._limiter_driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
+from ._limiter_queue import KeyView, Ticket, WaitQueue
 from ._validate import check_int
+from ._wakeup import Waiter
 from .stores._base import Store
 from .stores._open import policy_store, store_for_policy
 
@@ -35,7 +37,16 @@ class KeyedRateLimiter(LimiterBase):
     bounded by ``max_keys``; see the module docs for what happens at the cap.
     """
 
-    __slots__ = ("_buckets", "_lock_acquire", "_lock_release", "_monotonic", "name", "per", "rate")
+    __slots__ = (
+        "_buckets",
+        "_lines",
+        "_lock_acquire",
+        "_lock_release",
+        "_monotonic",
+        "name",
+        "per",
+        "rate",
+    )
 
     def __new__(
         cls, *args: Any, store: Store | str | None = None, **kwargs: Any
@@ -65,6 +76,7 @@ class KeyedRateLimiter(LimiterBase):
         if store is not None or degraded is not None:
             store_for_policy(store, degraded, self.name, "rate limiter")
         self._buckets = KeyedBuckets(interval, burst_f, check_int("max_keys", max_keys))
+        self._lines: dict[Hashable, WaitQueue] = {}  # only keys that have waiters
         self._monotonic = self._clock.monotonic
         self._lock_acquire = self._lock.acquire
         self._lock_release = self._lock.release
@@ -166,8 +178,11 @@ class KeyedRateLimiter(LimiterBase):
         """Forget every key (all buckets full again); the stats are kept."""
         with self._lock:
             self._buckets.clear()
+            for line in self._lines.values():
+                line.clear()
+            self._lines.clear()
 
-    def _reserve(self, key: Hashable, tokens: int, max_wait: float) -> tuple[float, float, int]:
+    def _reserve(self, key: Hashable, tokens: int, max_wait: float) -> tuple[float, Any, int]:
         now = self._monotonic()
         full: KeysFull | None = None
         with self._lock:
@@ -181,23 +196,47 @@ class KeyedRateLimiter(LimiterBase):
                     self._acquired += 1
                 elif wait > max_wait:
                     self._rejected += 1
-            ticket = self._buckets.full_at.get(key, 0.0)
+            ticket: Ticket | None = None
+            if full is None and 0.0 < wait <= max_wait:
+                ticket = self._line(key).enqueue(tokens)
         if _OBSERVED and (full is not None or wait > max_wait):
             reason = "rate_limited" if full is None else "keys_full"
             emit(Rejected("limiter", self.name, reason, wait, key))
         if full is None:
             return wait, ticket, 0
         if max_wait == 0.0:
-            return wait, 0.0, 0
+            return wait, None, 0
         raise RateLimitExceededError(
             f"Rate limiter {self.name or ''}: {self.max_keys} keys all carry quota;"
             " new keys are refused until one refills",
             retry_after=wait,
         ) from None
 
-    def _cancel(self, key: Hashable, tokens: int, ticket: float) -> None:
+    def _cancel(self, key: Hashable, tokens: int, ticket: Ticket) -> None:
+        now = self._monotonic()
         with self._lock:
-            self._buckets.cancel(key, ticket, tokens)
+            line = self._line(key)
+            moved = line.leave(ticket, now)
+            if not line.line:
+                del self._lines[key]
+        for waiter in moved:  # outside the lock: waking a task may run code
+            waiter.wake()
+
+    def _follow(self, key: Hashable, ticket: Ticket, waiter: Waiter) -> tuple[float, bool]:
+        now = self._monotonic()
+        with self._lock:
+            line = self._line(key)
+            answer = line.follow(ticket, now, waiter)
+            if not line.line:
+                del self._lines[key]
+            return answer
+
+    def _line(self, key: Hashable) -> WaitQueue:
+        # Under the lock. A key's waiting line, made when its first waiter queues.
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = WaitQueue(KeyView(self._buckets, key))
+        return line
 
     def _valid(self, key: Hashable, epoch: int) -> bool:
         return True  # keyed buckets have no Retry-After blocks

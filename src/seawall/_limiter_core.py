@@ -25,8 +25,8 @@ Three more rules keep it honest:
   the ``full_at`` it created, is still the current one). Later waiters were promised slots
   that assume its tokens are spent; handing them to a newcomer as well would put two grants
   in one slot (the flaw of a plain ``full_at -= n * interval``). This is the rule of the
-  stores, which have no waiters to wake; the in-process ``RateLimiter`` keeps its waiters in
-  a line (``_limiter_queue``) and moves the ones behind a leaver up instead.
+  stores, which have no waiters to wake; the in-process limiters keep their waiters in a
+  line (``_limiter_queue``) and move the ones behind a leaver up instead.
 * **A block** (``Retry-After``) moves ``full_at`` so that the bucket holds exactly one token
   when the block ends: callers resume at the steady rate, not as a herd.
 

@@ -28,19 +28,49 @@ allows it:
   it re-check when they wake (``Bucket.still_valid``), as before.
 * **A reset voids the line**: queued tickets no longer move anyone.
 
-The bucket itself, the file and the Redis stores keep the simpler rule of
-``Bucket.cancel`` (only the last reservation gives back): they have no waiters to wake.
+``RateLimiter`` keeps one line over its ``Bucket``; ``KeyedRateLimiter`` one per key that has
+waiters, over a :class:`KeyView` of its ``KeyedBuckets``. The file and Redis stores keep the
+simpler rule of ``Bucket.cancel`` (only the last reservation gives back): they have no
+waiters to wake.
 Nothing here reads a clock, sleeps, locks or wakes anyone: the driver does.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Protocol
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Protocol
 
-from ._limiter_core import EPSILON, Bucket
+from ._limiter_core import EPSILON
 
-__all__ = ["Ticket", "WaitQueue", "Wakeable"]
+if TYPE_CHECKING:
+    from ._keyed_buckets import KeyedBuckets
+
+__all__ = ["KeyView", "Slots", "Ticket", "WaitQueue", "Wakeable"]
+
+
+class Slots(Protocol):
+    """What a line needs of its bucket: a ``Bucket``, or one key of ``KeyedBuckets``."""
+
+    full_at: float
+
+    @property
+    def interval(self) -> float: ...
+
+    @property
+    def burst(self) -> float: ...
+
+    @property
+    def span(self) -> float: ...
+
+    @property
+    def blocked_until(self) -> float: ...
+
+    def reserve(self, now: float, tokens: int, max_wait: float) -> float: ...
+
+    def floor(self, now: float) -> float: ...
+
+    def cancel(self, ticket: float, tokens: int) -> bool: ...
 
 
 class Wakeable(Protocol):
@@ -66,7 +96,7 @@ class WaitQueue:
 
     __slots__ = ("bucket", "line")
 
-    def __init__(self, bucket: Bucket) -> None:
+    def __init__(self, bucket: Slots) -> None:
         self.bucket = bucket
         self.line: deque[Ticket] = deque()
 
@@ -75,9 +105,13 @@ class WaitQueue:
         wait = self.bucket.reserve(now, tokens, max_wait)
         if wait == 0.0 or wait > max_wait:
             return wait, None
+        return wait, self.enqueue(tokens)
+
+    def enqueue(self, tokens: int) -> Ticket:
+        """A ticket for the reservation of ``tokens`` the bucket has just committed."""
         ticket = Ticket(self.bucket.full_at, tokens)
         self.line.append(ticket)
-        return wait, ticket
+        return ticket
 
     def follow(self, ticket: Ticket, now: float, waiter: Wakeable) -> tuple[float, bool]:
         """``(seconds still to wait, first in line)``; 0.0 means go, and the ticket is spent.
@@ -131,3 +165,51 @@ class WaitQueue:
         for ticket in self.line:
             ticket.queued = False
         self.line.clear()
+
+
+class KeyView:
+    """One key of ``KeyedBuckets`` seen as a bucket, so that its waiters can form a line.
+
+    Keyed buckets have no ``Retry-After`` blocks. A key with waiters has a ``full_at`` in the
+    future, so it is never evicted while its line exists.
+    """
+
+    __slots__ = ("buckets", "key")
+
+    blocked_until = float("-inf")
+
+    def __init__(self, buckets: KeyedBuckets, key: Hashable) -> None:
+        self.buckets = buckets
+        self.key = key
+
+    @property
+    def interval(self) -> float:
+        return self.buckets.interval
+
+    @property
+    def burst(self) -> float:
+        return self.buckets.burst
+
+    @property
+    def span(self) -> float:
+        return self.buckets.span
+
+    @property
+    def full_at(self) -> float:
+        return self.buckets.full_at[self.key]
+
+    @full_at.setter
+    def full_at(self, value: float) -> None:
+        self.buckets.full_at[self.key] = value
+
+    def reserve(self, now: float, tokens: int, max_wait: float) -> float:
+        return self.buckets.reserve(self.key, now, tokens, max_wait)
+
+    def floor(self, now: float) -> float:
+        if now < self.buckets.last_now:
+            return self.buckets.last_now
+        self.buckets.last_now = now
+        return now
+
+    def cancel(self, ticket: float, tokens: int) -> bool:
+        return self.buckets.cancel(self.key, ticket, tokens)
