@@ -727,6 +727,19 @@ def test_sigterm_runs_callbacks_in_order_chains_and_exits_143(
 
 
 @pytest.mark.slow
+def test_a_slow_chained_handler_runs_to_its_end_before_the_callbacks(
+    spawn: Callable[[str], Child],
+) -> None:
+    """The previous SIGTERM handler finishes before the runner starts (and so before the exit)."""
+    child = spawn("slow-previous")
+    child.expect("ready")
+    child.process.send_signal(signal.SIGTERM)
+    status, lines, stderr = child.finish()
+    assert status == 143, stderr
+    assert lines == ["previous:15"] + [f"callback:{name}" for name in EXPECTED]
+
+
+@pytest.mark.slow
 def test_sigint_exits_130_after_callbacks_without_keyboard_interrupt(
     spawn: Callable[[str], Child],
 ) -> None:

@@ -3,7 +3,7 @@
 Theory of operation: Python runs signal handlers on the main thread between bytecodes, in the
 middle of whatever the main thread was doing (possibly inside the event loop, possibly holding a
 lock a cleanup callback needs). So the handler does no work: it writes the signal number to a
-pipe (no locks, safe at any moment) and calls the handler that was installed before it. A
+pipe (no locks, safe at any moment) after calling the handler that was installed before it. A
 daemon runner thread blocked on that pipe wakes up and does the work (runs the callbacks, then
 exits the process). A signal that arrives once shutdown has begun ends the process at once.
 
@@ -93,13 +93,17 @@ class SignalRelay:
         if self._is_shutting_down():
             exit_now(128 + signum)
         self._mark_requested()
-        if self._pipe is not None:
-            os.write(self._pipe[1], bytes([signum]))
         previous = self._previous.get(signum)
-        # default_int_handler would raise KeyboardInterrupt mid-cleanup: that is the behaviour
-        # we replace, so only handlers someone installed on purpose are chained.
-        if callable(previous) and previous is not signal.default_int_handler:
-            previous(signum, frame)
+        try:
+            # default_int_handler would raise KeyboardInterrupt mid-cleanup: that is the
+            # behaviour we replace, so only handlers someone installed on purpose are chained.
+            # They run before the runner is woken: once it is, the callbacks may finish and
+            # the process exit before this thread is scheduled again, skipping the chain.
+            if callable(previous) and previous is not signal.default_int_handler:
+                previous(signum, frame)
+        finally:
+            if self._pipe is not None:
+                os.write(self._pipe[1], bytes([signum]))
 
     def _runner(self, read_fd: int) -> None:
         try:

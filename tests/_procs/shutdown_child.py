@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 
 import anyio
 
@@ -49,8 +50,19 @@ def build(mode: str) -> GracefulShutdown:
     return shutdown
 
 
+def slow_previous(signum: int, frame: object) -> None:
+    # Long enough for the callbacks to finish and the process to exit, had the runner been
+    # woken before this handler ran to its end.
+    time.sleep(0.5)
+    say(f"previous:{signum}")
+
+
 def main_sync(mode: str) -> None:
-    signal.signal(signal.SIGTERM, lambda signum, frame: say(f"previous:{signum}"))
+    if mode == "slow-previous":
+        signal.signal(signal.SIGTERM, slow_previous)
+        mode = "ordered"
+    else:
+        signal.signal(signal.SIGTERM, lambda signum, frame: say(f"previous:{signum}"))
     shutdown = build(mode)
     shutdown.install()
     say("ready")
