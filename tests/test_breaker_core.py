@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seawall._breaker_core import (
+from seawall._core.breaker import (
     FAILURE,
     NEUTRAL,
     SUCCESS,

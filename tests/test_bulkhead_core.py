@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seawall._bulkhead_core import BulkheadCore
+from seawall._core.bulkhead import BulkheadCore
 
 
 class Ticket:

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seawall import KeyedRateLimiter, RateLimitDecision, RateLimiterStats, RateLimitExceededError
-from seawall._keyed_buckets import KeyedBuckets, KeysFull
-from seawall._limiter_core import schedule
+from seawall._core.limiter import schedule
+from seawall._core.limiter_keyed import KeyedBuckets, KeysFull
 from seawall.testing import FakeClock
 
 INF = float("inf")

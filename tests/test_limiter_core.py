@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seawall._keyed_buckets import KeyedBuckets, KeysFull
-from seawall._limiter_core import Bucket, schedule
+from seawall._core.limiter import Bucket, schedule
+from seawall._core.limiter_keyed import KeyedBuckets, KeysFull
 
 INF = math.inf
 

@@ -10,8 +10,8 @@ import anyio
 import pytest
 
 from seawall import KeyedRateLimiter, RateLimiter, RateLimiterStats
-from seawall._limiter_core import Bucket
-from seawall._limiter_queue import Ticket, WaitQueue
+from seawall._core.limiter import Bucket
+from seawall._core.limiter_queue import Ticket, WaitQueue
 from seawall.testing import FakeClock
 
 # The shared scenario, at rate 1/s and burst 1, bucket emptied at t=0: A, B and C queue for

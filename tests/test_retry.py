@@ -8,9 +8,9 @@ import anyio
 import pytest
 
 from seawall import CircuitOpenError, RateLimitExceededError
+from seawall._core.retry import Backoff, BudgetWindow, next_wait
 from seawall._retry import Retry, RetryBudget, retry
 from seawall._retry import testing_mode as retry_testing_mode
-from seawall._retry_core import Backoff, BudgetWindow, next_wait
 from seawall.testing import FakeClock
 
 

@@ -31,7 +31,7 @@ from seawall import (
     KeyedRateLimiter,
     RateLimiter,
 )
-from seawall._breaker_core import BreakerConfig
+from seawall._core.breaker import BreakerConfig
 from seawall.stores import (
     BreakerSpec,
     BulkheadSpec,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
-from seawall._breaker_core import FAILURE, SUCCESS, CircuitState, Transition
+from seawall._core.breaker import FAILURE, SUCCESS, CircuitState, Transition
 from seawall.stores._base import BulkheadSpec, LimiterSpec, PolicyStatus, Reservation
 from seawall.stores._file import FileStore
 from seawall.stores._file_table import GROUP_SLOTS, KEYED_GROUPS, key_digest

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
-from seawall._breaker_core import FAILURE, CircuitState
+from seawall._core.breaker import FAILURE, CircuitState
 from seawall.stores._base import Reservation, StoreUnavailableError
 from seawall.stores._file import FileStore
 from seawall.stores._file_files import base_name

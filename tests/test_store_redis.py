@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from _redis_server import RedisServer
-from seawall._breaker_core import (
+from seawall._core.breaker import (
     CLOSED,
     FAILURE,
     HALF_OPEN,

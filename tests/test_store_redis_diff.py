@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from _redis_server import RedisServer
-from seawall._breaker_core import BreakerConfig, BreakerState
-from seawall._limiter_core import Bucket
+from seawall._core.breaker import BreakerConfig, BreakerState
+from seawall._core.limiter import Bucket
 from seawall.stores import _rules
 from seawall.stores._base import BreakerSpec, BulkheadSpec, Hold, LimiterSpec
 from seawall.stores._redis import RedisStore

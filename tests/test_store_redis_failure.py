@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from _redis_server import RedisServer
-from seawall._breaker_core import BreakerConfig
+from seawall._core.breaker import BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec, StoreUnavailableError
 from seawall.stores._redis import RedisStore
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from _redis_server import RedisServer
-from seawall._breaker_core import FAILURE, BreakerConfig
+from seawall._core.breaker import FAILURE, BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec
 from seawall.stores._redis import RedisStore
 

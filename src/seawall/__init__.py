@@ -18,9 +18,9 @@ from ._breaker import (
     CircuitStats,
     circuit_breaker,
 )
-from ._breaker_core import CircuitState
 from ._bulkhead import Bulkhead, BulkheadStats, bulkhead
 from ._clock import Clock, SystemClock
+from ._core.breaker import CircuitState
 from ._errors import (
     BulkheadFullError,
     CircuitBreakerError,

@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, overload
 
-from . import _breaker_core as core
-from ._breaker_core import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
 from ._callables import is_async_callable as _is_async
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core import breaker as core
+from ._core.breaker import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
+from ._core.validate import check_callable, check_int, check_number, check_optional_number
 from ._errors import CircuitOpenError
 from ._events import ACTIVE as _OBSERVED
 from ._events import CallRecorded, Rejected, emit
-from ._validate import check_callable, check_int, check_number, check_optional_number
 from .config import current
 from .stores._base import Store
 from .stores._open import policy_store, store_for_policy

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 
 from ._breaker import _OUTCOME_NAMES, CircuitBreaker, CircuitPermit, CircuitStats, _entered
-from ._breaker_core import NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
+from ._core.breaker import NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
 from ._errors import CircuitOpenError
 from ._events import ACTIVE as _OBSERVED
 from ._events import CallRecorded, Rejected, emit

@@ -1,6 +1,6 @@
 """Bulkhead: at most ``max_concurrent`` calls in flight, sync threads and async tasks alike.
 
-The admission logic lives in :mod:`seawall._bulkhead_core`; this module only locks, waits and
+The admission logic lives in :mod:`seawall._core.bulkhead`; this module only locks, waits and
 wakes. One ``threading.Lock`` guards the core for both sides; it is held for counter updates
 only, never across a wait, so taking it from an event loop thread never blocks for long.
 
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
-from ._bulkhead_core import BulkheadCore
 from ._callables import is_async_callable as _is_async
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.bulkhead import BulkheadCore
+from ._core.validate import check_int, check_number
 from ._errors import BulkheadFullError
 from ._events import ACTIVE as _OBSERVED
 from ._events import BulkheadChanged, Rejected, emit
-from ._validate import check_int, check_number
 from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
 from .stores._base import Store
 from .stores._open import policy_store, store_for_policy

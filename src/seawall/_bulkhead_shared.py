@@ -21,10 +21,10 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 
 from ._bulkhead import Bulkhead, BulkheadStats
+from ._core.validate import check_number
 from ._errors import BulkheadFullError
 from ._events import ACTIVE as _OBSERVED
 from ._events import Rejected, emit
-from ._validate import check_number
 from .stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
 from .stores._degraded import Degraded, StoreGuard
 from .stores._open import store_for_policy

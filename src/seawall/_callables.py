@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ._validate import check_callable
+from ._core.validate import check_callable
 
 __all__ = ["decorate_with", "is_async_callable"]
 

@@ -30,7 +30,7 @@ from dataclasses import MISSING, dataclass, fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from ._validate import check_callable
+from ._core.validate import check_callable
 
 if TYPE_CHECKING:
     from ._breaker import CircuitStateChange

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import anyio
 
-from ._validate import check_number
+from ._core.validate import check_number
 
 __all__ = ["FakeClock"]
 

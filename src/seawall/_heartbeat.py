@@ -30,9 +30,9 @@ from typing import Any, Literal
 import anyio
 
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.validate import check_number
 from ._errors import HeartbeatError
 from ._heartbeat_file import HeartbeatState, format_timestamp, read_state, write_state
-from ._validate import check_number
 from .config import current
 
 __all__ = ["Heartbeat", "HeartbeatState"]

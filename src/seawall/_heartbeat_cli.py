@@ -14,8 +14,8 @@ import sys
 from typing import Any
 
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.validate import check_number
 from ._heartbeat_file import read_state
-from ._validate import check_number
 
 __all__ = ["check", "register"]
 

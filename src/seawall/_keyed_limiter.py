@@ -1,12 +1,12 @@
 """KeyedRateLimiter: one token bucket per key (client, API token, route), memory bounded.
 
 Each key costs one float in a dict (the instant its bucket is full again, see
-:mod:`seawall._limiter_core`) and one heap entry. A key whose bucket has refilled completely
+:mod:`seawall._core.limiter`) and one heap entry. A key whose bucket has refilled completely
 is forgotten, since it is indistinguishable from a key never seen; a key still carrying
 consumed quota is never forgotten, or its owner could reset its own limit by flooding the map
 with new keys. When ``max_keys`` keys all carry quota, a *new* key is refused (fail-closed)
 until the earliest of them is full again; known keys are served as usual. Finding a key to
-drop, or refusing, costs the same at 1k keys as at 100k (see :mod:`seawall._keyed_buckets`).
+drop, or refusing, costs the same at 1k keys as at 100k (see :mod:`seawall._core.limiter_keyed`).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from collections.abc import Hashable
 from typing import Any
 
 from ._clock import Clock
+from ._core.limiter_keyed import KeyedBuckets, KeysFull
+from ._core.limiter_queue import KeyView, Ticket, WaitQueue
+from ._core.validate import check_int
 from ._errors import RateLimitExceededError
 from ._events import ACTIVE as _OBSERVED
 from ._events import Rejected, emit
-from ._keyed_buckets import KeyedBuckets, KeysFull
 from ._limiter import RateLimitDecision
 from ._limiter_driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
-from ._limiter_queue import KeyView, Ticket, WaitQueue
-from ._validate import check_int
 from ._wakeup import Waiter
 from .stores._base import Store
 from .stores._open import policy_store, store_for_policy

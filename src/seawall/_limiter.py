@@ -1,6 +1,6 @@
 """RateLimiter: a token bucket for sync and async callers, and the ``rate_limiter`` decorator.
 
-The arithmetic lives in :mod:`seawall._limiter_core` and the waiting in
+The arithmetic lives in :mod:`seawall._core.limiter` and the waiting in
 :mod:`seawall._limiter_driver`; this module is the object users hold. Its granted fast paths
 (``try_acquire``, and ``acquire``/``acquire_async`` when a token is there) take the lock once
 and allocate nothing.
@@ -17,10 +17,12 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from ._callables import is_async_callable as _is_async
 from ._clock import Clock
+from ._core.limiter import Bucket
+from ._core.limiter_queue import Ticket, WaitQueue
+from ._core.validate import check_number
 from ._errors import RateLimitExceededError
 from ._events import ACTIVE as _OBSERVED
 from ._events import Rejected, emit
-from ._limiter_core import Bucket
 from ._limiter_driver import (
     LimiterBase,
     RateLimiterStats,
@@ -30,8 +32,6 @@ from ._limiter_driver import (
     max_wait_for,
     retry_after_seconds,
 )
-from ._limiter_queue import Ticket, WaitQueue
-from ._validate import check_number
 from ._wakeup import Waiter
 from .config import current
 from .stores._base import Store

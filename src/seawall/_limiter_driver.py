@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.validate import check_int, check_number, check_optional_number
 from ._errors import RateLimitExceededError
 from ._events import ACTIVE as _OBSERVED
 from ._events import LimiterWaited, emit
-from ._validate import check_int, check_number, check_optional_number
 from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
 
 __all__ = [

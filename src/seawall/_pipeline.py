@@ -33,10 +33,10 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
 from ._callables import decorate_with
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.validate import check_callable
 from ._errors import RateLimitExceededError
 from ._retry import Retry
 from ._timeout import Timeout, run_with_timeout
-from ._validate import check_callable
 
 __all__ = ["Pipeline"]
 

@@ -1,6 +1,6 @@
 """Retry: exponential backoff with full jitter, an attempt cap, a deadline and a budget.
 
-The arithmetic lives in :mod:`seawall._retry_core`; this module holds the settings
+The arithmetic lives in :mod:`seawall._core.retry`; this module holds the settings
 (:class:`Retry`), one small state object per call (:class:`RetryRun`) and the two drivers,
 ``call`` (sleeps with ``clock.sleep``) and ``acall`` (sleeps with ``await clock.asleep``, so it
 runs on asyncio and trio and a fake clock makes it instant).
@@ -32,9 +32,9 @@ from typing import Any, ParamSpec, Protocol, TypeVar, overload, runtime_checkabl
 
 from ._callables import decorate_with
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.retry import Backoff, BudgetWindow, next_wait, usable_hint
+from ._core.validate import check_callable, check_int, check_number, check_optional_number
 from ._errors import CircuitOpenError
-from ._retry_core import Backoff, BudgetWindow, next_wait, usable_hint
-from ._validate import check_callable, check_int, check_number, check_optional_number
 
 __all__ = ["Retry", "RetryBudget", "RetryBudgetLike", "RetryRun", "retry", "testing_mode"]
 

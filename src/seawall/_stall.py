@@ -32,10 +32,10 @@ import anyio
 
 from . import _monitor
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.validate import check_callable, check_number
 from ._events import ACTIVE as _OBSERVED
 from ._events import LoopStalled, emit
 from ._monitor import LoopHandle
-from ._validate import check_callable, check_number
 
 __all__ = ["LoopStallDetector", "LoopStallEvent"]
 

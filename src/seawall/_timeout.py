@@ -27,8 +27,8 @@ import anyio
 
 from ._callables import decorate_with, is_async_callable
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.validate import check_number
 from ._errors import TimeoutExceededError
-from ._validate import check_number
 
 __all__ = ["Timeout", "run_with_timeout"]
 

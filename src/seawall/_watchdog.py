@@ -38,12 +38,13 @@ import anyio
 from . import _monitor
 from ._callables import is_async_callable as _is_async_callable
 from ._clock import SYSTEM_CLOCK, Clock
+from ._core.validate import check_callable, check_number
+from ._core.watchdog import WatchdogTimer
 from ._errors import WatchdogError, WatchdogTimeoutError
 from ._events import ACTIVE as _OBSERVED
 from ._events import WatchdogFired, emit
 from ._monitor import LoopHandle
-from ._validate import check_callable, check_number
-from ._watchdog_core import StateFile, WatchdogTimer
+from ._watchdog_state import StateFile
 from .config import current
 
 __all__ = ["Watchdog", "WatchdogStats", "watchdog_context"]

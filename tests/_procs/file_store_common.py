@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seawall._breaker_core import BreakerConfig
+from seawall._core.breaker import BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec
 
 LIMITER = LimiterSpec("api", 0.5, 2.0)

@@ -18,7 +18,7 @@ import time
 
 import redis
 
-from seawall._breaker_core import BreakerConfig
+from seawall._core.breaker import BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec
 from seawall.stores._redis import RedisStore
 

@@ -38,9 +38,9 @@ from typing import Any
 import anyio
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._core.validate import check_number
 from .._heartbeat import Heartbeat
 from .._shutdown import GracefulShutdown
-from .._validate import check_number
 from .._watchdog import Watchdog
 
 __all__ = ["SeawallLifespan", "seawall_lifespan"]

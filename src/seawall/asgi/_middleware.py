@@ -27,13 +27,13 @@ from typing import Any
 import anyio
 
 from .._breaker import CircuitBreaker, CircuitPermit
-from .._breaker_core import FAILURE, NEUTRAL, SUCCESS
 from .._breaker_shared import SharedCircuitBreaker
 from .._bulkhead import Bulkhead
 from .._bulkhead_shared import SharedBulkhead
 from .._clock import SYSTEM_CLOCK, Clock
+from .._core.breaker import FAILURE, NEUTRAL, SUCCESS
+from .._core.validate import check_callable, check_int, check_optional_number
 from .._errors import BulkheadFullError, CircuitOpenError
-from .._validate import check_callable, check_int, check_optional_number
 from ..stores._base import Store
 from ._client import ClientKey, Network, parse_networks
 from ._dependency import CLIENT_KEY, RateLimited, rejection_for

@@ -14,7 +14,7 @@ from __future__ import annotations
 import anyio
 from starlette.requests import ClientDisconnect
 
-from .._breaker_core import NEUTRAL
+from .._core.breaker import NEUTRAL
 from ._responses import Header
 from ._types import Message, Receive, Send
 

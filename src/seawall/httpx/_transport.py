@@ -35,10 +35,10 @@ from typing import Any, Protocol, TypeVar
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
+from .._core.validate import check_callable, check_int, check_number
 from .._errors import RejectedError
 from .._pipeline import BreakerLike, BulkheadLike, LimiterLike, Pipeline
 from .._retry import Retry
-from .._validate import check_callable, check_int, check_number
 from ._errors import as_transport_error
 from ._headers import exhausted_for, retry_after_of
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._breaker import CircuitBreaker, CircuitStateChange
-from .._breaker_core import CircuitState
 from .._bulkhead import Bulkhead
+from .._core.breaker import CircuitState
 from .._events import (
     BulkheadChanged,
     CallRecorded,

@@ -18,7 +18,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .._breaker_core import BreakerConfig, Ticket, Transition
+from .._core.breaker import BreakerConfig, Ticket, Transition
 from .._errors import StoreError
 
 __all__ = [

@@ -22,9 +22,9 @@ import re
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from .._breaker_core import BreakerState, Ticket, Transition
 from .._clock import SYSTEM_CLOCK, Clock
-from .._validate import check_number
+from .._core.breaker import BreakerState, Ticket, Transition
+from .._core.validate import check_number
 from . import _file_decide as _decide
 from ._base import (
     BreakerSpec,

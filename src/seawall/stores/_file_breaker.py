@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .._breaker_core import BreakerState
+from .._core.breaker import BreakerState
 from ._base import StoreUnavailableError
 from ._file_lock import LockFile
 from ._file_records import FRAME, BadRecord, NewerRecord, decode_breaker, encode_breaker

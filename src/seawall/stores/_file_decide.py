@@ -16,8 +16,8 @@ import math
 from collections.abc import Callable
 from typing import TypeVar
 
-from .._breaker_core import BreakerConfig, BreakerState, Ticket, Transition
 from .._clock import Clock
+from .._core.breaker import BreakerConfig, BreakerState, Ticket, Transition
 from . import _rules
 from ._base import BreakerSpec, BreakerView, LimiterSpec, Reservation
 from ._file_breaker import BreakerFile

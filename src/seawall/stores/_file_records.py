@@ -18,7 +18,7 @@ Payloads (little-endian, version 1):
   burst, policy name;
 * limiter slot (``SWLK``, in a fixed 128-byte slot): key digest, ``full_at``, ``last_now``,
   ``blocked_until``, the key text (cut to fit, for ``seawall status``);
-* breaker (``SWBR``): every field of :class:`~seawall._breaker_core.BreakerState`, the last
+* breaker (``SWBR``): every field of :class:`~seawall._core.breaker.BreakerState`, the last
   wall time seen, the reset timeout (for status), probes, the sliding window and the name;
 * bulkhead info (``SWBH``): max_concurrent and the name.
 """
@@ -29,7 +29,7 @@ import struct
 import zlib
 from typing import Any, NamedTuple
 
-from .._breaker_core import BreakerState, CircuitState
+from .._core.breaker import BreakerState, CircuitState
 
 __all__ = [
     "BREAKER",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._breaker_core import peek_state
-from .._limiter_core import Bucket
+from .._core.breaker import peek_state
+from .._core.limiter import Bucket
 from ._base import PolicyStatus
 from ._file_breaker import BreakerFile
 from ._file_table import LimiterTable

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .._limiter_core import EPSILON, Bucket
+from .._core.limiter import EPSILON, Bucket
 from ._base import LimiterSpec, StoreUnavailableError
 from ._file_lock import LockFile
 from ._file_records import (

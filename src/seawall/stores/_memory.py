@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 
-from .._breaker_core import BreakerState, Ticket, Transition
 from .._clock import SYSTEM_CLOCK, Clock
-from .._limiter_core import Bucket
-from .._validate import check_number
+from .._core.breaker import BreakerState, Ticket, Transition
+from .._core.limiter import Bucket
+from .._core.validate import check_number
 from . import _rules
 from ._base import (
     BreakerSpec,

@@ -29,9 +29,9 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from .._breaker_core import Ticket, Transition
 from .._clock import SYSTEM_CLOCK, Clock
-from .._validate import check_number
+from .._core.breaker import Ticket, Transition
+from .._core.validate import check_number
 from . import _redis_replies as replies
 from ._base import (
     BreakerSpec,

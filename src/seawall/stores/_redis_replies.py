@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import math
 
-from .._breaker_core import BreakerConfig, BreakerState, CircuitState, Ticket, Transition
-from .._limiter_core import Bucket
+from .._core.breaker import BreakerConfig, BreakerState, CircuitState, Ticket, Transition
+from .._core.limiter import Bucket
 from . import _rules
 from ._base import BreakerView, PolicyStatus, Reservation
 

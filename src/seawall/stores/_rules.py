@@ -1,7 +1,7 @@
 """The decisions a store makes, as plain functions over the pure cores' state objects.
 
 Every store runs exactly these rules: the memory and file stores call them on a
-:class:`~seawall._limiter_core.Bucket` or :class:`~seawall._breaker_core.BreakerState` loaded
+:class:`~seawall._core.limiter.Bucket` or :class:`~seawall._core.breaker.BreakerState` loaded
 from their record, and the Redis store's Lua scripts mirror them line by line (a hypothesis
 test feeds both the same event sequences and compares every answer).
 
@@ -17,7 +17,7 @@ Shared state lives on wall time, which can jump. Two rules keep a jump harmless:
 
 from __future__ import annotations
 
-from .._breaker_core import (
+from .._core.breaker import (
     BreakerConfig,
     BreakerState,
     Ticket,
@@ -27,7 +27,7 @@ from .._breaker_core import (
     peek_state,
     record,
 )
-from .._limiter_core import EPSILON, Bucket
+from .._core.limiter import EPSILON, Bucket
 from ._base import BreakerView, Reservation
 
 __all__ = [
@@ -104,19 +104,19 @@ def rebase_breaker(s: BreakerState, last_now: float, now: float) -> float:
 def breaker_admit(
     s: BreakerState, cfg: BreakerConfig, now: float
 ) -> tuple[Ticket | float, Transition | None]:
-    """:func:`seawall._breaker_core.admit`, for a shared record."""
+    """:func:`seawall._core.breaker.admit`, for a shared record."""
     return admit(s, cfg, now)
 
 
 def breaker_record(
     s: BreakerState, cfg: BreakerConfig, now: float, ticket: Ticket, outcome: int, duration: float
 ) -> Transition | None:
-    """:func:`seawall._breaker_core.record`, for a shared record."""
+    """:func:`seawall._core.breaker.record`, for a shared record."""
     return record(s, cfg, now, ticket, outcome, duration)
 
 
 def breaker_force(s: BreakerState, action: str, now: float) -> Transition | None:
-    """:func:`seawall._breaker_core.force`, for a shared record."""
+    """:func:`seawall._core.breaker.force`, for a shared record."""
     return force(s, action, now)
 
 

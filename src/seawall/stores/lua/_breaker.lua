@@ -1,4 +1,4 @@
--- Circuit breaker prelude (mirrors seawall._breaker_core for configs without a window, and
+-- Circuit breaker prelude (mirrors seawall._core.breaker for configs without a window, and
 -- seawall.stores._rules.rebase_breaker). KEYS[1] breaker hash. ARGV: 1 now, 2 name,
 -- 3 max_failures, 4 reset_timeout, 5 half_open_max_calls, 6 success_threshold,
 -- 7 stale_attempt_timeout, then the operation's own arguments from 8.

@@ -1,4 +1,4 @@
--- Token bucket prelude (mirrors seawall._limiter_core.Bucket and seawall.stores._rules).
+-- Token bucket prelude (mirrors seawall._core.limiter.Bucket and seawall.stores._rules).
 -- KEYS[1] bucket hash. ARGV: 1 now, 2 interval, 3 burst, 4 name, 5 key ('' when keyed
 -- is '0'), 6 keyed ('1' or '0'), then the operation's own arguments from 7.
 local INTERVAL = tonumber(ARGV[2])

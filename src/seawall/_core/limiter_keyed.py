@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Each key's bucket is the instant it is full again (see :mod:`seawall._limiter_core`). A key
+Each key's bucket is the instant it is full again (see :mod:`seawall._core.limiter`). A key
 whose bucket is full again (``full_at <= now``) is indistinguishable from a key never seen,
 so it may be dropped; a key still carrying consumed quota never is, or its owner could reset
 its own limit by flooding the map with new keys. When the map is at ``max_keys``, a new key
@@ -32,7 +32,7 @@ import itertools
 from collections.abc import Hashable
 from heapq import heappop, heappush, heapreplace
 
-from ._limiter_core import EPSILON, _describe, schedule
+from .limiter import EPSILON, _describe, schedule
 
 __all__ = ["KeyedBuckets", "KeysFull"]
 

@@ -24,7 +24,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from ._validate import check_int, check_number
+from .validate import check_int, check_number
 
 __all__ = ["Backoff", "BudgetWindow", "next_wait"]
 

@@ -41,10 +41,10 @@ from collections import deque
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Protocol
 
-from ._limiter_core import EPSILON
+from .limiter import EPSILON
 
 if TYPE_CHECKING:
-    from ._keyed_buckets import KeyedBuckets
+    from .limiter_keyed import KeyedBuckets
 
 __all__ = ["KeyView", "Slots", "Ticket", "WaitQueue", "Wakeable"]
 
