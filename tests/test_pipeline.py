@@ -14,7 +14,7 @@ from seawall import (
     RateLimitExceededError,
     TimeoutExceededError,
 )
-from seawall._breaker import CircuitBreaker, CircuitState
+from seawall._breaker.breaker import CircuitBreaker, CircuitState
 from seawall._bulkhead import Bulkhead
 from seawall._limiter import RateLimiter
 from seawall._pipeline import Pipeline

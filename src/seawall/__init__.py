@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging as _logging
 
 # -- policies and lifecycle: one import line per module
-from ._breaker import (
+from ._breaker.breaker import (
     CircuitBreaker,
     CircuitPermit,
     CircuitStateChange,

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from ._core.validate import check_callable
 
 if TYPE_CHECKING:
-    from ._breaker import CircuitStateChange
+    from ._breaker.breaker import CircuitStateChange
 
 __all__ = [
     "ACTIVE",

@@ -7,7 +7,7 @@ announcing :class:`StoreDegraded`, for instance). See ``docs/observability.md``.
 
 from __future__ import annotations
 
-from ._breaker import CircuitStateChange
+from ._breaker.breaker import CircuitStateChange
 from ._events import (
     BulkheadChanged,
     CallRecorded,

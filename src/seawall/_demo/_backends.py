@@ -13,7 +13,7 @@ from typing import Protocol
 
 import anyio.abc
 
-from .._breaker import CircuitBreaker, CircuitStateChange
+from .._breaker.breaker import CircuitBreaker, CircuitStateChange
 from .._events import DegradedDecision, StoreDegraded, Subscription, add_listener
 from ..stores._base import Store
 from ._servers import Running

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._breaker import CircuitBreaker, CircuitStateChange
+from .._breaker.breaker import CircuitBreaker, CircuitStateChange
 from .._limiter import RateLimiter
 from .._retry import Retry
 from .._shutdown import GracefulShutdown

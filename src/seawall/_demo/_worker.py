@@ -28,7 +28,7 @@ from typing import Any
 
 import anyio
 
-from .._breaker import CircuitStateChange
+from .._breaker.breaker import CircuitStateChange
 from .._clock import SYSTEM_CLOCK
 from .._events import DegradedDecision, StoreDegraded, add_listener
 from ..stores import open_store

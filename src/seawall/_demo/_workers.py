@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from .._breaker import CircuitBreaker
+from .._breaker.breaker import CircuitBreaker
 from ..stores._base import Store
 from ..stores._open import reopen_url
 from ._backends import Hooks

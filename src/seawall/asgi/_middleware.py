@@ -26,8 +26,8 @@ from typing import Any
 
 import anyio
 
-from .._breaker import CircuitBreaker, CircuitPermit
-from .._breaker_shared import SharedCircuitBreaker
+from .._breaker.breaker import CircuitBreaker, CircuitPermit
+from .._breaker.shared import SharedCircuitBreaker
 from .._bulkhead import Bulkhead
 from .._bulkhead_shared import SharedBulkhead
 from .._clock import SYSTEM_CLOCK, Clock

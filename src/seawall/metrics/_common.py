@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._breaker import CircuitBreaker, CircuitStateChange
+from .._breaker.breaker import CircuitBreaker, CircuitStateChange
 from .._bulkhead import Bulkhead
 from .._core.breaker import CircuitState
 from .._events import (

@@ -18,15 +18,15 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
-from ._breaker import _OUTCOME_NAMES, CircuitBreaker, CircuitPermit, CircuitStats, _entered
-from ._core.breaker import NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
-from ._errors import CircuitOpenError
-from ._events import ACTIVE as _OBSERVED
-from ._events import CallRecorded, Rejected, emit
-from .stores._base import BreakerSpec, Store, StoreUnavailableError
-from .stores._degraded import Degraded, StoreGuard
-from .stores._open import store_for_policy
-from .stores._redact import redact_url
+from .._core.breaker import NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
+from .._errors import CircuitOpenError
+from .._events import ACTIVE as _OBSERVED
+from .._events import CallRecorded, Rejected, emit
+from ..stores._base import BreakerSpec, Store, StoreUnavailableError
+from ..stores._degraded import Degraded, StoreGuard
+from ..stores._open import store_for_policy
+from ..stores._redact import redact_url
+from .breaker import _OUTCOME_NAMES, CircuitBreaker, CircuitPermit, CircuitStats, _entered
 
 __all__ = ["SharedCircuitBreaker"]
 

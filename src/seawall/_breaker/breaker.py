@@ -16,17 +16,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, overload
 
-from ._callables import is_async_callable as _is_async
-from ._clock import SYSTEM_CLOCK, Clock
-from ._core import breaker as core
-from ._core.breaker import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
-from ._core.validate import check_callable, check_int, check_number, check_optional_number
-from ._errors import CircuitOpenError
-from ._events import ACTIVE as _OBSERVED
-from ._events import CallRecorded, Rejected, emit
-from .config import current
-from .stores._base import Store
-from .stores._open import policy_store, store_for_policy
+from .._callables import is_async_callable as _is_async
+from .._clock import SYSTEM_CLOCK, Clock
+from .._core import breaker as core
+from .._core.breaker import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
+from .._core.validate import check_callable, check_int, check_number, check_optional_number
+from .._errors import CircuitOpenError
+from .._events import ACTIVE as _OBSERVED
+from .._events import CallRecorded, Rejected, emit
+from ..config import current
+from ..stores._base import Store
+from ..stores._open import policy_store, store_for_policy
 
 __all__ = [
     "CircuitBreaker",
@@ -101,7 +101,7 @@ class CircuitBreaker:
     def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> CircuitBreaker:
         # A store-backed breaker is a subclass: the in-memory hot path stays untouched.
         if cls is CircuitBreaker and policy_store(store, kwargs.get("name")) is not None:
-            from ._breaker_shared import SharedCircuitBreaker
+            from .shared import SharedCircuitBreaker
 
             return object.__new__(SharedCircuitBreaker)
         return object.__new__(cls)

@@ -1,0 +1,1 @@
+"""The circuit breaker family: the policy object and its store-backed variant."""
