@@ -16,7 +16,7 @@ from seawall import (
 )
 from seawall._breaker.breaker import CircuitBreaker, CircuitState
 from seawall._bulkhead import Bulkhead
-from seawall._limiter import RateLimiter
+from seawall._limiter.limiter import RateLimiter
 from seawall._pipeline import Pipeline
 from seawall._retry import Retry
 from seawall.testing import FakeClock

@@ -382,7 +382,7 @@ def test_degraded_episode_events(clock: FakeClock) -> None:
 def test_configured_store_applies_to_named_policies(tmp_path: Path, clock: FakeClock) -> None:
     """store.url and store.degraded from seawall.config apply to named policies only."""
     from seawall import config
-    from seawall._limiter_shared import SharedRateLimiter
+    from seawall._limiter.shared import SharedRateLimiter
 
     url = (tmp_path / "state").as_uri()
     previous = config.current()

@@ -40,8 +40,8 @@ from ._errors import (
 )
 from ._events import add_listener
 from ._heartbeat import Heartbeat, HeartbeatState
-from ._keyed_limiter import KeyedRateLimiter
-from ._limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
+from ._limiter.keyed import KeyedRateLimiter
+from ._limiter.limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
 from ._pipeline import Pipeline
 from ._retry import Retry, RetryBudget, retry
 from ._shutdown import CleanupCallback, CleanupResult, GracefulShutdown

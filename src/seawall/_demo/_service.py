@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._breaker.breaker import CircuitBreaker, CircuitStateChange
-from .._limiter import RateLimiter
+from .._limiter.limiter import RateLimiter
 from .._retry import Retry
 from .._shutdown import GracefulShutdown
 from ..asgi import Rejection, ResilienceMiddleware, seawall_lifespan

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .._clock import Clock
-from .._keyed_limiter import KeyedRateLimiter
-from .._limiter import RateLimitDecision
-from .._limiter_shared import SharedKeyedRateLimiter
+from .._limiter.keyed import KeyedRateLimiter
+from .._limiter.limiter import RateLimitDecision
+from .._limiter.shared import SharedKeyedRateLimiter
 from ..stores._base import Store
 
 __all__ = ["Limit", "LimitGroup", "PolicyState", "parse_limits"]

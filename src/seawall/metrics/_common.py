@@ -30,8 +30,8 @@ from .._events import (
     StoreDegraded,
     WatchdogFired,
 )
-from .._keyed_limiter import KeyedRateLimiter
-from .._limiter import RateLimiter
+from .._limiter.keyed import KeyedRateLimiter
+from .._limiter.limiter import RateLimiter
 
 __all__ = ["COUNTERS", "STATE_VALUES", "Labels", "Recorder", "label"]
 

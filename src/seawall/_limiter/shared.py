@@ -16,20 +16,20 @@ from __future__ import annotations
 from collections.abc import Hashable
 from datetime import datetime
 
-from ._clock import Clock
-from ._keyed_limiter import KeyedRateLimiter
-from ._limiter import RateLimitDecision, RateLimiter
-from ._limiter_driver import (
+from .._clock import Clock
+from ..stores._base import LimiterSpec, Store, StoreUnavailableError
+from ..stores._open import store_for_policy
+from ..stores._redact import redact_url
+from .driver import (
     LimiterBase,
     RateLimiterStats,
     check_tokens,
     max_wait_for,
     retry_after_seconds,
 )
-from ._limiter_link import SharedMixin, StoreLimiting, key_text
-from .stores._base import LimiterSpec, Store, StoreUnavailableError
-from .stores._open import store_for_policy
-from .stores._redact import redact_url
+from .keyed import KeyedRateLimiter
+from .limiter import RateLimitDecision, RateLimiter
+from .link import SharedMixin, StoreLimiting, key_text
 
 __all__ = ["SharedKeyedRateLimiter", "SharedRateLimiter"]
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._core.validate import check_int, check_number, check_optional_number
-from ._errors import RateLimitExceededError
-from ._events import ACTIVE as _OBSERVED
-from ._events import LimiterWaited, emit
-from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
+from .._clock import SYSTEM_CLOCK, Clock
+from .._core.validate import check_int, check_number, check_optional_number
+from .._errors import RateLimitExceededError
+from .._events import ACTIVE as _OBSERVED
+from .._events import LimiterWaited, emit
+from .._wakeup import AsyncWaiter, SyncWaiter, Waiter
 
 __all__ = [
     "LimiterBase",

@@ -1,7 +1,7 @@
 """RateLimiter: a token bucket for sync and async callers, and the ``rate_limiter`` decorator.
 
 The arithmetic lives in :mod:`seawall._core.limiter` and the waiting in
-:mod:`seawall._limiter_driver`; this module is the object users hold. Its granted fast paths
+:mod:`seawall._limiter.driver`; this module is the object users hold. Its granted fast paths
 (``try_acquire``, and ``acquire``/``acquire_async`` when a token is there) take the lock once
 and allocate nothing.
 """
@@ -15,15 +15,19 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
-from ._callables import is_async_callable as _is_async
-from ._clock import Clock
-from ._core.limiter import Bucket
-from ._core.limiter_queue import Ticket, WaitQueue
-from ._core.validate import check_number
-from ._errors import RateLimitExceededError
-from ._events import ACTIVE as _OBSERVED
-from ._events import Rejected, emit
-from ._limiter_driver import (
+from .._callables import is_async_callable as _is_async
+from .._clock import Clock
+from .._core.limiter import Bucket
+from .._core.limiter_queue import Ticket, WaitQueue
+from .._core.validate import check_number
+from .._errors import RateLimitExceededError
+from .._events import ACTIVE as _OBSERVED
+from .._events import Rejected, emit
+from .._wakeup import Waiter
+from ..config import current
+from ..stores._base import Store
+from ..stores._open import policy_store, store_for_policy
+from .driver import (
     LimiterBase,
     RateLimiterStats,
     check_name,
@@ -32,10 +36,6 @@ from ._limiter_driver import (
     max_wait_for,
     retry_after_seconds,
 )
-from ._wakeup import Waiter
-from .config import current
-from .stores._base import Store
-from .stores._open import policy_store, store_for_policy
 
 __all__ = ["RateLimitDecision", "RateLimiter", "RateLimiterStats", "rate_limiter"]
 
@@ -100,7 +100,7 @@ class RateLimiter(LimiterBase):
     def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> RateLimiter:
         # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
         if cls is RateLimiter and policy_store(store, kwargs.get("name")) is not None:
-            from ._limiter_shared import SharedRateLimiter
+            from .shared import SharedRateLimiter
 
             return object.__new__(SharedRateLimiter)
         return object.__new__(cls)

@@ -14,18 +14,18 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from ._clock import Clock
-from ._core.limiter_keyed import KeyedBuckets, KeysFull
-from ._core.limiter_queue import KeyView, Ticket, WaitQueue
-from ._core.validate import check_int
-from ._errors import RateLimitExceededError
-from ._events import ACTIVE as _OBSERVED
-from ._events import Rejected, emit
-from ._limiter import RateLimitDecision
-from ._limiter_driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
-from ._wakeup import Waiter
-from .stores._base import Store
-from .stores._open import policy_store, store_for_policy
+from .._clock import Clock
+from .._core.limiter_keyed import KeyedBuckets, KeysFull
+from .._core.limiter_queue import KeyView, Ticket, WaitQueue
+from .._core.validate import check_int
+from .._errors import RateLimitExceededError
+from .._events import ACTIVE as _OBSERVED
+from .._events import Rejected, emit
+from .._wakeup import Waiter
+from ..stores._base import Store
+from ..stores._open import policy_store, store_for_policy
+from .driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
+from .limiter import RateLimitDecision
 
 __all__ = ["KeyedRateLimiter"]
 
@@ -53,7 +53,7 @@ class KeyedRateLimiter(LimiterBase):
     ) -> KeyedRateLimiter:
         # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
         if cls is KeyedRateLimiter and policy_store(store, kwargs.get("name")) is not None:
-            from ._limiter_shared import SharedKeyedRateLimiter
+            from .shared import SharedKeyedRateLimiter
 
             return object.__new__(SharedKeyedRateLimiter)
         return object.__new__(cls)

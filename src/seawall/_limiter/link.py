@@ -2,7 +2,7 @@
 
 :class:`StoreLimiting` asks the store (through the policy's :class:`StoreGuard`) and turns
 its answers into grants, refusals and waits; :class:`SharedMixin` is what
-:class:`~seawall._limiter_shared.SharedRateLimiter` and ``SharedKeyedRateLimiter`` share on
+:class:`~seawall._limiter.shared.SharedRateLimiter` and ``SharedKeyedRateLimiter`` share on
 top of it, keyed by the store key text (None for a plain limiter).
 """
 
@@ -12,14 +12,14 @@ from collections.abc import Callable, Hashable
 
 import anyio
 
-from ._clock import Clock
-from ._errors import RateLimitExceededError
-from ._events import ACTIVE as _OBSERVED
-from ._events import Rejected, emit
-from ._limiter import RateLimitDecision
-from ._limiter_driver import LimiterBase, RateLimiterStats, too_slow
-from .stores._base import LimiterSpec, Reservation, Store, StoreUnavailableError
-from .stores._degraded import Degraded, StoreGuard
+from .._clock import Clock
+from .._errors import RateLimitExceededError
+from .._events import ACTIVE as _OBSERVED
+from .._events import Rejected, emit
+from ..stores._base import LimiterSpec, Reservation, Store, StoreUnavailableError
+from ..stores._degraded import Degraded, StoreGuard
+from .driver import LimiterBase, RateLimiterStats, too_slow
+from .limiter import RateLimitDecision
 
 __all__ = ["SharedMixin", "StoreLimiting", "key_text"]
 
