@@ -15,7 +15,7 @@ from seawall import (
     TimeoutExceededError,
 )
 from seawall._breaker.breaker import CircuitBreaker, CircuitState
-from seawall._bulkhead import Bulkhead
+from seawall._bulkhead.bulkhead import Bulkhead
 from seawall._limiter.limiter import RateLimiter
 from seawall._pipeline import Pipeline
 from seawall._retry import Retry

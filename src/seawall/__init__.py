@@ -18,7 +18,7 @@ from ._breaker.breaker import (
     CircuitStats,
     circuit_breaker,
 )
-from ._bulkhead import Bulkhead, BulkheadStats, bulkhead
+from ._bulkhead.bulkhead import Bulkhead, BulkheadStats, bulkhead
 from ._clock import Clock, SystemClock
 from ._core.breaker import CircuitState
 from ._errors import (

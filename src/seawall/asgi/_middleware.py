@@ -28,8 +28,8 @@ import anyio
 
 from .._breaker.breaker import CircuitBreaker, CircuitPermit
 from .._breaker.shared import SharedCircuitBreaker
-from .._bulkhead import Bulkhead
-from .._bulkhead_shared import SharedBulkhead
+from .._bulkhead.bulkhead import Bulkhead
+from .._bulkhead.shared import SharedBulkhead
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.breaker import FAILURE, NEUTRAL, SUCCESS
 from .._core.validate import check_callable, check_int, check_optional_number

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._breaker.breaker import CircuitBreaker, CircuitStateChange
-from .._bulkhead import Bulkhead
+from .._bulkhead.bulkhead import Bulkhead
 from .._core.breaker import CircuitState
 from .._events import (
     BulkheadChanged,

@@ -20,15 +20,15 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
-from ._bulkhead import Bulkhead, BulkheadStats
-from ._core.validate import check_number
-from ._errors import BulkheadFullError
-from ._events import ACTIVE as _OBSERVED
-from ._events import Rejected, emit
-from .stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
-from .stores._degraded import Degraded, StoreGuard
-from .stores._open import store_for_policy
-from .stores._redact import redact_url
+from .._core.validate import check_number
+from .._errors import BulkheadFullError
+from .._events import ACTIVE as _OBSERVED
+from .._events import Rejected, emit
+from ..stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
+from ..stores._degraded import Degraded, StoreGuard
+from ..stores._open import store_for_policy
+from ..stores._redact import redact_url
+from .bulkhead import Bulkhead, BulkheadStats
 
 __all__ = ["SharedBulkhead"]
 

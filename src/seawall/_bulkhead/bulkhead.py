@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
-from ._callables import is_async_callable as _is_async
-from ._clock import SYSTEM_CLOCK, Clock
-from ._core.bulkhead import BulkheadCore
-from ._core.validate import check_int, check_number
-from ._errors import BulkheadFullError
-from ._events import ACTIVE as _OBSERVED
-from ._events import BulkheadChanged, Rejected, emit
-from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
-from .stores._base import Store
-from .stores._open import policy_store, store_for_policy
+from .._callables import is_async_callable as _is_async
+from .._clock import SYSTEM_CLOCK, Clock
+from .._core.bulkhead import BulkheadCore
+from .._core.validate import check_int, check_number
+from .._errors import BulkheadFullError
+from .._events import ACTIVE as _OBSERVED
+from .._events import BulkheadChanged, Rejected, emit
+from .._wakeup import AsyncWaiter, SyncWaiter, Waiter
+from ..stores._base import Store
+from ..stores._open import policy_store, store_for_policy
 
 __all__ = ["Bulkhead", "BulkheadStats", "bulkhead"]
 
@@ -67,7 +67,7 @@ class Bulkhead:
     def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> Bulkhead:
         # A store-backed bulkhead is a subclass: the in-memory hot path stays untouched.
         if cls is Bulkhead and policy_store(store, kwargs.get("name")) is not None:
-            from ._bulkhead_shared import SharedBulkhead
+            from .shared import SharedBulkhead
 
             return object.__new__(SharedBulkhead)
         return object.__new__(cls)

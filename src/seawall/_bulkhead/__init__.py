@@ -1,0 +1,1 @@
+"""The bulkhead family: the policy object and its store-backed variant."""
