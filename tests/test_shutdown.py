@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from seawall import CleanupCallback, GracefulShutdown, ShutdownError
-from seawall._shutdown import CleanupResult, _current_backend
+from seawall._shutdown.shutdown import CleanupResult, _current_backend
 from seawall.testing import FakeClock
 
 CHILD = Path(__file__).parent / "_procs" / "shutdown_child.py"

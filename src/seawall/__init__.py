@@ -44,7 +44,7 @@ from ._limiter.keyed import KeyedRateLimiter
 from ._limiter.limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
 from ._pipeline import Pipeline
 from ._retry import Retry, RetryBudget, retry
-from ._shutdown import CleanupCallback, CleanupResult, GracefulShutdown
+from ._shutdown.shutdown import CleanupCallback, CleanupResult, GracefulShutdown
 from ._stall import LoopStallDetector, LoopStallEvent
 from ._timeout import Timeout
 from ._watchdog import Watchdog, WatchdogStats, watchdog_context

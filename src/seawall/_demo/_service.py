@@ -28,7 +28,7 @@ from starlette.routing import Route
 from .._breaker.breaker import CircuitBreaker, CircuitStateChange
 from .._limiter.limiter import RateLimiter
 from .._retry import Retry
-from .._shutdown import GracefulShutdown
+from .._shutdown.shutdown import GracefulShutdown
 from ..asgi import Rejection, ResilienceMiddleware, seawall_lifespan
 from ..asgi._types import ASGIApp, Scope
 from ..httpx import ResilientTransport

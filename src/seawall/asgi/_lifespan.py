@@ -40,7 +40,7 @@ import anyio
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.validate import check_number
 from .._heartbeat import Heartbeat
-from .._shutdown import GracefulShutdown
+from .._shutdown.shutdown import GracefulShutdown
 from .._watchdog import Watchdog
 
 __all__ = ["SeawallLifespan", "seawall_lifespan"]

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from ._errors import ShutdownError
+from .._errors import ShutdownError
 
 __all__ = ["SignalRelay", "exit_now"]
 

@@ -32,13 +32,13 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._core.validate import check_callable, check_number, check_optional_number
-from ._errors import ShutdownError
-from ._shutdown_run import CleanupCallback, CleanupResult, judged, run_in_thread, run_on_loop
-from ._shutdown_signals import SignalRelay, exit_now
-from ._wakeup import AsyncWaiter, SyncWaiter, Waiter
-from .config import current
+from .._clock import SYSTEM_CLOCK, Clock
+from .._core.validate import check_callable, check_number, check_optional_number
+from .._errors import ShutdownError
+from .._wakeup import AsyncWaiter, SyncWaiter, Waiter
+from ..config import current
+from .run import CleanupCallback, CleanupResult, judged, run_in_thread, run_on_loop
+from .signals import SignalRelay, exit_now
 
 __all__ = ["CleanupCallback", "CleanupResult", "GracefulShutdown", "limit_for"]
 

@@ -31,10 +31,10 @@ from typing import Any, Literal
 
 import anyio
 
-from ._callables import is_async_callable
-from ._clock import Clock
-from ._shutdown_detach import launch
-from ._wakeup import AsyncWaiter, _threadsafe_scheduler
+from .._callables import is_async_callable
+from .._clock import Clock
+from .._shutdown_detach import launch
+from .._wakeup import AsyncWaiter, _threadsafe_scheduler
 
 __all__ = [
     "CleanupCallback",

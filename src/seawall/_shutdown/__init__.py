@@ -1,0 +1,1 @@
+"""Graceful shutdown: the callback registry, its runner and the signal handling."""
