@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypedDict, Unpack
 
-from ._config_load import CONFIG_VAR, env_name, load
-from ._config_schema import closest, shown
-from ._config_settings import (
+from ._config.load import CONFIG_VAR, env_name, load
+from ._config.schema import closest, shown
+from ._config.settings import (
     SECTIONS,
     BulkheadSettings,
     CircuitBreakerSettings,

@@ -1,7 +1,7 @@
 """The settings tree: one frozen dataclass per section, each field with its rule.
 
 These dataclasses are the single place where a key, its built-in default and its valid range
-are written (see :mod:`seawall._config_schema`); the loader, the environment scheme, the
+are written (see :mod:`seawall._config.schema`); the loader, the environment scheme, the
 ``seawall config`` command and the documentation table all read them from here. Building a
 section checks every value, so a ``Settings`` object is valid however it was made.
 """
@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._config_schema import Problem, Rule, check, choice, error, flag, integer, number, url
-from .stores._redact import redact_url
+from ..stores._redact import redact_url
+from .schema import Problem, Rule, check, choice, error, flag, integer, number, url
 
 __all__ = [
     "SECTIONS",

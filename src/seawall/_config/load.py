@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from ._config_schema import Problem, check, closest, error, parse, shown
-from ._config_settings import SECTIONS, conflict, rules
-from ._errors import ConfigError
+from .._errors import ConfigError
+from .schema import Problem, check, closest, error, parse, shown
+from .settings import SECTIONS, conflict, rules
 
 __all__ = ["CONFIG_VAR", "ENV_PREFIX", "Entry", "env_name", "load"]
 

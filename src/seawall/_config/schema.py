@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
-from ._errors import ConfigError
-from .stores._redact import redact_url
+from .._errors import ConfigError
+from ..stores._redact import redact_url
 
 __all__ = [
     "Problem",

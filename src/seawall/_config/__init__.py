@@ -1,0 +1,1 @@
+"""Configuration: the settings model, its schema and the file and environment loaders."""
