@@ -26,9 +26,9 @@ import time
 from typing import Any
 
 from seawall.stores._base import LimiterSpec, StoreUnavailableError
-from seawall.stores._file import FileStore
-from seawall.stores._file_files import base_name
-from seawall.stores._file_records import SLOT, frame
+from seawall.stores._file.files import base_name
+from seawall.stores._file.records import SLOT, frame
+from seawall.stores._file.store import FileStore
 
 SPEC = LimiterSpec("bench", 0.001, 100.0)
 WRITES = 3000

@@ -11,8 +11,8 @@ import pytest
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
 from seawall._core.breaker import FAILURE, SUCCESS, CircuitState, Transition
 from seawall.stores._base import BulkheadSpec, LimiterSpec, PolicyStatus, Reservation
-from seawall.stores._file import FileStore
-from seawall.stores._file_table import GROUP_SLOTS, KEYED_GROUPS, key_digest
+from seawall.stores._file.store import FileStore
+from seawall.stores._file.table import GROUP_SLOTS, KEYED_GROUPS, key_digest
 from seawall.testing import FakeClock
 
 WALL = 1_700_000_000.0

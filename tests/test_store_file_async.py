@@ -11,8 +11,8 @@ import pytest
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
 from seawall._core.breaker import FAILURE, CircuitState
 from seawall.stores._base import Reservation, StoreUnavailableError
-from seawall.stores._file import FileStore
-from seawall.stores._file_files import base_name
+from seawall.stores._file.files import base_name
+from seawall.stores._file.store import FileStore
 from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -17,8 +17,8 @@ import pytest
 
 from _procs.file_store_common import LIMITER, MP_LIMITER, MP_POOL, SOLO
 from seawall.stores._base import LimiterSpec, StoreUnavailableError
-from seawall.stores._file import FileStore
-from seawall.stores._file_files import base_name
+from seawall.stores._file.files import base_name
+from seawall.stores._file.store import FileStore
 
 pytestmark = pytest.mark.slow
 

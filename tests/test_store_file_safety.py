@@ -14,11 +14,11 @@ import pytest
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
 from seawall._errors import StoreError
 from seawall.stores._base import StoreUnavailableError
-from seawall.stores._file import FileStore
-from seawall.stores._file_files import base_name
-from seawall.stores._file_fs import remote_fs_type
-from seawall.stores._file_records import FRAME
-from seawall.stores._file_table import HEADER_PAGE, KEYED_GROUPS, key_digest
+from seawall.stores._file.files import base_name
+from seawall.stores._file.fs import remote_fs_type
+from seawall.stores._file.records import FRAME
+from seawall.stores._file.store import FileStore
+from seawall.stores._file.table import HEADER_PAGE, KEYED_GROUPS, key_digest
 from seawall.testing import FakeClock
 
 WALL = 1_700_000_000.0

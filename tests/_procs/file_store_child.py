@@ -26,7 +26,7 @@ import time
 from file_store_common import MP_LIMITER, MP_POOL, SOLO
 
 from seawall.stores._base import StoreUnavailableError
-from seawall.stores._file import FileStore
+from seawall.stores._file.store import FileStore
 
 
 def say(text: str) -> None:

@@ -25,7 +25,7 @@ from ._memory import MemoryStore
 from ._open import open_store
 
 if TYPE_CHECKING:
-    from ._file import FileStore
+    from ._file.store import FileStore
     from ._redis import RedisStore
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # FileStore and RedisStore load on first use: RedisStore pulls in the Redis clients.
     if name == "FileStore":
-        from ._file import FileStore
+        from ._file.store import FileStore
 
         return FileStore
     if name == "RedisStore":

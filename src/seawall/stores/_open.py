@@ -33,7 +33,7 @@ def open_store(url: str, *, timeout: float = 0.1, clock: Clock | None = None) ->
     if scheme == "memory":
         return MemoryStore(clock=clock)
     if scheme == "file":
-        from ._file import FileStore
+        from ._file.store import FileStore
 
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):

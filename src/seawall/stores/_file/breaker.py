@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from .._core.breaker import BreakerState
-from ._base import StoreUnavailableError
-from ._file_lock import LockFile
-from ._file_records import FRAME, BadRecord, NewerRecord, decode_breaker, encode_breaker
-from ._file_table import OnBad
+from ..._core.breaker import BreakerState
+from .._base import StoreUnavailableError
+from .lock import LockFile
+from .records import FRAME, BadRecord, NewerRecord, decode_breaker, encode_breaker
+from .table import OnBad
 
 __all__ = ["BreakerFile"]
 

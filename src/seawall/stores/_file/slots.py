@@ -15,9 +15,9 @@ import os
 import random
 import threading
 
-from ._base import Hold, StoreUnavailableError
-from ._file_lock import LockFile
-from ._file_records import BadRecord, NewerRecord, decode_bulkhead, encode_bulkhead
+from .._base import Hold, StoreUnavailableError
+from .lock import LockFile
+from .records import BadRecord, NewerRecord, decode_bulkhead, encode_bulkhead
 
 __all__ = ["BulkheadSlots", "FileHold"]
 

@@ -16,12 +16,12 @@ import math
 from collections.abc import Callable
 from typing import TypeVar
 
-from .._clock import Clock
-from .._core.breaker import BreakerConfig, BreakerState, Ticket, Transition
-from . import _rules
-from ._base import BreakerSpec, BreakerView, LimiterSpec, Reservation
-from ._file_breaker import BreakerFile
-from ._file_table import LimiterTable
+from ..._clock import Clock
+from ..._core.breaker import BreakerConfig, BreakerState, Ticket, Transition
+from .. import _rules
+from .._base import BreakerSpec, BreakerView, LimiterSpec, Reservation
+from .breaker import BreakerFile
+from .table import LimiterTable
 
 __all__ = ["admit_rule", "block", "cancel", "peek", "record_rule", "reserve", "run_breaker", "view"]
 

@@ -22,11 +22,10 @@ import re
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from .._clock import SYSTEM_CLOCK, Clock
-from .._core.breaker import BreakerState, Ticket, Transition
-from .._core.validate import check_number
-from . import _file_decide as _decide
-from ._base import (
+from ..._clock import SYSTEM_CLOCK, Clock
+from ..._core.breaker import BreakerState, Ticket, Transition
+from ..._core.validate import check_number
+from .._base import (
     BreakerSpec,
     BreakerView,
     BulkheadSpec,
@@ -37,11 +36,12 @@ from ._base import (
     Store,
     StoreUnavailableError,
 )
-from ._file_files import Files
-from ._file_lock import LockFile
-from ._file_slots import BulkheadSlots
-from ._file_status import breaker_status, limiter_status
-from ._rules import breaker_force
+from .._rules import breaker_force
+from . import decide as _decide
+from .files import Files
+from .lock import LockFile
+from .slots import BulkheadSlots
+from .status import breaker_status, limiter_status
 
 __all__ = ["FileStore"]
 

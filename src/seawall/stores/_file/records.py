@@ -29,7 +29,7 @@ import struct
 import zlib
 from typing import Any, NamedTuple
 
-from .._core.breaker import BreakerState, CircuitState
+from ..._core.breaker import BreakerState, CircuitState
 
 __all__ = [
     "BREAKER",

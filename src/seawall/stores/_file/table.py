@@ -19,10 +19,11 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .._core.limiter import EPSILON, Bucket
-from ._base import LimiterSpec, StoreUnavailableError
-from ._file_lock import LockFile
-from ._file_records import (
+from ..._core.limiter import EPSILON, Bucket
+from .._base import LimiterSpec, StoreUnavailableError
+from .._rules import bucket_ttl
+from .lock import LockFile
+from .records import (
     DIGEST_AT,
     SLOT_SIZE,
     BadRecord,
@@ -34,7 +35,6 @@ from ._file_records import (
     encode_slot,
     encode_table,
 )
-from ._rules import bucket_ttl
 
 __all__ = ["GROUP_SLOTS", "HEADER_PAGE", "KEYED_GROUPS", "Found", "LimiterTable", "key_digest"]
 

@@ -11,11 +11,11 @@ import os
 import threading
 import weakref
 
-from ._file_breaker import BreakerFile
-from ._file_fs import LOG, open_dir, open_private, remote_fs_type, set_aside
-from ._file_lock import LockFile
-from ._file_slots import BulkheadSlots
-from ._file_table import LimiterTable
+from .breaker import BreakerFile
+from .fs import LOG, open_dir, open_private, remote_fs_type, set_aside
+from .lock import LockFile
+from .slots import BulkheadSlots
+from .table import LimiterTable
 
 __all__ = ["Files", "base_name"]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .._core.breaker import peek_state
-from .._core.limiter import Bucket
-from ._base import PolicyStatus
-from ._file_breaker import BreakerFile
-from ._file_table import LimiterTable
-from ._rules import bucket_peek, rebase_breaker
+from ..._core.breaker import peek_state
+from ..._core.limiter import Bucket
+from .._base import PolicyStatus
+from .._rules import bucket_peek, rebase_breaker
+from .breaker import BreakerFile
+from .table import LimiterTable
 
 __all__ = ["breaker_status", "limiter_status"]
 

@@ -17,9 +17,9 @@ import os
 import random
 import threading
 
-from .._clock import Clock
-from ._base import StoreUnavailableError
-from ._file_fs import open_private
+from ..._clock import Clock
+from .._base import StoreUnavailableError
+from .fs import open_private
 
 __all__ = ["LockFile"]
 

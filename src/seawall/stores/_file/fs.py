@@ -14,8 +14,8 @@ import logging
 import os
 import stat
 
-from .._errors import StoreError
-from ._base import StoreUnavailableError
+from ..._errors import StoreError
+from .._base import StoreUnavailableError
 
 __all__ = [
     "LOG",

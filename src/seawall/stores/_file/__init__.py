@@ -1,0 +1,1 @@
+"""The file store (one machine, several processes): records, locks and slot files."""
