@@ -24,7 +24,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from seawall.stores._base import LimiterSpec
-from seawall.stores._redis import RedisStore
+from seawall.stores._redis.store import RedisStore
 
 N = 4000
 PROCS = 8

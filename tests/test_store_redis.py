@@ -29,7 +29,7 @@ from seawall.stores._base import (
     Reservation,
     StoreUnavailableError,
 )
-from seawall.stores._redis import RedisStore
+from seawall.stores._redis.store import RedisStore
 from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from seawall._core.breaker import BreakerConfig, BreakerState
 from seawall._core.limiter import Bucket
 from seawall.stores import _rules
 from seawall.stores._base import BreakerSpec, BulkheadSpec, Hold, LimiterSpec
-from seawall.stores._redis import RedisStore
+from seawall.stores._redis.store import RedisStore
 from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.slow
@@ -261,7 +261,7 @@ def _acquire(
 
 def name_tag(name: str) -> str:
     """The hash tag the store uses for ``name`` (read back from a real key)."""
-    from seawall.stores._redis_keys import policy_key
+    from seawall.stores._redis.keys import policy_key
 
     return policy_key("seawall", name, "bulkhead").split("{")[1].split("}")[0]
 

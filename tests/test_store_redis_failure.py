@@ -11,7 +11,7 @@ import pytest
 from _redis_server import RedisServer
 from seawall._core.breaker import BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec, StoreUnavailableError
-from seawall.stores._redis import RedisStore
+from seawall.stores._redis.store import RedisStore
 
 pytestmark = pytest.mark.slow
 

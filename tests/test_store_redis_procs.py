@@ -14,7 +14,7 @@ import pytest
 from _redis_server import RedisServer
 from seawall._core.breaker import FAILURE, BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec
-from seawall.stores._redis import RedisStore
+from seawall.stores._redis.store import RedisStore
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ import redis
 
 from seawall._core.breaker import BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec
-from seawall.stores._redis import RedisStore
+from seawall.stores._redis.store import RedisStore
 
 BREAKER = BreakerConfig(1, 5.0, 1, 1, 30.0, None, None, None, 10, 10)
 

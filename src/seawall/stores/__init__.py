@@ -26,7 +26,7 @@ from ._open import open_store
 
 if TYPE_CHECKING:
     from ._file.store import FileStore
-    from ._redis import RedisStore
+    from ._redis.store import RedisStore
 
 __all__ = [
     "DEGRADED_MODES",
@@ -53,7 +53,7 @@ def __getattr__(name: str) -> Any:
 
         return FileStore
     if name == "RedisStore":
-        from ._redis import RedisStore
+        from ._redis.store import RedisStore
 
         return RedisStore
     raise AttributeError(f"module 'seawall.stores' has no attribute {name!r}")

@@ -42,7 +42,7 @@ def open_store(url: str, *, timeout: float = 0.1, clock: Clock | None = None) ->
                 "like file:///var/lib/myapp/seawall"
             )
         return FileStore(unquote(parts.path), timeout=timeout, clock=clock)
-    from ._redis import RedisStore
+    from ._redis.store import RedisStore
 
     return RedisStore(url, timeout=timeout, clock=clock)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import math
 
-from .._core.breaker import BreakerConfig, BreakerState, CircuitState, Ticket, Transition
-from .._core.limiter import Bucket
-from . import _rules
-from ._base import BreakerView, PolicyStatus, Reservation
+from ..._core.breaker import BreakerConfig, BreakerState, CircuitState, Ticket, Transition
+from ..._core.limiter import Bucket
+from .. import _rules
+from .._base import BreakerView, PolicyStatus, Reservation
 
 __all__ = [
     "admission",

@@ -20,8 +20,8 @@ from redis.exceptions import (
     RedisError,
 )
 
-from .._errors import StoreError
-from ._base import StoreUnavailableError
+from ..._errors import StoreError
+from .._base import StoreUnavailableError
 
 __all__ = ["FAILURES", "store_failure"]
 

@@ -1,6 +1,6 @@
 """The Redis store's Lua scripts: loaded from package data, run with one round trip each.
 
-Each operation is one script (``stores/lua/<name>.lua``) with its preludes prepended; it is
+Each operation is one script (``stores/_redis/lua/<name>.lua``) with its preludes prepended; it is
 sent as ``EVALSHA`` with the SHA1 computed here, so nothing is loaded up front. When the
 server has lost its script cache (restart, failover, ``SCRIPT FLUSH``) the answer is
 ``NOSCRIPT``, and the call is repeated once as ``EVAL`` with the full text, which runs the
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 from redis.exceptions import NoScriptError
 
-from ._redis_errors import FAILURES, store_failure
+from .errors import FAILURES, store_failure
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -45,7 +45,7 @@ class Script:
 
 
 def _source(name: str) -> str:
-    return (files("seawall") / "stores" / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return (files("seawall.stores._redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
 @cache

@@ -1,7 +1,7 @@
 """The Redis store: policy state shared by many machines, one Lua script per decision.
 
 Each decision is one ``EVALSHA`` of a script that mirrors :mod:`seawall.stores._rules` (see
-``stores/lua``), reads the time with ``TIME`` on the server (or takes the client's wall time
+``stores/_redis/lua``), reads the time with ``TIME`` on the server (or takes the client's wall time
 with ``time_source="client"``) and sets the key's expiry in the same step. Connections are
 made lazily with bounded connect and read timeouts and no client-side retries, so a dead
 Redis costs about ``timeout`` per call and surfaces as :class:`StoreUnavailableError`; a
@@ -29,11 +29,10 @@ from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from .._clock import SYSTEM_CLOCK, Clock
-from .._core.breaker import Ticket, Transition
-from .._core.validate import check_number
-from . import _redis_replies as replies
-from ._base import (
+from ..._clock import SYSTEM_CLOCK, Clock
+from ..._core.breaker import Ticket, Transition
+from ..._core.validate import check_number
+from .._base import (
     BreakerSpec,
     BreakerView,
     BulkheadSpec,
@@ -43,9 +42,10 @@ from ._base import (
     Reservation,
     Store,
 )
-from ._redis_async import AsyncClients
-from ._redis_errors import FAILURES, store_failure
-from ._redis_keys import (
+from . import replies
+from .aio import AsyncClients
+from .errors import FAILURES, store_failure
+from .keys import (
     bucket_key,
     check_prefix,
     fmt,
@@ -54,12 +54,12 @@ from ._redis_keys import (
     policy_pattern,
     store_pattern,
 )
-from ._redis_scripts import run, script
+from .scripts import run, script
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._redis_scripts import Client
+    from .scripts import Client
 
 __all__ = ["RedisStore"]
 

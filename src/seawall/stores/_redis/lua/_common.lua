@@ -1,4 +1,4 @@
--- Shared prelude of every seawall script (prepended by seawall.stores._redis_scripts).
+-- Shared prelude of every seawall script (prepended by seawall.stores._redis.scripts).
 -- Numbers are IEEE doubles on both sides: Python passes repr(float), which tonumber reads
 -- back exactly, and every float goes back as '%.17g', which Python's float() reads exactly.
 -- "Never" is -inf on both sides (Python's float('-inf')); an absent field reads as never.

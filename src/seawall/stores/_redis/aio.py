@@ -19,11 +19,11 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from ._redis_errors import store_failure
-from ._redis_scripts import Reply, Script, decode
+from .errors import store_failure
+from .scripts import Reply, Script, decode
 
 if TYPE_CHECKING:
-    from ._redis_keys import RedisTarget
+    from .keys import RedisTarget
 
 __all__ = ["AsyncClients"]
 

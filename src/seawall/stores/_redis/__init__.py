@@ -1,0 +1,1 @@
+"""The Redis store (several machines): client plumbing, keys, scripts and replies."""
