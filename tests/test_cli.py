@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seawall._cli import main
+from seawall._cli.main import main
 
 COMMANDS = [
     [],

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from seawall._cli import main
-from seawall._config_cli import _text, rows
+from seawall._cli.config import _text, rows
+from seawall._cli.main import main
 from seawall.config import Settings, load_settings
 
 

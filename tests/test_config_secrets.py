@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from seawall import ConfigError
-from seawall._cli import main
+from seawall._cli.main import main
 from seawall.config import Settings, StoreSettings, load_settings
 
 SECRET = "s3cret-pw"

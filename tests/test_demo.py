@@ -15,11 +15,11 @@ import pytest
 
 import seawall
 from _redis_server import RedisServer
-from seawall._cli import main
-from seawall._demo import run_demo, summary_lines
-from seawall._demo._run import DemoResult, run
-from seawall._demo._schedule import MAX_DURATION, MIN_DURATION, REQUEST_TIMEOUT, build_schedule
-from seawall._demo._traffic import OUTCOMES
+from seawall._cli.demo import run_demo, summary_lines
+from seawall._cli.demo._run import DemoResult, run
+from seawall._cli.demo._schedule import MAX_DURATION, MIN_DURATION, REQUEST_TIMEOUT, build_schedule
+from seawall._cli.demo._traffic import OUTCOMES
+from seawall._cli.main import main
 from seawall.stores import open_store
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ import re
 import httpx
 import pytest
 
-from seawall._demo._display import Display, Snapshot, pack
-from seawall._demo._schedule import build_schedule
-from seawall._demo._traffic import classify, group_of
+from seawall._cli.demo._display import Display, Snapshot, pack
+from seawall._cli.demo._schedule import build_schedule
+from seawall._cli.demo._traffic import classify, group_of
 
 SCHEDULE = build_schedule(10)
 SNAP = Snapshot(
@@ -317,8 +317,8 @@ def test_only_the_first_recap_explains_the_greedy_clients_429s() -> None:
 
 def test_phase_texts_quote_the_services_real_settings() -> None:
     """The phase descriptions state the limits the service really applies."""
-    from seawall._demo import _service, _traffic
-    from seawall._demo._schedule import REQUEST_TIMEOUT, SLOW_LATENCY, STALL_LATENCY
+    from seawall._cli.demo import _service, _traffic
+    from seawall._cli.demo._schedule import REQUEST_TIMEOUT, SLOW_LATENCY, STALL_LATENCY
 
     text = {p.name: p.description for p in SCHEDULE.phases}
     assert (

@@ -246,7 +246,7 @@ def test_every_exported_name_is_in_the_reference(site: Path) -> None:
 
 
 #: A private module named by its dotted or file path: seawall._retry, seawall.stores._rules,
-#: src/seawall/_cli.py (dunders such as seawall.__version__ are public).
+#: src/seawall/_cli/main.py (dunders such as seawall.__version__ are public).
 PRIVATE_PATH = re.compile(r"\bseawall(?:[./][A-Za-z]\w*)*[./]_(?!_)\w+")
 
 

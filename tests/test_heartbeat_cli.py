@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from seawall import Heartbeat
-from seawall._cli import main
-from seawall._heartbeat_cli import check
+from seawall._cli.heartbeat import check
+from seawall._cli.main import main
 from seawall.testing import FakeClock
 
 WHO = f"pid {os.getpid()} on {socket.gethostname()}"

@@ -13,7 +13,7 @@ import pytest
 
 from _redis_server import RedisServer
 from seawall import Bulkhead, CircuitBreaker, KeyedRateLimiter
-from seawall._cli import main
+from seawall._cli.main import main
 from seawall.stores import open_store
 
 pytestmark = pytest.mark.slow

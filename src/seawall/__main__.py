@@ -1,5 +1,5 @@
 """``python -m seawall``: the same as the ``seawall`` command."""
 
-from ._cli import main
+from ._cli.main import main
 
 raise SystemExit(main())

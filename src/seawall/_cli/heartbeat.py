@@ -13,9 +13,9 @@ import os
 import sys
 from typing import Any
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._core.validate import check_number
-from ._heartbeat_file import read_state
+from .._clock import SYSTEM_CLOCK, Clock
+from .._core.validate import check_number
+from .._heartbeat_file import read_state
 
 __all__ = ["check", "register"]
 

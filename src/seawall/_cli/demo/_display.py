@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .._clock import SYSTEM_CLOCK
+from ..._clock import SYSTEM_CLOCK
 from ._narration import LABELS, Tally, opening, recap
 from ._schedule import Phase, Schedule
 

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import uvicorn
 
-from .._clock import SYSTEM_CLOCK
+from ..._clock import SYSTEM_CLOCK
 
 __all__ = ["Running"]
 

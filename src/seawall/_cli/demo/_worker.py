@@ -1,7 +1,7 @@
 """One worker process of ``seawall demo --workers N``: an instance of the protected service.
 
-Started by :class:`~seawall._demo._workers.WorkerPool` as
-``python -m seawall._demo._worker --upstream URL --store URL --seed N``. It serves the
+Started by :class:`~seawall._cli.demo._workers.WorkerPool` as
+``python -m seawall._cli.demo._worker --upstream URL --store URL --seed N``. It serves the
 service on a free loopback port and reports on stdout, one JSON object per line::
 
     {"kind": "ready", "url": ...}                     once it accepts connections
@@ -28,10 +28,10 @@ from typing import Any
 
 import anyio
 
-from .._breaker.breaker import CircuitStateChange
-from .._clock import SYSTEM_CLOCK
-from .._events import DegradedDecision, StoreDegraded, add_listener
-from ..stores import open_store
+from ..._breaker.breaker import CircuitStateChange
+from ..._clock import SYSTEM_CLOCK
+from ..._events import DegradedDecision, StoreDegraded, add_listener
+from ...stores import open_store
 from ._backends import store_note
 from ._servers import Running
 from ._service import Service
@@ -100,7 +100,7 @@ class _Worker:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one worker until SIGTERM; exit status 0 after a graceful shutdown."""
-    parser = argparse.ArgumentParser(prog="python -m seawall._demo._worker")
+    parser = argparse.ArgumentParser(prog="python -m seawall._cli.demo._worker")
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--store", required=True)
     parser.add_argument("--seed", type=int, default=7)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from . import __version__
+from .. import __version__
 
 __all__ = ["Parser", "build_parser", "main"]
 
@@ -67,7 +67,7 @@ def _name_commands(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every sub-command attached."""
-    from . import _config_cli, _demo, _heartbeat_cli, _store_cli
+    from . import config, demo, heartbeat, store
 
     parser = Parser(
         prog="seawall",
@@ -79,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", title="commands"
     )
-    _demo.register(subparsers)
-    _heartbeat_cli.register(subparsers)
-    _config_cli.register(subparsers)
-    _store_cli.register(subparsers)
+    demo.register(subparsers)
+    heartbeat.register(subparsers)
+    config.register(subparsers)
+    store.register(subparsers)
     _name_commands(parser)
     return parser
 

@@ -1,6 +1,6 @@
 """``seawall demo --workers N``: the protected service as N worker processes sharing a store.
 
-Each worker (:mod:`seawall._demo._worker`) serves its own instance of the service on its own
+Each worker (:mod:`seawall._cli.demo._worker`) serves its own instance of the service on its own
 port; the traffic goes to them in turn. Their breakers and the upstream host limiter live in
 the shared store, so a breaker one worker trips fails fast in every worker. This process
 watches the shared breakers through its own store handle, relays each worker's JSON lines
@@ -19,9 +19,9 @@ import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from .._breaker.breaker import CircuitBreaker
-from ..stores._base import Store
-from ..stores._open import reopen_url
+from ..._breaker.breaker import CircuitBreaker
+from ...stores._base import Store
+from ...stores._open import reopen_url
 from ._backends import Hooks
 from ._service import breakers
 
@@ -77,7 +77,7 @@ class WorkerPool:
 
     def _command(self, index: int) -> list[str]:
         return [
-            sys.executable, "-m", "seawall._demo._worker",
+            sys.executable, "-m", "seawall._cli.demo._worker",
             "--upstream", self._upstream,
             "--store", reopen_url(self._store),
             "--seed", str(self._seed + index),

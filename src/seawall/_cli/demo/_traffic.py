@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import anyio
 import httpx
 
-from .._clock import SYSTEM_CLOCK
+from ..._clock import SYSTEM_CLOCK
 from ._schedule import Schedule
 from ._service import CLIENT_HEADER
 

@@ -17,10 +17,10 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .._errors import StoreError
+from ..._errors import StoreError
 
 if TYPE_CHECKING:
-    from ..stores._base import Store
+    from ...stores._base import Store
     from ._run import DemoResult
 
 __all__ = ["register", "run_demo", "summary_lines"]
@@ -164,7 +164,7 @@ def _check_workers(workers: int) -> int:
 def _open(url: str, workers: int, cleanup: contextlib.ExitStack) -> Store | None:
     if url.lower() == "memory://" and workers == 1:
         return None  # in-process state: nothing to open
-    from ..stores import open_store
+    from ...stores import open_store
 
     if url.lower() != "memory://":
         return open_store(url, timeout=0.5)

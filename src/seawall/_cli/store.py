@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from ._errors import StoreError
-from .stores._redact import redact_url
+from .._errors import StoreError
+from ..stores._redact import redact_url
 
 if TYPE_CHECKING:
-    from .stores import PolicyStatus, Store
+    from ..stores import PolicyStatus, Store
 
 __all__ = ["ENV_VAR", "format_table", "register", "status_document"]
 
@@ -176,7 +176,7 @@ def _store_url(given: str | None) -> str:
 
 
 def _open(url: str) -> Store:
-    from .stores import open_store
+    from ..stores import open_store
 
     try:
         store = open_store(url, timeout=2.0)

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import anyio.abc
 
-from .._breaker.breaker import CircuitBreaker, CircuitStateChange
-from .._events import DegradedDecision, StoreDegraded, Subscription, add_listener
-from ..stores._base import Store
+from ..._breaker.breaker import CircuitBreaker, CircuitStateChange
+from ..._events import DegradedDecision, StoreDegraded, Subscription, add_listener
+from ...stores._base import Store
 from ._servers import Running
 from ._service import Service
 

@@ -17,8 +17,8 @@ from typing import TextIO
 import anyio
 import anyio.abc
 
-from .._clock import SYSTEM_CLOCK
-from ..stores._base import Store
+from ..._clock import SYSTEM_CLOCK
+from ...stores._base import Store
 from ._backends import Backend, InProcess
 from ._display import Display, Snapshot
 from ._schedule import Schedule, build_schedule

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._clock import SYSTEM_CLOCK
+from ..._clock import SYSTEM_CLOCK
 from ._schedule import SLOW_LATENCY, STALL_LATENCY, Schedule
 
 __all__ = ["Upstream"]

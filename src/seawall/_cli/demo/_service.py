@@ -25,14 +25,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._breaker.breaker import CircuitBreaker, CircuitStateChange
-from .._limiter.limiter import RateLimiter
-from .._retry import Retry
-from .._shutdown.shutdown import GracefulShutdown
-from ..asgi import Rejection, ResilienceMiddleware, seawall_lifespan
-from ..asgi._types import ASGIApp, Scope
-from ..httpx import ResilientTransport
-from ..stores._base import Store
+from ..._breaker.breaker import CircuitBreaker, CircuitStateChange
+from ..._limiter.limiter import RateLimiter
+from ..._retry import Retry
+from ..._shutdown.shutdown import GracefulShutdown
+from ...asgi import Rejection, ResilienceMiddleware, seawall_lifespan
+from ...asgi._types import ASGIApp, Scope
+from ...httpx import ResilientTransport
+from ...stores._base import Store
 from ._schedule import REQUEST_TIMEOUT
 
 __all__ = [
