@@ -9,7 +9,7 @@ call it and look at the result (``inspect.iscoroutinefunction`` misses objects w
   on the clock up to the limit and then abandons the thread (a thread cannot be cancelled; being
   a daemon, it never holds up interpreter exit). An abandoned coroutine is cancelled on its loop.
 * ``run_on_loop`` (the async driver) calls known-async callbacks on the running loop and awaits
-  them in a detached task (``_shutdown_detach``); anything else runs in a daemon thread while
+  them in a detached task (``detach``); anything else runs in a daemon thread while
   the loop keeps serving, and an awaitable it returns is awaited back on the loop. At its limit
   an awaitable is cancelled and waited for until the total budget ends, no longer.
 * A callback that finished, but after its limit (an async one that blocked the loop cannot be
@@ -33,8 +33,8 @@ import anyio
 
 from .._callables import is_async_callable
 from .._clock import Clock
-from .._shutdown_detach import launch
 from .._wakeup import AsyncWaiter, _threadsafe_scheduler
+from .detach import launch
 
 __all__ = [
     "CleanupCallback",
@@ -242,7 +242,7 @@ async def _await_within(
 ) -> bool:
     """Await ``awaitable`` for ``limit``, then cancel it and wait until ``deadline`` at most.
 
-    True if it finished within ``limit``. It runs as a detached task (see ``_shutdown_detach``)
+    True if it finished within ``limit``. It runs as a detached task (see ``detach``)
     so that one which ignores cancellation cannot hold the caller past ``deadline``.
     """
     if limit <= 0:
