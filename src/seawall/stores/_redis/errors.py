@@ -18,6 +18,7 @@ from redis.exceptions import (
     NoPermissionError,
     RedisClusterException,
     RedisError,
+    ResponseError,
 )
 
 from ..._errors import StoreError
@@ -68,7 +69,17 @@ def _refusal(exc: BaseException) -> BaseException | None:
     for _ in range(8):
         if seen is None:
             return None
-        if isinstance(seen, (*_LOGIN, NoPermissionError)):
+        if isinstance(seen, (*_LOGIN, NoPermissionError)) or _unauthenticated(seen):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _unauthenticated(exc: BaseException) -> bool:
+    # With redis-py 5 (our floor) the first command of a connection is the script call itself,
+    # and Redis refuses a long command from a client that has not authenticated with this
+    # protocol error (closing the connection) instead of NOAUTH; redis-py 8 sends HELLO first
+    # and gets NOAUTH, which is an AuthenticationError.
+    return isinstance(exc, ResponseError) and str(exc).startswith(
+        "Protocol error: unauthenticated"
+    )
