@@ -21,9 +21,9 @@ from _flaky_store import FlakyStore
 from _redis_server import REDIS_PASSWORD, RedisServer
 from seawall import Bulkhead, CircuitBreaker, KeyedRateLimiter, RateLimiter, StoreError
 from seawall._cli.main import main
+from seawall._redact import redact_url
 from seawall.events import StoreDegraded, add_listener
 from seawall.stores import RedisStore, open_store
-from seawall.stores._redact import redact_url
 from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.slow

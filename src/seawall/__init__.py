@@ -4,56 +4,116 @@ Circuit breaker, rate limiter, bulkhead, retry, timeout, watchdog, heartbeat and
 shutdown, working on asyncio, on trio and from plain threads. ``import seawall`` needs only
 anyio; integrations live in ``seawall.asgi``, ``seawall.httpx``, ``seawall.stores`` and
 ``seawall.config``, each behind its own extra.
+
+``import seawall`` loads this module alone: each name below is imported from its module the
+first time it is used (PEP 562), so a program pays only for what it touches, and a CLI tool,
+a worker or a serverless function starts about as fast as with anyio alone.
 """
 
-from __future__ import annotations
-
-import logging as _logging
-
-# -- policies and lifecycle: one import line per module
-from ._breaker.breaker import (
-    CircuitBreaker,
-    CircuitPermit,
-    CircuitStateChange,
-    CircuitStats,
-    circuit_breaker,
-)
-from ._bulkhead.bulkhead import Bulkhead, BulkheadStats, bulkhead
-from ._clock import Clock, SystemClock
-from ._core.breaker import CircuitState
-from ._errors import (
-    BulkheadFullError,
-    CircuitBreakerError,
-    CircuitOpenError,
-    ConfigError,
-    HeartbeatError,
-    RateLimitError,
-    RateLimitExceededError,
-    RejectedError,
-    RetryExhaustedError,
-    SeawallError,
-    ShutdownError,
-    StoreError,
-    TimeoutExceededError,
-    WatchdogError,
-    WatchdogTimeoutError,
-)
-from ._events import add_listener
-from ._heartbeat import Heartbeat, HeartbeatState
-from ._limiter.keyed import KeyedRateLimiter
-from ._limiter.limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
-from ._pipeline import Pipeline
-from ._retry import Retry, RetryBudget, retry
-from ._shutdown.shutdown import CleanupCallback, CleanupResult, GracefulShutdown
-from ._stall import LoopStallDetector, LoopStallEvent
-from ._timeout import Timeout
-from ._watchdog import Watchdog, WatchdogStats, watchdog_context
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0.dev0"
 
-# A library logs, the application decides where it goes: without this, Python's last-resort
-# handler would print seawall's warnings to stderr in programs that configured no logging.
-_logging.getLogger("seawall").addHandler(_logging.NullHandler())
+# Where each public name lives, relative to this package. The type-checking imports below name
+# the same objects (tests/test_architecture.py keeps the two in step with __all__).
+_EXPORTS: dict[str, str] = {
+    "CircuitBreaker": "._breaker.breaker",
+    "CircuitPermit": "._breaker.breaker",
+    "CircuitStats": "._breaker.breaker",
+    "circuit_breaker": "._breaker.breaker",
+    "Bulkhead": "._bulkhead.bulkhead",
+    "BulkheadStats": "._bulkhead.bulkhead",
+    "bulkhead": "._bulkhead.bulkhead",
+    "Clock": "._clock",
+    "SystemClock": "._clock",
+    "CircuitState": "._core.breaker",
+    "BulkheadFullError": "._errors",
+    "CircuitBreakerError": "._errors",
+    "CircuitOpenError": "._errors",
+    "ConfigError": "._errors",
+    "HeartbeatError": "._errors",
+    "RateLimitError": "._errors",
+    "RateLimitExceededError": "._errors",
+    "RejectedError": "._errors",
+    "RetryExhaustedError": "._errors",
+    "SeawallError": "._errors",
+    "ShutdownError": "._errors",
+    "StoreError": "._errors",
+    "TimeoutExceededError": "._errors",
+    "WatchdogError": "._errors",
+    "WatchdogTimeoutError": "._errors",
+    "CircuitStateChange": "._events",
+    "add_listener": "._events",
+    "Heartbeat": "._heartbeat",
+    "HeartbeatState": "._heartbeat",
+    "KeyedRateLimiter": "._limiter.keyed",
+    "RateLimitDecision": "._limiter.limiter",
+    "RateLimiter": "._limiter.limiter",
+    "RateLimiterStats": "._limiter.limiter",
+    "rate_limiter": "._limiter.limiter",
+    "Pipeline": "._pipeline",
+    "Retry": "._retry",
+    "RetryBudget": "._retry",
+    "retry": "._retry",
+    "CleanupCallback": "._shutdown.shutdown",
+    "CleanupResult": "._shutdown.shutdown",
+    "GracefulShutdown": "._shutdown.shutdown",
+    "LoopStallDetector": "._stall",
+    "LoopStallEvent": "._stall",
+    "Timeout": "._timeout",
+    "Watchdog": "._watchdog",
+    "WatchdogStats": "._watchdog",
+    "watchdog_context": "._watchdog",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seawall' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # later lookups find it without calling this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+if TYPE_CHECKING:
+    from ._breaker.breaker import CircuitBreaker, CircuitPermit, CircuitStats, circuit_breaker
+    from ._bulkhead.bulkhead import Bulkhead, BulkheadStats, bulkhead
+    from ._clock import Clock, SystemClock
+    from ._core.breaker import CircuitState
+    from ._errors import (
+        BulkheadFullError,
+        CircuitBreakerError,
+        CircuitOpenError,
+        ConfigError,
+        HeartbeatError,
+        RateLimitError,
+        RateLimitExceededError,
+        RejectedError,
+        RetryExhaustedError,
+        SeawallError,
+        ShutdownError,
+        StoreError,
+        TimeoutExceededError,
+        WatchdogError,
+        WatchdogTimeoutError,
+    )
+    from ._events import CircuitStateChange, add_listener
+    from ._heartbeat import Heartbeat, HeartbeatState
+    from ._limiter.keyed import KeyedRateLimiter
+    from ._limiter.limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
+    from ._pipeline import Pipeline
+    from ._retry import Retry, RetryBudget, retry
+    from ._shutdown.shutdown import CleanupCallback, CleanupResult, GracefulShutdown
+    from ._stall import LoopStallDetector, LoopStallEvent
+    from ._timeout import Timeout
+    from ._watchdog import Watchdog, WatchdogStats, watchdog_context
 
 __all__ = [
     "Bulkhead",

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from ._core.validate import check_callable
 
-__all__ = ["decorate_with", "is_async_callable"]
+__all__ = ["COROUTINE", "decorate_with", "is_async_callable", "refuse_coroutine", "refuse_sync"]
+
+#: What calling an ``async def`` function returns. The policies' sync paths test
+#: ``result.__class__ is COROUTINE`` inline (the cheapest test, paid on every call), their async
+#: paths also accept any object with ``__await__``, and both hand a refusal to the helpers below
+#: so every policy refuses the same things with the same words.
+COROUTINE = types.CoroutineType
 
 
 class _Runs(Protocol):
@@ -32,6 +39,20 @@ def is_async_callable(fn: object) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - the method itself, not callable()
     )
+
+
+def refuse_coroutine(result: Any, fn: object, policy: str) -> NoReturn:
+    """Close the coroutine a sync ``call`` got from ``fn`` (its body never ran); raise TypeError."""
+    result.close()
+    raise TypeError(
+        f"call() got the async callable {fn!r}, which returned a coroutine: "
+        f"use 'await {policy}.acall(...)'"
+    )
+
+
+def refuse_sync(fn: object, policy: str) -> NoReturn:
+    """Raise the TypeError for a sync callable handed to ``acall``."""
+    raise TypeError(f"acall() got the sync callable {fn!r}: use {policy}.call(...)")
 
 
 def decorate_with(policy: _Runs, fn: Callable[..., Any]) -> Callable[..., Any]:

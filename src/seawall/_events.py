@@ -28,17 +28,17 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import MISSING, dataclass, fields
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
+from ._core.breaker import CircuitState
 from ._core.validate import check_callable
-
-if TYPE_CHECKING:
-    from ._breaker.breaker import CircuitStateChange
+from ._log import logger as _seawall_logger  # noqa: F401  # the NullHandler
 
 __all__ = [
     "ACTIVE",
     "BulkheadChanged",
     "CallRecorded",
+    "CircuitStateChange",
     "DegradedDecision",
     "Event",
     "LimiterWaited",
@@ -80,8 +80,20 @@ def _direct_init(cls: type[_T]) -> type[_T]:
     exec(f"def __init__(self, {', '.join(params)}):{body}", namespace)
     init: Any = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitStateChange:
+    """A breaker changed state: given to its ``on_state_change`` listeners and to the ones here."""
+
+    name: str | None
+    old: CircuitState
+    new: CircuitState
+    reason: str
+    at: float
 
 
 @_direct_init

@@ -19,7 +19,6 @@ A failed write in the background is logged under ``seawall`` and counted (``fail
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import threading
@@ -33,11 +32,10 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._core.validate import check_number
 from ._errors import HeartbeatError
 from ._heartbeat_file import HeartbeatState, format_timestamp, read_state, write_state
+from ._log import logger
 from .config import current
 
 __all__ = ["Heartbeat", "HeartbeatState"]
-
-logger = logging.getLogger("seawall")
 
 
 def next_due(previous: float, interval: float, now: float) -> float:

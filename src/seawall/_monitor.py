@@ -21,16 +21,14 @@ clock's current time, so a test can ``advance`` a fake clock, ``settle`` and the
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from ._clock import Clock
+from ._log import logger
 
 __all__ = ["LoopHandle", "Watch", "settle", "unwatch", "wake", "watch"]
-
-logger = logging.getLogger("seawall")
 
 
 class Watch(Protocol):

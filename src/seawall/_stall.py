@@ -20,7 +20,6 @@ to one ``interval``. Reports are logged under the ``seawall`` logger at WARNING 
 from __future__ import annotations
 
 import inspect
-import logging
 import sys
 import threading
 import traceback
@@ -35,11 +34,10 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._core.validate import check_callable, check_number
 from ._events import ACTIVE as _OBSERVED
 from ._events import LoopStalled, emit
+from ._log import logger
 from ._monitor import LoopHandle
 
 __all__ = ["LoopStallDetector", "LoopStallEvent"]
-
-logger = logging.getLogger("seawall")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ it is raised at the next ``ping()`` / ``aping()`` or when the ``with`` block exi
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 import threading
 from collections.abc import Callable
@@ -43,13 +42,13 @@ from ._core.watchdog import WatchdogTimer
 from ._errors import WatchdogError, WatchdogTimeoutError
 from ._events import ACTIVE as _OBSERVED
 from ._events import WatchdogFired, emit
+from ._log import logger
 from ._monitor import LoopHandle
 from ._watchdog_state import StateFile
 from .config import current
 
 __all__ = ["Watchdog", "WatchdogStats", "watchdog_context"]
 
-logger = logging.getLogger("seawall")
 
 OnTimeout = Callable[[], Any]  # returns None, or an awaitable for an async callback
 

@@ -7,10 +7,10 @@ announcing :class:`StoreDegraded`, for instance). See ``docs/observability.md``.
 
 from __future__ import annotations
 
-from ._breaker.breaker import CircuitStateChange
 from ._events import (
     BulkheadChanged,
     CallRecorded,
+    CircuitStateChange,
     DegradedDecision,
     Event,
     LimiterWaited,

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import itertools
-import logging
 import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, overload
 
+from .._callables import COROUTINE, refuse_coroutine, refuse_sync
 from .._callables import is_async_callable as _is_async
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core import breaker as core
@@ -23,10 +23,12 @@ from .._core.breaker import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Tra
 from .._core.validate import check_callable, check_int, check_number, check_optional_number
 from .._errors import CircuitOpenError
 from .._events import ACTIVE as _OBSERVED
-from .._events import CallRecorded, Rejected, emit
+from .._events import CallRecorded, CircuitStateChange, Rejected, emit
+from .._log import logger
+from .._store_variant import StoreBacked
 from ..config import current
 from ..stores._base import Store
-from ..stores._open import policy_store, store_for_policy
+from ..stores._open import store_for_policy
 
 __all__ = [
     "CircuitBreaker",
@@ -38,10 +40,6 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-logger = logging.getLogger("seawall")
-
-_CoroutineType = types.CoroutineType
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +56,6 @@ class CircuitStats:
     failure_count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class CircuitStateChange:
-    """Event handed to state-change listeners."""
-
-    name: str | None
-    old: CircuitState
-    new: CircuitState
-    reason: str
-    at: float
-
-
 # Tickets of the calls running inside ``with breaker:`` blocks, innermost last, kept per
 # thread and per task by the context machinery.
 _entered: contextvars.ContextVar[tuple[tuple[CircuitBreaker, Ticket, float], ...]] = (
@@ -76,7 +63,7 @@ _entered: contextvars.ContextVar[tuple[tuple[CircuitBreaker, Ticket, float], ...
 )
 
 
-class CircuitBreaker:
+class CircuitBreaker(StoreBacked):
     """Fail fast while a dependency is failing, and probe it carefully when it may be back.
 
     ``call``/``acall`` run a function under the breaker; it also works as a decorator and as a
@@ -97,14 +84,6 @@ class CircuitBreaker:
         "_timed",
         "name",
     )
-
-    def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> CircuitBreaker:
-        # A store-backed breaker is a subclass: the in-memory hot path stays untouched.
-        if cls is CircuitBreaker and policy_store(store, kwargs.get("name")) is not None:
-            from .shared import SharedCircuitBreaker
-
-            return object.__new__(SharedCircuitBreaker)
-        return object.__new__(cls)
 
     def __init__(
         self,
@@ -344,12 +323,11 @@ class CircuitBreaker:
         except BaseException as exc:
             self._settle(ticket, self._outcome(exc), started)
             raise
-        if result.__class__ is _CoroutineType:
+        if result.__class__ is COROUTINE:
             # An async function (or an object with an async __call__) passed to the sync
             # path: its body has not run. Refuse loudly instead of recording a success.
-            result.close()  # type: ignore[attr-defined]
             self._settle(ticket, NEUTRAL)
-            raise TypeError(f"call() got the async callable {fn!r}; use breaker.acall(...)")
+            refuse_coroutine(result, fn, "breaker")
         self._succeeded(ticket, started)
         return result
 
@@ -367,9 +345,9 @@ class CircuitBreaker:
         except BaseException as exc:
             self._settle(ticket, self._outcome(exc), started)
             raise
-        if awaitable.__class__ is not _CoroutineType and not hasattr(awaitable, "__await__"):
+        if awaitable.__class__ is not COROUTINE and not hasattr(awaitable, "__await__"):
             self._settle(ticket, NEUTRAL)
-            raise TypeError(f"acall() got the sync callable {fn!r}; use breaker.call(...)")
+            refuse_sync(fn, "breaker")
         try:
             result = await awaitable
         except BaseException as exc:

@@ -18,14 +18,15 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
+from .._callables import COROUTINE, refuse_coroutine, refuse_sync
 from .._core.breaker import NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
 from .._errors import CircuitOpenError
 from .._events import ACTIVE as _OBSERVED
 from .._events import CallRecorded, Rejected, emit
+from .._redact import redact_url
 from ..stores._base import BreakerSpec, Store, StoreUnavailableError
 from ..stores._degraded import Degraded, StoreGuard
 from ..stores._open import store_for_policy
-from ..stores._redact import redact_url
 from .breaker import _OUTCOME_NAMES, CircuitBreaker, CircuitPermit, CircuitStats, _entered
 
 __all__ = ["SharedCircuitBreaker"]
@@ -52,7 +53,7 @@ _ALLOWED = AllowedTicket((-1, -1))
 _DENY_RETRY = 1.0
 
 
-class SharedCircuitBreaker(CircuitBreaker):
+class SharedCircuitBreaker(CircuitBreaker, variant_of=CircuitBreaker):
     """A :class:`CircuitBreaker` whose state lives in a store; see the module docstring."""
 
     __slots__ = ("_guard", "_spec", "_store")
@@ -229,10 +230,9 @@ class SharedCircuitBreaker(CircuitBreaker):
         except BaseException as exc:
             self._settle(ticket, self._outcome(exc), started)
             raise
-        if hasattr(result, "__await__") and hasattr(result, "close"):
-            result.close()
+        if result.__class__ is COROUTINE:
             self._settle(ticket, NEUTRAL)
-            raise TypeError(f"call() got the async callable {fn!r}; use breaker.acall(...)")
+            refuse_coroutine(result, fn, "breaker")
         self._settle(ticket, SUCCESS, started)
         return result
 
@@ -245,9 +245,9 @@ class SharedCircuitBreaker(CircuitBreaker):
         except BaseException as exc:
             await self._asettle(ticket, self._outcome(exc), started)
             raise
-        if not hasattr(awaitable, "__await__"):
+        if awaitable.__class__ is not COROUTINE and not hasattr(awaitable, "__await__"):
             await self._asettle(ticket, NEUTRAL)
-            raise TypeError(f"acall() got the sync callable {fn!r}; use breaker.call(...)")
+            refuse_sync(fn, "breaker")
         try:
             result = await awaitable
         except BaseException as exc:

@@ -13,13 +13,13 @@ work normally does.
 from __future__ import annotations
 
 import functools
-import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
+from .._callables import COROUTINE, refuse_coroutine
 from .._callables import is_async_callable as _is_async
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.bulkhead import BulkheadCore
@@ -27,9 +27,10 @@ from .._core.validate import check_int, check_number
 from .._errors import BulkheadFullError
 from .._events import ACTIVE as _OBSERVED
 from .._events import BulkheadChanged, Rejected, emit
+from .._store_variant import StoreBacked
 from .._wakeup import AsyncWaiter, SyncWaiter, Waiter
 from ..stores._base import Store
-from ..stores._open import policy_store, store_for_policy
+from ..stores._open import store_for_policy
 
 __all__ = ["Bulkhead", "BulkheadStats", "bulkhead"]
 
@@ -51,7 +52,7 @@ class BulkheadStats:
     """Admissions that had to queue first (a subset of ``total_admitted``)."""
 
 
-class Bulkhead:
+class Bulkhead(StoreBacked):
     """Limit how many calls run at once; queue (FIFO, up to ``max_wait``) or reject the rest.
 
     ``max_concurrent`` slots (int >= 1). A caller that finds none free waits up to
@@ -63,14 +64,6 @@ class Bulkhead:
     """
 
     __slots__ = ("__weakref__", "_clock", "_core", "_lock", "_max_wait", "name")
-
-    def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> Bulkhead:
-        # A store-backed bulkhead is a subclass: the in-memory hot path stays untouched.
-        if cls is Bulkhead and policy_store(store, kwargs.get("name")) is not None:
-            from .shared import SharedBulkhead
-
-            return object.__new__(SharedBulkhead)
-        return object.__new__(cls)
 
     def __init__(
         self,
@@ -163,6 +156,13 @@ class Bulkhead:
         if _OBSERVED:
             self._changed()
 
+    async def arelease(self) -> None:
+        """:meth:`release` for tasks: a store-backed bulkhead tells its store without blocking.
+
+        In memory this never awaits, so a cancellation cannot interrupt it.
+        """
+        self.release()
+
     # -- running calls --------------------------------------------------------------------
 
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -173,9 +173,8 @@ class Bulkhead:
             result = fn(*args, **kwargs)
         finally:
             self.release()
-        if inspect.iscoroutine(result):
-            result.close()
-            raise TypeError(f"{fn!r} returned a coroutine: use 'await bulkhead.acall(...)'")
+        if result.__class__ is COROUTINE:
+            refuse_coroutine(result, fn, "bulkhead")
         return result
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:

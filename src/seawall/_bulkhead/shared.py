@@ -24,10 +24,10 @@ from .._core.validate import check_number
 from .._errors import BulkheadFullError
 from .._events import ACTIVE as _OBSERVED
 from .._events import Rejected, emit
+from .._redact import redact_url
 from ..stores._base import BulkheadSpec, Hold, Store, StoreUnavailableError
 from ..stores._degraded import Degraded, StoreGuard
 from ..stores._open import store_for_policy
-from ..stores._redact import redact_url
 from .bulkhead import Bulkhead, BulkheadStats
 
 __all__ = ["SharedBulkhead"]
@@ -44,7 +44,7 @@ _ALLOWED = "allowed"
 _Held = Hold | str
 
 
-class SharedBulkhead(Bulkhead):
+class SharedBulkhead(Bulkhead, variant_of=Bulkhead):
     """A :class:`Bulkhead` whose slots live in a store; see the module docstring."""
 
     __slots__ = ("_counts", "_guard", "_held", "_held_lock", "_spec", "_store")

@@ -20,8 +20,8 @@ from typing import Any
 from .._config.load import CONFIG_VAR
 from .._config.settings import SECTIONS, rules
 from .._errors import ConfigError
+from .._redact import redact_url
 from ..config import Settings, load_settings
-from ..stores._redact import redact_url
 
 __all__ = ["register", "rows"]
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from .._errors import StoreError
-from ..stores._redact import redact_url
+from .._redact import redact_url
 
 if TYPE_CHECKING:
     from ..stores import PolicyStatus, Store

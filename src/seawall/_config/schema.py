@@ -21,7 +21,7 @@ from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from .._errors import ConfigError
-from ..stores._redact import redact_url
+from .._redact import redact_url
 
 __all__ = [
     "Problem",

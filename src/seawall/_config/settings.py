@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..stores._redact import redact_url
+from .._redact import redact_url
 from .schema import Problem, Rule, check, choice, error, flag, integer, number, url
 
 __all__ = [

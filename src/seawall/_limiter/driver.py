@@ -24,6 +24,7 @@ from .._core.validate import check_int, check_number, check_optional_number
 from .._errors import RateLimitExceededError
 from .._events import ACTIVE as _OBSERVED
 from .._events import LimiterWaited, emit
+from .._store_variant import StoreBacked
 from .._wakeup import AsyncWaiter, SyncWaiter, Waiter
 
 __all__ = [
@@ -102,7 +103,7 @@ def too_slow(name: str | None, wait: float, timeout: float) -> RateLimitExceeded
     )
 
 
-class LimiterBase:
+class LimiterBase(StoreBacked):
     """The waiting drivers shared by :class:`RateLimiter` and ``KeyedRateLimiter``.
 
     Subclasses provide ``_reserve`` (under the lock: returns ``(wait, ticket, epoch)``,

@@ -23,7 +23,7 @@ from .._events import ACTIVE as _OBSERVED
 from .._events import Rejected, emit
 from .._wakeup import Waiter
 from ..stores._base import Store
-from ..stores._open import policy_store, store_for_policy
+from ..stores._open import store_for_policy
 from .driver import LimiterBase, check_name, check_rate, check_tokens, max_wait_for
 from .limiter import RateLimitDecision
 
@@ -47,16 +47,6 @@ class KeyedRateLimiter(LimiterBase):
         "per",
         "rate",
     )
-
-    def __new__(
-        cls, *args: Any, store: Store | str | None = None, **kwargs: Any
-    ) -> KeyedRateLimiter:
-        # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
-        if cls is KeyedRateLimiter and policy_store(store, kwargs.get("name")) is not None:
-            from .shared import SharedKeyedRateLimiter
-
-            return object.__new__(SharedKeyedRateLimiter)
-        return object.__new__(cls)
 
     def __init__(
         self,

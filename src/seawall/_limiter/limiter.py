@@ -26,7 +26,7 @@ from .._events import Rejected, emit
 from .._wakeup import Waiter
 from ..config import current
 from ..stores._base import Store
-from ..stores._open import policy_store, store_for_policy
+from ..stores._open import store_for_policy
 from .driver import (
     LimiterBase,
     RateLimiterStats,
@@ -96,14 +96,6 @@ class RateLimiter(LimiterBase):
         "per",
         "rate",
     )
-
-    def __new__(cls, *args: Any, store: Store | str | None = None, **kwargs: Any) -> RateLimiter:
-        # A store-backed limiter is a subclass: the in-memory hot path stays untouched.
-        if cls is RateLimiter and policy_store(store, kwargs.get("name")) is not None:
-            from .shared import SharedRateLimiter
-
-            return object.__new__(SharedRateLimiter)
-        return object.__new__(cls)
 
     def __init__(
         self,

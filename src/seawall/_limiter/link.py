@@ -121,6 +121,11 @@ class SharedMixin:
 
     _link: StoreLimiting
 
+    @property
+    def degraded_decisions(self) -> int:
+        """Decisions made without the store."""
+        return self._link.guard.degraded_decisions
+
     def _shared_try(self, key: str | None, tokens: int, local: Callable[[], bool]) -> bool:
         owner = self._owner()
         answer = self._link.decide(key, tokens, 0.0)

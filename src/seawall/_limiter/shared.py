@@ -17,9 +17,9 @@ from collections.abc import Hashable
 from datetime import datetime
 
 from .._clock import Clock
+from .._redact import redact_url
 from ..stores._base import LimiterSpec, Store, StoreUnavailableError
 from ..stores._open import store_for_policy
-from ..stores._redact import redact_url
 from .driver import (
     LimiterBase,
     RateLimiterStats,
@@ -34,7 +34,7 @@ from .link import SharedMixin, StoreLimiting, key_text
 __all__ = ["SharedKeyedRateLimiter", "SharedRateLimiter"]
 
 
-class SharedRateLimiter(SharedMixin, RateLimiter):
+class SharedRateLimiter(SharedMixin, RateLimiter, variant_of=RateLimiter):
     """A :class:`RateLimiter` whose bucket lives in a store; see the module docstring."""
 
     __slots__ = ("_link",)
@@ -138,7 +138,7 @@ class SharedRateLimiter(SharedMixin, RateLimiter):
         return f"{RateLimiter.__repr__(self)[:-1]}, store={redact_url(self._link.store.url)!r})"
 
 
-class SharedKeyedRateLimiter(SharedMixin, KeyedRateLimiter):
+class SharedKeyedRateLimiter(SharedMixin, KeyedRateLimiter, variant_of=KeyedRateLimiter):
     """A :class:`KeyedRateLimiter` whose buckets live in a store; see the module docstring."""
 
     __slots__ = ("_link",)

@@ -17,15 +17,15 @@ returning. The signal path is not affected: it runs callbacks on its own loop in
 from __future__ import annotations
 
 import contextvars
-import logging
 from collections.abc import Awaitable
 from typing import Any
 
 import anyio
 
+from .._log import logger
+
 __all__ = ["Flight", "launch"]
 
-logger = logging.getLogger("seawall")
 
 # Detached asyncio tasks, kept alive until they end (the loop only holds weak references).
 _RUNNING: set[Any] = set()

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import anyio
 
 from .._callables import is_async_callable
 from .._clock import Clock
+from .._log import logger
 from .._wakeup import AsyncWaiter, _threadsafe_scheduler
 from .detach import launch
 
@@ -46,8 +46,6 @@ __all__ = [
 ]
 
 Status = Literal["ok", "error", "timeout", "skipped"]
-
-logger = logging.getLogger("seawall")
 
 
 @dataclass(frozen=True, slots=True)

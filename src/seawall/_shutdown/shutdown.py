@@ -22,7 +22,6 @@ Theory of operation::
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -35,6 +34,7 @@ import anyio
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.validate import check_callable, check_number, check_optional_number
 from .._errors import ShutdownError
+from .._log import logger
 from .._wakeup import AsyncWaiter, SyncWaiter, Waiter
 from ..config import current
 from .run import CleanupCallback, CleanupResult, judged, run_in_thread, run_on_loop
@@ -54,7 +54,6 @@ class _Unset:
 
 UNSET = _Unset()
 
-logger = logging.getLogger("seawall")
 
 Results = tuple[CleanupResult, ...]
 W = TypeVar("W", SyncWaiter, AsyncWaiter)

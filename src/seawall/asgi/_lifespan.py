@@ -27,7 +27,6 @@ whose lifespan raises as lifespan-less and skip its shutdown.
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -40,12 +39,12 @@ import anyio
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.validate import check_number
 from .._heartbeat import Heartbeat
+from .._log import logger
 from .._shutdown.shutdown import GracefulShutdown
 from .._watchdog import Watchdog
 
 __all__ = ["SeawallLifespan", "seawall_lifespan"]
 
-logger = logging.getLogger("seawall")
 
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 SignalHandler = Callable[[int, FrameType | None], Any]

@@ -22,7 +22,6 @@ from typing import NamedTuple
 from .._clock import Clock
 from .._limiter.keyed import KeyedRateLimiter
 from .._limiter.limiter import RateLimitDecision
-from .._limiter.shared import SharedKeyedRateLimiter
 from ..stores._base import Store
 
 __all__ = ["Limit", "LimitGroup", "PolicyState", "parse_limits"]
@@ -135,7 +134,7 @@ class LimitGroup:
             )
             for i, (name, limit) in enumerate(zip(self.names, self.limits, strict=True), 1)
         )
-        self.shared = any(isinstance(b, SharedKeyedRateLimiter) for b in self._buckets)
+        self.shared = any(b.store is not None for b in self._buckets)
         self.policy_field = ", ".join(
             f'"{n}";q={lim.amount};w={lim.window}'
             for n, lim in zip(self.names, self.limits, strict=True)

@@ -20,20 +20,18 @@ later gate never holds an earlier one's slot):
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import anyio
 
 from .._breaker.breaker import CircuitBreaker, CircuitPermit
-from .._breaker.shared import SharedCircuitBreaker
 from .._bulkhead.bulkhead import Bulkhead
-from .._bulkhead.shared import SharedBulkhead
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.breaker import FAILURE, NEUTRAL, SUCCESS
 from .._core.validate import check_callable, check_int, check_optional_number
 from .._errors import BulkheadFullError, CircuitOpenError
+from .._log import logger
 from ..stores._base import Store
 from ._client import ClientKey, Network, parse_networks
 from ._dependency import CLIENT_KEY, RateLimited, rejection_for
@@ -58,7 +56,19 @@ from ._types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ResilienceMiddleware"]
 
-logger = logging.getLogger("seawall")
+# An outcome the middleware observed, told through the permit's public methods: at once for a
+# breaker in memory, without blocking the loop for one kept in a store.
+_REPORT: dict[int, Callable[[CircuitPermit], None]] = {
+    SUCCESS: CircuitPermit.success,
+    FAILURE: CircuitPermit.failure,
+    NEUTRAL: CircuitPermit.neutral,
+}
+_AREPORT: dict[int, Callable[[CircuitPermit], Awaitable[None]]] = {
+    SUCCESS: CircuitPermit.asuccess,
+    FAILURE: CircuitPermit.afailure,
+    NEUTRAL: CircuitPermit.aneutral,
+}
+
 
 Exempt = Iterable[str] | Callable[[Scope], bool]
 
@@ -115,9 +125,9 @@ class ResilienceMiddleware:
         self._exempt = _exempt_predicate(exempt)
         self.bulkhead = _bulkhead(max_concurrent, max_queue, max_wait, clock, shared)
         self._max_wait = max_wait
-        self._shared_bulkhead = isinstance(self.bulkhead, SharedBulkhead)
+        self._shared_bulkhead = self.bulkhead is not None and self.bulkhead.store is not None
         self.breaker = _breaker(breaker, clock, shared)
-        self._shared_breaker = isinstance(self.breaker, SharedCircuitBreaker)
+        self._shared_breaker = self.breaker is not None and self.breaker.store is not None
         self._timeout = check_optional_number("request_timeout", request_timeout)
         if headers is not None and headers not in HEADER_STYLES:
             raise ValueError(f"headers must be one of {HEADER_STYLES} or None, got {headers!r}")
@@ -201,7 +211,10 @@ class ResilienceMiddleware:
         finally:
             if bulkhead is not None:
                 if self._shared_bulkhead:
-                    await bulkhead.arelease()  # type: ignore[attr-defined]
+                    # Shielded: on a cancelled request (trio cancels into finally blocks) the
+                    # store must still hear that the slot is free.
+                    with anyio.CancelScope(shield=True):
+                        await bulkhead.arelease()
                 else:
                     bulkhead.release()
 
@@ -283,21 +296,21 @@ class ResilienceMiddleware:
             if outcome is None:
                 permit.settle(exc)
             else:
-                permit._report(outcome)
+                _REPORT[outcome](permit)
             return
         # Shielded: the exception may be a cancellation, and the outcome must still be told.
         with anyio.CancelScope(shield=True):
             if outcome is None:
                 await permit.asettle(exc)
             else:
-                await permit._areport(outcome)
+                await _AREPORT[outcome](permit)
 
     async def _report(self, permit: CircuitPermit, outcome: int) -> None:
         # A breaker kept in a store reports without blocking the loop; one in memory at once.
         if self._shared_breaker:
-            await permit._areport(outcome)
+            await _AREPORT[outcome](permit)
         else:
-            permit._report(outcome)
+            _REPORT[outcome](permit)
 
     async def _run_with_timeout(self, scope: Scope, receive: Receive, send: Send) -> bool:
         assert self._timeout is not None

@@ -11,11 +11,11 @@ pays nothing for this: no route is matched per request.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._clock import Clock
+from .._log import logger
 from ._dependency import LIMIT_ATTRIBUTE
 from ._limits import Limit, LimitGroup, LimitSpec, parse_limits
 from ._routes import endpoint_of, iter_routes, resolve_route
@@ -24,7 +24,6 @@ from ._types import ASGIApp, Scope
 
 __all__ = ["RouteLimits"]
 
-logger = logging.getLogger("seawall")
 
 _MISSING: Any = object()
 Entry = tuple[int, str | None]  # (id of the route, method or None for every method)

@@ -8,3 +8,5 @@ Both listen to seawall's events (:mod:`seawall.events`) and return a handle with
 (read limiter tokens and current states at collection time) and ``uninstall()``. Importing
 this package imports neither library.
 """
+
+__all__: list[str] = []  # the exporters are its submodules

@@ -16,12 +16,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._breaker.breaker import CircuitBreaker, CircuitStateChange
+from .._breaker.breaker import CircuitBreaker
 from .._bulkhead.bulkhead import Bulkhead
 from .._core.breaker import CircuitState
 from .._events import (
     BulkheadChanged,
     CallRecorded,
+    CircuitStateChange,
     DegradedDecision,
     Event,
     LimiterWaited,

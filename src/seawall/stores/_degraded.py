@@ -23,8 +23,9 @@ from typing import TypeVar
 
 from .._clock import Clock
 from .._events import ACTIVE, DegradedDecision, StoreDegraded, emit
+from .._log import logger as _seawall_logger  # noqa: F401  # the NullHandler
+from .._redact import redact_url
 from ._base import Store, StoreUnavailableError
-from ._redact import redact_url
 
 __all__ = ["DEGRADED", "DEGRADED_MODES", "Degraded", "StoreGuard", "check_degraded"]
 

@@ -6,9 +6,9 @@ import threading
 from urllib.parse import unquote, urlsplit
 
 from .._clock import Clock
+from .._redact import redact_url
 from ._base import Store
 from ._memory import MemoryStore
-from ._redact import redact_url
 
 __all__ = ["open_store", "reopen_url", "resolve_store"]
 

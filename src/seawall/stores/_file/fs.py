@@ -15,6 +15,7 @@ import os
 import stat
 
 from ..._errors import StoreError
+from ..._log import logger as _seawall_logger  # noqa: F401  # the NullHandler
 from .._base import StoreUnavailableError
 
 __all__ = [

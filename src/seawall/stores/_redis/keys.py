@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from .._redact import redact_url
+from ..._redact import redact_url
 
 __all__ = [
     "RedisTarget",

@@ -7,6 +7,7 @@ import math
 
 from ..._core.breaker import BreakerConfig, BreakerState, CircuitState, Ticket, Transition
 from ..._core.limiter import Bucket
+from ..._log import logger as _seawall_logger  # noqa: F401  # the NullHandler
 from .. import _rules
 from .._base import BreakerView, PolicyStatus, Reservation
 
