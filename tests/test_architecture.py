@@ -11,8 +11,7 @@ from pathlib import Path
 import grimp
 
 import seawall
-
-ROOT = Path(__file__).resolve().parent.parent
+from _paths import ROOT
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 import seawall
+from _paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: Every page of the site, relative to docs/ (docs/_griffe holds build helpers, not pages).
 PAGES = sorted(

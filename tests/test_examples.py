@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from _paths import ROOT
+
 EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.slow
 
@@ -125,6 +126,6 @@ def test_multi_worker_enforces_one_limit_across_two_uvicorn_workers() -> None:
 
 def test_every_example_is_run_by_a_test() -> None:
     """Each examples/*.py is named by a test module (this one, or its integration's tests)."""
-    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").glob("test_*.py"))
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py"))
     untested = [p.name for p in sorted(EXAMPLES.glob("*.py")) if f'"{p.name}"' not in tests]
     assert untested == []

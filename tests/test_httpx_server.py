@@ -8,7 +8,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from _paths import EXAMPLES
 from seawall import CircuitBreaker, Retry
 from seawall.httpx import CircuitOpenTransportError, ResilientTransport
 
@@ -121,7 +121,7 @@ async def test_async_client_retries_on_both_backends(base_url: str, anyio_backen
     assert hits[key] == 3
 
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "httpx_client.py"
+EXAMPLE = EXAMPLES / "httpx_client.py"
 EXPECTED = [
     "GET  after 2 failures -> 200 ok",
     "POST (never retried)  -> 503",

@@ -10,18 +10,18 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import anyio
 import pytest
 
+from _paths import PROCS
 from seawall import CleanupCallback, GracefulShutdown, ShutdownError
 from seawall._shutdown.shutdown import CleanupResult, _current_backend
 from seawall.testing import FakeClock
 
-CHILD = Path(__file__).parent / "_procs" / "shutdown_child.py"
+CHILD = PROCS / "shutdown_child.py"
 ORDER = [("c", 50), ("a", 10), ("d", 50), ("b", 10), ("e", 100), ("z", 0)]
 EXPECTED = ["z", "a", "b", "c", "d", "e"]
 

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
+from _paths import APPS
 
-APPS = Path(__file__).resolve().parent / "_apps"
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

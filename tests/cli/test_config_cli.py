@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from _paths import ROOT
 from seawall._cli.config import _text, rows
 from seawall._cli.main import main
 from seawall.config import Settings, load_settings
@@ -142,9 +143,6 @@ def test_invalid_configuration_exits_2_with_the_error(
         "seawall config: environment variable SEAWALL_WATCHDOG__TIMEOUT: watchdog.timeout "
         "must be a number, got 'soon'\n"
     )
-
-
-ROOT = Path(__file__).parent.parent
 
 
 def test_docs_table_lists_every_key_with_its_default() -> None:

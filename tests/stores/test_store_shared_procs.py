@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from tests._redis_server import RedisServer
 
+from _paths import PROCS, SRC
 from seawall import CircuitBreaker, CircuitOpenError, CircuitState, RateLimiter
 from seawall.stores import RedisStore, open_store
 
 pytestmark = pytest.mark.slow
 
-CHILD = Path(__file__).parent / "_procs" / "shared_breaker_child.py"
-SRC = Path(__file__).parent.parent / "src"
+CHILD = PROCS / "shared_breaker_child.py"
 
 
 @pytest.fixture(params=["file", "redis"])

@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 import seawall
+from _paths import ROOT
 from _redis_server import RedisServer
 from seawall._cli.demo import run_demo, summary_lines
 from seawall._cli.demo._run import DemoResult, run
@@ -111,7 +112,7 @@ def test_each_phase_is_opened_and_recapped(in_process: tuple[DemoResult, str]) -
 def test_docs_summary_has_the_rows_a_run_prints(in_process: tuple[DemoResult, str]) -> None:
     """docs/cli.md's summary example has exactly the lines a real run's summary has."""
     result, _ = in_process
-    page = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text("utf-8")
+    page = (ROOT / "docs" / "cli.md").read_text("utf-8")
     shown = page.split("```text\n== summary ==\n", 1)[1].split("```", 1)[0]
     real = "\n".join(summary_lines(result)[2:]) + "\n"
     assert re.sub(r"\d+", "N", shown) == re.sub(r"\d+", "N", real)

@@ -7,10 +7,10 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
+from _paths import PROCS, SRC
 from _redis_server import RedisServer
 from seawall._core.breaker import FAILURE, BreakerConfig
 from seawall.stores._base import BreakerSpec, BulkheadSpec
@@ -18,8 +18,7 @@ from seawall.stores._redis.store import RedisStore
 
 pytestmark = pytest.mark.slow
 
-WORKER = Path(__file__).parent / "_procs" / "redis_store_worker.py"
-SRC = Path(__file__).parent.parent / "src"
+WORKER = PROCS / "redis_store_worker.py"
 # The workers' breaker: one failure opens it for 5 s (as in redis_store_worker.py).
 BREAKER = BreakerConfig(1, 5.0, 1, 1, 30.0, None, None, None, 10, 10)
 

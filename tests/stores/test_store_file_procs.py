@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from _paths import PROCS
 from _procs.file_store_common import LIMITER, MP_LIMITER, MP_POOL, SOLO
 from seawall.stores._base import LimiterSpec, StoreUnavailableError
 from seawall.stores._file.files import base_name
@@ -22,7 +23,7 @@ from seawall.stores._file.store import FileStore
 
 pytestmark = pytest.mark.slow
 
-CHILD = str(Path(__file__).parent / "_procs" / "file_store_child.py")
+CHILD = str(PROCS / "file_store_child.py")
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
+from _paths import APPS
 
-APPS = Path(__file__).resolve().parent / "_apps"
+pytestmark = pytest.mark.slow
 
 
 @dataclass

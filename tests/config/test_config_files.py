@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from _paths import EXAMPLES, SRC
 from seawall import ConfigError
 from seawall.config import Settings, load_settings
 
@@ -68,7 +69,7 @@ def test_file_values_record_their_origin(tmp_path: Path) -> None:
 
 def test_example_seawall_yml_loads() -> None:
     """The shipped examples/seawall.yml is valid and sets seawall's own keys."""
-    path = Path(__file__).parent.parent / "examples" / "seawall.yml"
+    path = EXAMPLES / "seawall.yml"
     settings = load_settings(path, env={})
     assert settings.store.url == "file:///var/lib/app/seawall"
     assert settings.store.degraded == "local"
@@ -159,7 +160,7 @@ def test_nothing_is_read_from_cwd_or_home(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(Path(__file__).parent.parent / "src")},
+        env={**env, "PYTHONPATH": str(SRC)},
         capture_output=True,
         text=True,
         check=True,

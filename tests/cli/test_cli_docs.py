@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from _paths import ROOT
 from seawall import Bulkhead, CircuitBreaker, Heartbeat, KeyedRateLimiter
 from seawall.stores import open_store
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+PAGE = ROOT / "docs" / "cli.md"
 TEXT_BLOCK = re.compile(r"^```text\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 #: Paths the page names, and the test's stand-ins for them.

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from _paths import PROCS
 from seawall import (
     CircuitBreaker,
     CircuitState,
@@ -22,8 +23,6 @@ from seawall import (
 )
 from seawall.config import Settings, WatchdogSettings
 from seawall.testing import FakeClock
-
-PROCS = Path(__file__).parent / "_procs"
 
 # Files that a tool reading its configuration implicitly would pick up from the working
 # directory; seawall must read none of them.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
+from _paths import EXAMPLES
 from seawall.asgi import (
     RateLimit,
     RateLimited,
@@ -24,7 +24,7 @@ from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fastapi_app.py"
+EXAMPLE = EXAMPLES / "fastapi_app.py"
 
 
 def client(app: Any, host: str = "192.0.2.1") -> httpx.AsyncClient:
