@@ -80,6 +80,4 @@ def _unauthenticated(exc: BaseException) -> bool:
     # and Redis refuses a long command from a client that has not authenticated with this
     # protocol error (closing the connection) instead of NOAUTH; redis-py 8 sends HELLO first
     # and gets NOAUTH, which is an AuthenticationError.
-    return isinstance(exc, ResponseError) and str(exc).startswith(
-        "Protocol error: unauthenticated"
-    )
+    return isinstance(exc, ResponseError) and str(exc).startswith("Protocol error: unauthenticated")
