@@ -24,7 +24,8 @@ class FakeClock:
       that sleeps runs instantly. Set ``sync_sleep_advances=False`` to make sync sleepers wait
       for another thread to advance the clock instead.
     * ``await asleep(s)``, ``wait_for`` and ``await_event`` wait until :meth:`advance` moves
-      time past their deadline (or their event is set). Async waiters must be woken by
+      time past their deadline (or their event is set); a zero or negative timeout answers
+      at once, as on the system clock. Async waiters must be woken by
       :meth:`advance` called on their own event loop thread.
 
     Everything is thread-safe; :meth:`wait_for_sleepers` lets a test block until a number of
@@ -140,6 +141,8 @@ class FakeClock:
             return True
         if event.is_set():
             return True
+        if timeout <= 0:  # already expired: answer at once, as the system clock does
+            return False
         ident = self._register(self._now + timeout, event.set)
         event.wait()
         self._unregister(ident)
@@ -149,6 +152,9 @@ class FakeClock:
         if timeout is None:
             await event.wait()
             return True
+        if timeout <= 0:  # already expired: one checkpoint, then the answer, as with anyio
+            await anyio.lowlevel.checkpoint()
+            return event.is_set()
         with anyio.CancelScope() as scope:
             ident = self._register(self._now + timeout, scope.cancel)
             try:
