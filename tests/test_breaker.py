@@ -74,7 +74,7 @@ def test_guide_example_trips_after_three_failures_and_rejects(clock: FakeClock) 
     assert info.value.remaining_seconds == 18.0
     assert info.value.retry_after == 18.0
     assert str(info.value) == "Circuit breaker 'unnamed' is open"
-    assert breaker.stats == CircuitStats(4, 0, 3, 1, 1, 0, OPEN, 0)
+    assert breaker.stats == CircuitStats(4, 0, 3, 1, 1, 0, OPEN, 3)
 
 
 def test_rejection_errors_belong_to_both_trees(clock: FakeClock) -> None:
@@ -247,7 +247,7 @@ def test_with_block_reports_the_outcome(clock: FakeClock) -> None:
     assert breaker.state is OPEN
     with pytest.raises(CircuitOpenError), breaker:
         pytest.fail("the body must not run while open")
-    assert breaker.stats == CircuitStats(4, 1, 2, 1, 1, 0, OPEN, 0)
+    assert breaker.stats == CircuitStats(4, 1, 2, 1, 1, 0, OPEN, 2)
 
 
 def test_nested_with_blocks_of_two_breakers_settle_their_own_tickets(clock: FakeClock) -> None:

@@ -70,7 +70,25 @@ class RateLimitError(SeawallError, RuntimeError):
 
 
 class CircuitOpenError(RejectedError, CircuitBreakerError):
-    """The circuit is open (or half-open with every probe slot taken)."""
+    """The circuit is open (or half-open with every probe slot taken).
+
+    The guide's call shapes work too: ``CircuitOpenError("open", 15.5)`` and
+    ``CircuitOpenError("open", remaining_seconds=15.5)`` set ``retry_after`` to 15.5.
+    """
+
+    def __init__(
+        self,
+        message: str = "Circuit breaker is open",
+        remaining_seconds: float | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        # Raised on every refused call: the common form (retry_after only) stays one branch.
+        if remaining_seconds is None:
+            self.retry_after = 0.0 if retry_after is None else retry_after
+        else:
+            self.args = (message,)
+            self.retry_after = _one_wait("remaining_seconds", remaining_seconds, retry_after)
 
     @property
     def remaining_seconds(self) -> float:
@@ -79,9 +97,13 @@ class CircuitOpenError(RejectedError, CircuitBreakerError):
 
 
 class RateLimitExceededError(RejectedError, RateLimitError):
-    """No token could be had within the allowed wait."""
+    """No token could be had within the allowed wait.
 
-    def __init__(self, message: str = "Rate limit exceeded", *, retry_after: float) -> None:
+    As in the guide, ``retry_after`` may also be the second positional argument
+    (``RateLimitExceededError("limited", 1.5)``); left out, it is 0.0.
+    """
+
+    def __init__(self, message: str = "Rate limit exceeded", retry_after: float = 0.0) -> None:
         self.args = (message,)
         self.retry_after = retry_after
 
@@ -111,9 +133,13 @@ class WatchdogError(SeawallError, RuntimeError):
 
 
 class WatchdogTimeoutError(WatchdogError):
-    """The watched code went ``seconds_inactive`` seconds without a ping."""
+    """The watched code went ``seconds_inactive`` seconds without a ping.
 
-    def __init__(self, message: str, *, seconds_inactive: float) -> None:
+    As in the guide, ``seconds_inactive`` may also be the second positional argument
+    (``WatchdogTimeoutError("stalled", 2.0)``); left out, it is 0.0.
+    """
+
+    def __init__(self, message: str = "Watchdog timeout", seconds_inactive: float = 0.0) -> None:
         super().__init__(message)
         self.seconds_inactive = seconds_inactive
 
@@ -132,3 +158,13 @@ class StoreError(SeawallError):
 
 class ConfigError(SeawallError, ValueError):
     """Configuration is invalid; the message names the source, the key and the value."""
+
+
+def _one_wait(name: str, value: float, retry_after: float | None) -> float:
+    """``value`` given under the guide's ``name``; ValueError if ``retry_after`` disagrees."""
+    if retry_after is not None and retry_after != value:
+        raise ValueError(
+            f"{name}={value!r} and retry_after={retry_after!r} disagree: they are the same "
+            "value, give one of them"
+        )
+    return value

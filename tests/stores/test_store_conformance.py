@@ -250,6 +250,26 @@ def test_breaker_late_failure_is_ignored(make: Make, clock: FakeClock) -> None:
     assert breaker.state is CircuitState.HALF_OPEN
 
 
+def test_breaker_failure_count_is_kept_while_open(make: Make, clock: FakeClock) -> None:
+    """failure_count keeps the trip count while open, is 0 half-open and 1 after a failed probe."""
+    breaker = make(CircuitBreaker, max_failures=3, reset_timeout=5.0, name="b6")
+    for _ in range(3):
+        with pytest.raises(OSError):
+            breaker.call(_boom)
+    assert (breaker.state, breaker.failure_count) == (CircuitState.OPEN, 3)
+    assert breaker.stats.failure_count == 3
+    clock.advance(5.0)
+    assert breaker.call(lambda: 1) == 1
+    assert (breaker.state, breaker.failure_count) == (CircuitState.CLOSED, 0)
+    for _ in range(3):
+        with pytest.raises(OSError):
+            breaker.call(_boom)
+    clock.advance(5.0)
+    with pytest.raises(OSError):
+        breaker.call(_boom)
+    assert (breaker.state, breaker.failure_count) == (CircuitState.OPEN, 1)
+
+
 def test_breaker_success_resets_failures(make: Make) -> None:
     """A success between failures resets the consecutive count."""
     breaker = make(CircuitBreaker, max_failures=2, name="b4")

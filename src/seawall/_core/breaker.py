@@ -172,7 +172,10 @@ def _move(s: BreakerState, reason: str, now: float) -> Transition:
     s.state = new
     s.generation += 1
     s.state_changes += 1
-    s.failure_count = 0
+    if new is not OPEN:
+        # Kept while open, as in the reference guide: "why did it open" stays readable
+        # until the breaker probes again or is reset.
+        s.failure_count = 0
     s.successes = 0
     s.probes.clear()
     s.window.clear()
@@ -256,6 +259,7 @@ def _record_probe(
     s: BreakerState, cfg: BreakerConfig, now: float, outcome: int
 ) -> Transition | None:
     if outcome == FAILURE:
+        s.failure_count += 1  # the failed probe is the one failure since half-open
         return _move(s, "probe_failed", now)
     if outcome == SUCCESS:
         s.successes += 1

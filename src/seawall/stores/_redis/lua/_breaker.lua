@@ -91,7 +91,9 @@ local function move(s, reason, now)
   s.st = new
   s.gen = s.gen + 1
   s.chg = s.chg + 1
-  s.fc = 0
+  if new ~= OPEN then
+    s.fc = 0 -- kept while open (see _breaker_core._move)
+  end
   s.sc = 0
   s.probes = {}
   s.iso = 0

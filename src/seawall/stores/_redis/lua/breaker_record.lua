@@ -24,6 +24,7 @@ local function record()
     end
     s.probes[probe_id] = nil
     if outcome == FAILURE then
+      s.fc = s.fc + 1
       return move(s, 'probe_failed', now)
     end
     if outcome == SUCCESS then
