@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from seawall import CircuitOpenError, RateLimitExceededError, WatchdogTimeoutError
+from seawall import (
+    CircuitOpenError,
+    RateLimiter,
+    RateLimitExceededError,
+    WatchdogTimeoutError,
+)
+from seawall.testing import FakeClock
 
 # -- 1. the guide's error constructors ---------------------------------------------------------
 
@@ -47,3 +53,17 @@ def test_circuit_open_error_refuses_two_different_waits() -> None:
     with pytest.raises(ValueError, match=r"remaining_seconds=1\.0 and retry_after=2\.0 disagree"):
         CircuitOpenError("open", remaining_seconds=1.0, retry_after=2.0)
     assert CircuitOpenError("open", 2.0, retry_after=2.0).retry_after == 2.0
+
+
+# -- 3. RateLimiterStats.total_waited is seconds -----------------------------------------------
+
+
+def test_total_waited_is_the_seconds_waited_as_in_the_guide(clock: FakeClock) -> None:
+    """Three waits of 0.25 s at rate 4, burst 1: total_waited 0.75 (seconds), total_waits 3."""
+    limiter = RateLimiter(rate=4, per=1.0, burst=1, clock=clock)
+    for _ in range(4):
+        limiter.acquire()
+    stats = limiter.stats
+    assert (stats.total_acquired, stats.total_rejected) == (4, 0)
+    assert (stats.total_waited, stats.total_waits) == (0.75, 3)
+    assert isinstance(stats.total_waited, float)

@@ -58,7 +58,7 @@ def test_keys_with_quota_are_never_evicted(clock: FakeClock) -> None:
     assert keyed.try_acquire("a") is False  # the flood did not reset "a"
     decision = keyed.consume("z")
     assert (decision.granted, decision.retry_after) == (False, 1.0)
-    assert keyed.stats == RateLimiterStats(3, 102, 0, 0.0)
+    assert keyed.stats == RateLimiterStats(3, 102, 0.0, 0)
 
 
 def test_new_key_refused_at_cap_raises_when_blocking(clock: FakeClock) -> None:

@@ -66,7 +66,7 @@ def test_blocking_acquire_sleeps_exactly_once(clock: FakeClock) -> None:
     assert limiter.acquire() is True
     assert limiter.acquire() is True
     assert clock.monotonic() == 1.0
-    assert limiter.stats == RateLimiterStats(2, 0, 1, 1.0)
+    assert limiter.stats == RateLimiterStats(2, 0, 1.0, 1)
 
 
 def test_multi_token_acquire(clock: FakeClock) -> None:
@@ -146,7 +146,7 @@ def test_reset_refills_and_keeps_stats(clock: FakeClock) -> None:
     limiter.try_acquire()
     limiter.reset()
     assert limiter.tokens == 2.0
-    assert limiter.stats == RateLimiterStats(1, 1, 0, 0.0)
+    assert limiter.stats == RateLimiterStats(1, 1, 0.0, 0)
 
 
 def test_repr() -> None:
@@ -280,7 +280,7 @@ async def test_waiter_requeued_by_a_block_waits_for_its_end(clock: FakeClock) ->
             await anyio.wait_all_tasks_blocked()
             clock.advance(0.25)
     assert granted == [1.25]
-    assert limiter.stats == RateLimiterStats(2, 0, 1, 1.25)
+    assert limiter.stats == RateLimiterStats(2, 0, 1.25, 1)
 
 
 # -- time going backwards -----------------------------------------------------------------------
@@ -370,7 +370,7 @@ async def test_twenty_waiters_are_served_fifo_at_exact_times(clock: FakeClock) -
             clock.advance(1.0)
             await anyio.wait_all_tasks_blocked()
     assert granted == [(i, float(i)) for i in range(20)]
-    assert limiter.stats == RateLimiterStats(20, 0, 19, float(sum(range(20))))
+    assert limiter.stats == RateLimiterStats(20, 0, float(sum(range(20))), 19)
 
 
 @pytest.mark.anyio
@@ -606,11 +606,11 @@ def test_stats_are_frozen_snapshots(clock: FakeClock) -> None:
 
 
 def test_wait_seconds_accumulate(clock: FakeClock) -> None:
-    """total_wait_seconds sums the waits of grants that had to wait."""
+    """total_waited sums the seconds waited; total_waits counts the grants that waited."""
     limiter = RateLimiter(rate=4, burst=1, clock=clock)
     for _ in range(4):
         limiter.acquire()
-    assert limiter.stats == RateLimiterStats(4, 0, 3, 0.75)
+    assert limiter.stats == RateLimiterStats(4, 0, 0.75, 3)
 
 
 def test_unused_timedelta_import_guard() -> None:

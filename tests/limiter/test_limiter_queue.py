@@ -17,7 +17,7 @@ from seawall.testing import FakeClock
 # The shared scenario, at rate 1/s and burst 1, bucket emptied at t=0: A, B and C queue for
 # t=1, 2 and 3; B leaves at t=0.5; D arrives at t=0.5, after B left.
 EXPECTED_GRANTS = {"A": 1.0, "C": 2.0, "D": 3.0}
-EXPECTED_STATS = RateLimiterStats(4, 0, 3, 1.0 + 2.0 + 2.5)
+EXPECTED_STATS = RateLimiterStats(4, 0, 1.0 + 2.0 + 2.5, 3)
 
 
 class Woken:

@@ -125,7 +125,7 @@ def test_limiter_blocking_wait(make: Make, clock: FakeClock) -> None:
     assert clock.monotonic() == 0.25
     assert limiter.acquire(blocking=False) is False
     stats = limiter.stats
-    assert (stats.total_acquired, stats.total_rejected, stats.total_waited) == (2, 1, 1)
+    assert (stats.total_acquired, stats.total_rejected, stats.total_waits) == (2, 1, 1)
 
 
 def test_limiter_retry_after_block(make: Make, clock: FakeClock) -> None:

@@ -320,7 +320,7 @@ async def test_async_acquire_waits_and_cancel_gives_back(clock: FakeClock) -> No
         tg.start_soon(limiter.acquire_async)
         await anyio.wait_all_tasks_blocked()
         clock.advance(0.5)
-    assert limiter.stats.total_waited == 1
+    assert limiter.stats.total_waits == 1
 
 
 @pytest.mark.anyio

@@ -43,12 +43,16 @@ _INF = float("inf")
 
 @dataclass(frozen=True, slots=True)
 class RateLimiterStats:
-    """A snapshot of a limiter's counters (grants and rejections are calls, not tokens)."""
+    """A snapshot of a limiter's counters (grants and rejections are calls, not tokens).
+
+    ``total_waited`` is the seconds spent waiting for grants, summed (the guide's field and
+    meaning); ``total_waits`` is how many grants had to wait at all.
+    """
 
     total_acquired: int
     total_rejected: int
-    total_waited: int
-    total_wait_seconds: float
+    total_waited: float
+    total_waits: int
     degraded_decisions: int = 0
     """Decisions made without the store (store-backed limiters only)."""
 
@@ -126,7 +130,7 @@ class LimiterBase(StoreBacked):
         """A snapshot of the counters."""
         with self._lock:
             return RateLimiterStats(
-                self._acquired, self._rejected, self._waited, self._wait_seconds
+                self._acquired, self._rejected, self._wait_seconds, self._waited
             )
 
     def _reserve(

@@ -231,6 +231,6 @@ class SharedMixin:
             local.total_acquired,
             local.total_rejected,
             local.total_waited,
-            local.total_wait_seconds,
+            local.total_waits,
             self._link.guard.degraded_decisions,
         )
