@@ -6,10 +6,16 @@ the guide's call and checks the answer ``docs/migration.md`` documents.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from seawall import (
     CircuitOpenError,
+    Heartbeat,
+    HeartbeatError,
+    HeartbeatState,
     RateLimiter,
     RateLimitExceededError,
     WatchdogTimeoutError,
@@ -67,3 +73,134 @@ def test_total_waited_is_the_seconds_waited_as_in_the_guide(clock: FakeClock) ->
     assert (stats.total_acquired, stats.total_rejected) == (4, 0)
     assert (stats.total_waited, stats.total_waits) == (0.75, 3)
     assert isinstance(stats.total_waited, float)
+
+
+# -- 4. HeartbeatState.from_dict raises KeyError on a missing field ---------------------------
+
+GOOD = {"timestamp": "2023-11-14T22:13:20+00:00", "pid": 42, "hostname": "h", "metadata": {}}
+
+
+def test_from_dict_builds_the_state_from_the_guides_fields() -> None:
+    """from_dict on the four fields the guide writes gives the state, not stopped."""
+    assert HeartbeatState.from_dict(GOOD) == HeartbeatState(GOOD["timestamp"], 42, "h", {})
+
+
+@pytest.mark.parametrize("field", ["timestamp", "pid", "hostname"])
+def test_from_dict_raises_key_error_for_a_missing_field(field: str) -> None:
+    """A missing required field raises KeyError naming it, as in the guide."""
+    data = {key: value for key, value in GOOD.items() if key != field}
+    with pytest.raises(KeyError) as caught:
+        HeartbeatState.from_dict(data)
+    assert caught.value.args == (field,)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error", "message"),
+    [
+        ("pid", "42", TypeError, "heartbeat pid must be an int, got '42'"),
+        ("pid", True, TypeError, "heartbeat pid must be an int, got True"),
+        ("hostname", 7, TypeError, "heartbeat hostname must be a str, got 7"),
+        ("metadata", [], TypeError, "heartbeat metadata must be a dict, got []"),
+        ("stopped", "no", TypeError, "heartbeat stopped must be a bool, got 'no'"),
+        (
+            "timestamp",
+            "2023-11-14T22:13:20",
+            ValueError,
+            "heartbeat timestamp must be ISO 8601 with a zone, got '2023-11-14T22:13:20'",
+        ),
+    ],
+)
+def test_from_dict_names_a_bad_field_and_its_value(
+    field: str, value: object, error: type[Exception], message: str
+) -> None:
+    """A field of the wrong type or a naive timestamp raises, naming the field and the value."""
+    with pytest.raises(error) as caught:
+        HeartbeatState.from_dict({**GOOD, field: value})
+    assert str(caught.value) == message
+
+
+def test_read_state_stays_total_over_the_raising_from_dict(tmp_path: Path) -> None:
+    """read_state returns None for a file missing a field, where from_dict raises."""
+    path = tmp_path / "svc.heartbeat"
+    path.write_text('{"timestamp": "2023-11-14T22:13:20+00:00", "pid": 42}')
+    assert Heartbeat.read_state(path) is None
+
+
+# -- 5. Heartbeat.shutdown(), ashutdown(), is_shutdown -----------------------------------------
+
+
+def test_shutdown_stops_marks_the_file_and_refuses_a_restart(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """shutdown() stops the heartbeat, marks the file stopped, and any later start raises."""
+    path = tmp_path / "svc.heartbeat"
+    heartbeat = Heartbeat(state_file=path, interval=10, clock=clock)
+    heartbeat.start()
+    assert heartbeat.is_shutdown is False
+    heartbeat.shutdown()
+    state = Heartbeat.read_state(path)
+    assert (heartbeat.is_shutdown, heartbeat.is_running) == (True, False)
+    assert state is not None
+    assert state.stopped is True
+    with pytest.raises(HeartbeatError, match="Heartbeat is shut down"):
+        heartbeat.start()
+    heartbeat.shutdown()  # idempotent
+    assert heartbeat.beats == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("started_by", ["astart", "start"])
+async def test_ashutdown_stops_either_driver(
+    tmp_path: Path, clock: FakeClock, started_by: str
+) -> None:
+    """ashutdown() stops a heartbeat started by astart() or start(), and astart then raises."""
+    path = tmp_path / "svc.heartbeat"
+    heartbeat = Heartbeat(state_file=path, interval=10, clock=clock)
+    if started_by == "astart":
+        await heartbeat.astart()
+    else:
+        heartbeat.start()
+    await heartbeat.ashutdown()
+    state = Heartbeat.read_state(path)
+    assert (heartbeat.is_shutdown, heartbeat.is_running) == (True, False)
+    assert state is not None
+    assert state.stopped is True
+    with pytest.raises(HeartbeatError, match="Heartbeat is shut down"):
+        await heartbeat.astart()
+
+
+# -- 10. the guide's error wording ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate": 0}, "rate must be positive (> 0), got 0"),
+        ({"rate": -5}, "rate must be positive (> 0), got -5"),
+        ({"rate": 10, "per": 0.0}, "per must be positive (> 0), got 0.0"),
+    ],
+)
+def test_rate_limiter_says_rate_must_be_positive(kwargs: dict[str, Any], message: str) -> None:
+    """A rate or per that is not positive raises ValueError in the guide's words, with the value."""
+    with pytest.raises(ValueError, match="must be positive") as caught:
+        RateLimiter(**kwargs)
+    assert str(caught.value) == message
+
+
+def test_failed_heartbeat_write_says_failed_to_write_heartbeat(tmp_path: Path) -> None:
+    """A write that fails raises HeartbeatError starting with the guide's words and the path."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    path = blocker / "svc.heartbeat"
+    with pytest.raises(HeartbeatError) as caught:
+        Heartbeat(state_file=path, interval=10).beat()
+    assert str(caught.value).startswith(f"Failed to write heartbeat {str(path)!r}: ")
+
+
+def test_refused_heartbeat_target_says_failed_to_write_heartbeat(tmp_path: Path) -> None:
+    """A symlink at the path is refused with the guide's words, the path and the reason."""
+    path = tmp_path / "svc.heartbeat"
+    path.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(HeartbeatError) as caught:
+        Heartbeat(state_file=path, interval=10).beat()
+    assert str(caught.value) == f"Failed to write heartbeat {str(path)!r}: it is a symlink"

@@ -74,6 +74,7 @@ class Heartbeat:
         self._beats = 0
         self._failures = 0
         self._last_error: HeartbeatError | None = None
+        self._shut = False
 
     # -- read-only views ------------------------------------------------------------------
 
@@ -246,7 +247,29 @@ class Heartbeat:
             await self._abeat_logged()
             due = next_due(due, self._interval, self._clock.monotonic())
 
+    # -- the guide's shutdown -------------------------------------------------------------
+
+    @property
+    def is_shutdown(self) -> bool:
+        """True once :meth:`shutdown` or :meth:`ashutdown` has run: no later start is allowed."""
+        return self._shut
+
+    def shutdown(self) -> None:
+        """Stop for good (the guide's name): :meth:`stop`, then refuse any later start."""
+        self.stop()
+        self._shut = True
+
+    async def ashutdown(self) -> None:
+        """:meth:`shutdown` for async code; it stops either driver without blocking the loop."""
+        if self._mode == "thread":
+            await anyio.to_thread.run_sync(self.stop)
+        else:
+            await self.astop()
+        self._shut = True
+
     def _claim(self, mode: Literal["thread", "task"]) -> None:
+        if self._shut:
+            raise HeartbeatError("Heartbeat is shut down: build a new one to beat again")
         if self._mode is not None:
             raise HeartbeatError("Heartbeat is already running")
         self._mode = mode

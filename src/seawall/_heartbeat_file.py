@@ -20,6 +20,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,22 +69,34 @@ class HeartbeatState:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> HeartbeatState | None:
-        """The state held by ``data``, or None when ``data`` is not a valid heartbeat."""
-        if not isinstance(data, dict):
-            return None
-        timestamp, pid = data.get("timestamp"), data.get("pid")
-        hostname, metadata = data.get("hostname"), data.get("metadata", {})
-        stopped = data.get("stopped", False)
-        if not (isinstance(timestamp, str) and _is_aware_iso(timestamp)):
-            return None
-        if isinstance(pid, bool) or not isinstance(pid, int):
-            return None
-        if not (isinstance(hostname, str) and isinstance(metadata, dict)):
-            return None
-        if not isinstance(stopped, bool):
-            return None
+    def from_dict(cls, data: Mapping[str, Any]) -> HeartbeatState:
+        """The state held by ``data``, as the guide's ``from_dict`` reads it.
+
+        A missing ``timestamp``, ``pid`` or ``hostname`` raises ``KeyError`` (as in the guide);
+        a field of the wrong type raises ``TypeError`` and a timestamp that is not ISO 8601
+        with a zone raises ``ValueError``, each naming the field and the value.
+        ``read_state`` catches all three and returns None.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"heartbeat state must be a mapping, got {data!r}")
+        timestamp, pid, hostname = data["timestamp"], data["pid"], data["hostname"]
+        metadata, stopped = data.get("metadata", {}), data.get("stopped", False)
+        _check_type("timestamp", timestamp, str)
+        if not _is_aware_iso(timestamp):
+            raise ValueError(f"heartbeat timestamp must be ISO 8601 with a zone, got {timestamp!r}")
+        if isinstance(pid, bool):
+            raise TypeError(f"heartbeat pid must be an int, got {pid!r}")
+        _check_type("pid", pid, int)
+        _check_type("hostname", hostname, str)
+        _check_type("metadata", metadata, dict)
+        _check_type("stopped", stopped, bool)
         return cls(timestamp, pid, hostname, metadata, stopped)
+
+
+def _check_type(key: str, value: object, kind: type) -> None:
+    if not isinstance(value, kind):
+        article = "an" if kind is int else "a"
+        raise TypeError(f"heartbeat {key} must be {article} {kind.__name__}, got {value!r}")
 
 
 def _is_aware_iso(text: str) -> bool:
@@ -106,7 +119,10 @@ def parse_state(raw: bytes) -> HeartbeatState | None:
         data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # ValueError covers JSON and UTF-8 decoding errors
         return None
-    return HeartbeatState.from_dict(data)
+    try:
+        return HeartbeatState.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def read_state(path: str | os.PathLike[str]) -> HeartbeatState | None:
@@ -126,13 +142,13 @@ def check_target(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise HeartbeatError(f"cannot inspect heartbeat file {str(path)!r}: {exc}") from exc
-    if stat.S_ISLNK(info.st_mode):
-        raise HeartbeatError(f"refusing to write heartbeat file {str(path)!r}: it is a symlink")
-    if not stat.S_ISREG(info.st_mode):
         raise HeartbeatError(
-            f"refusing to write heartbeat file {str(path)!r}: it is not a regular file"
-        )
+            f"Failed to write heartbeat {str(path)!r}: cannot inspect it: {exc}"
+        ) from exc
+    if stat.S_ISLNK(info.st_mode):
+        raise HeartbeatError(f"Failed to write heartbeat {str(path)!r}: it is a symlink")
+    if not stat.S_ISREG(info.st_mode):
+        raise HeartbeatError(f"Failed to write heartbeat {str(path)!r}: it is not a regular file")
 
 
 def write_state(path: Path, state: HeartbeatState) -> None:
@@ -140,13 +156,15 @@ def write_state(path: Path, state: HeartbeatState) -> None:
     try:
         payload = json.dumps(state.to_dict(), indent=2, sort_keys=True).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise HeartbeatError(f"heartbeat metadata is not JSON-serialisable: {exc}") from exc
+        raise HeartbeatError(
+            f"Failed to write heartbeat: its metadata is not JSON-serialisable: {exc}"
+        ) from exc
     check_target(path)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise HeartbeatError(f"cannot write heartbeat file {str(path)!r}: {exc}") from exc
+        raise HeartbeatError(f"Failed to write heartbeat {str(path)!r}: {exc}") from exc
     try:
         _write_all(fd, payload)
         os.replace(temp_name, path)
@@ -154,7 +172,7 @@ def write_state(path: Path, state: HeartbeatState) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         if isinstance(exc, OSError):
-            raise HeartbeatError(f"cannot write heartbeat file {str(path)!r}: {exc}") from exc
+            raise HeartbeatError(f"Failed to write heartbeat {str(path)!r}: {exc}") from exc
         raise
 
 

@@ -59,8 +59,8 @@ class RateLimiterStats:
 
 def check_rate(rate: object, per: object, burst: object) -> tuple[float, float, float, float]:
     """Validate ``rate``, ``per`` and ``burst``; return ``(interval, burst, rate, per)``."""
-    rate_f = check_number("rate", rate)
-    per_f = check_number("per", per)
+    rate_f = _check_positive("rate", rate)
+    per_f = _check_positive("per", per)
     if burst is None:
         burst_f = rate_f if rate_f >= 1.0 else 1.0
     else:
@@ -69,6 +69,14 @@ def check_rate(rate: object, per: object, burst: object) -> tuple[float, float, 
     if not (interval > 0 and math.isfinite(interval)):
         raise ValueError(f"rate/per must give a finite refill interval, got {rate!r}/{per!r}")
     return interval, burst_f, rate_f, per_f
+
+
+def _check_positive(name: str, value: object) -> float:
+    # The guide's wording ("rate must be positive") is what its users' tests match on.
+    result = check_number(name, value, minimum=-_INF, inclusive=True)  # type, NaN, infinity
+    if result <= 0:
+        raise ValueError(f"{name} must be positive (> 0), got {value!r}")
+    return result
 
 
 def check_tokens(tokens: object, burst: float) -> int:
