@@ -10,7 +10,9 @@ first time it is used (PEP 562), so a program pays only for what it touches, and
 a worker or a serverless function starts about as fast as with anyio alone.
 """
 
-from typing import TYPE_CHECKING, Any
+# Not typing.TYPE_CHECKING: importing typing is a cost this module avoids. Type checkers treat
+# any variable of this name as true.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0.dev0"
 
@@ -67,7 +69,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'seawall' has no attribute {name!r}")
