@@ -66,7 +66,16 @@ def _describe(ahead: float, burst: float, interval: float) -> tuple[int, float]:
 class Bucket:
     """One token bucket's state and its transitions; every method takes ``now``."""
 
-    __slots__ = ("blocked_until", "burst", "epoch", "full_at", "interval", "last_now", "span")
+    __slots__ = (
+        "blocked_until",
+        "burst",
+        "epoch",
+        "full_at",
+        "generation",
+        "interval",
+        "last_now",
+        "span",
+    )
 
     def __init__(self, interval: float, burst: float) -> None:
         self.interval = interval
@@ -76,6 +85,7 @@ class Bucket:
         self.last_now = _NEVER
         self.blocked_until = _NEVER
         self.epoch = 0  # bumped by every block, so sleeping waiters can tell
+        self.generation = 0  # bumped by every reset, so waiting lines can tell old tickets
 
     def reserve(self, now: float, tokens: int, max_wait: float) -> float:
         """Take ``tokens`` if they are there within ``max_wait`` seconds; return the wait.
@@ -136,6 +146,7 @@ class Bucket:
         """Refill the bucket and lift any block."""
         self.full_at = _NEVER
         self.blocked_until = _NEVER
+        self.generation += 1
 
     def floor(self, now: float) -> float:
         """``now``, but never earlier than a reading already seen."""

@@ -50,7 +50,17 @@ class KeysFull(Exception):
 class KeyedBuckets:
     """One ``full_at`` float per key, at most ``max_keys`` of them; see the module docs."""
 
-    __slots__ = ("burst", "full_at", "heap", "interval", "last_now", "max_keys", "seq", "span")
+    __slots__ = (
+        "burst",
+        "full_at",
+        "generation",
+        "heap",
+        "interval",
+        "last_now",
+        "max_keys",
+        "seq",
+        "span",
+    )
 
     def __init__(self, interval: float, burst: float, max_keys: int) -> None:
         self.interval = interval
@@ -63,6 +73,7 @@ class KeyedBuckets:
         self.heap: list[tuple[float, int, Hashable]] = []
         self.seq = itertools.count()
         self.last_now = _NEVER
+        self.generation = 0  # bumped by clear(), so waiting lines can tell old tickets
 
     def reserve(self, key: Hashable, now: float, tokens: int, max_wait: float) -> float:
         """Like :meth:`Bucket.reserve` for ``key``; raises :class:`KeysFull` at the cap."""
@@ -104,6 +115,7 @@ class KeyedBuckets:
         """Forget every key."""
         self.full_at.clear()
         self.heap.clear()
+        self.generation += 1
 
     def _make_room(self, now: float) -> None:
         heap, buckets = self.heap, self.full_at

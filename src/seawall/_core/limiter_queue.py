@@ -26,7 +26,11 @@ allows it:
 * **A block is a floor** (``Retry-After``): no slot moves up into it (each restarts at the
   latest of the previous slot's end and the block's floor), and waiters whose slot fell inside
   it re-check when they wake (``Bucket.still_valid``), as before.
-* **A reset voids the line**: queued tickets no longer move anyone.
+* **A reset voids the line**: queued tickets no longer move anyone, and no ticket issued
+  before it gives anything back. A ticket is only a ``full_at`` value, and the line rebuilt
+  after a reset can end at that same value: the old ticket would then give back a slot that
+  a new reservation holds, and two grants would share it. Each reset starts a new
+  ``generation`` of the bucket, and a ticket gives back only within its own.
 
 ``RateLimiter`` keeps one line over its ``Bucket``; ``KeyedRateLimiter`` one per key that has
 waiters, over a :class:`KeyView` of its ``KeyedBuckets``. The file and Redis stores keep the
@@ -66,6 +70,9 @@ class Slots(Protocol):
     @property
     def blocked_until(self) -> float: ...
 
+    @property
+    def generation(self) -> int: ...
+
     def reserve(self, now: float, tokens: int, max_wait: float) -> float: ...
 
     def floor(self, now: float) -> float: ...
@@ -82,11 +89,12 @@ class Wakeable(Protocol):
 class Ticket:
     """One queued reservation: where its slot ends, how many tokens, whom to wake."""
 
-    __slots__ = ("end", "queued", "tokens", "waiter")
+    __slots__ = ("end", "generation", "queued", "tokens", "waiter")
 
-    def __init__(self, end: float, tokens: int) -> None:
+    def __init__(self, end: float, tokens: int, generation: int = 0) -> None:
         self.end = end
         self.tokens = tokens
+        self.generation = generation
         self.queued = True
         self.waiter: Wakeable | None = None
 
@@ -109,7 +117,7 @@ class WaitQueue:
 
     def enqueue(self, tokens: int) -> Ticket:
         """A ticket for the reservation of ``tokens`` the bucket has just committed."""
-        ticket = Ticket(self.bucket.full_at, tokens)
+        ticket = Ticket(self.bucket.full_at, tokens, self.bucket.generation)
         self.line.append(ticket)
         return ticket
 
@@ -132,7 +140,8 @@ class WaitQueue:
         now = bucket.floor(now)
         self.prune(now)
         if not ticket.queued:  # spent or voided: it gives back only if it was the last
-            bucket.cancel(ticket.end, ticket.tokens)
+            if ticket.generation == bucket.generation:
+                bucket.cancel(ticket.end, ticket.tokens)
             return []
         interval = bucket.interval
         floor = bucket.blocked_until + (bucket.burst - 1.0) * interval
@@ -193,6 +202,10 @@ class KeyView:
     @property
     def span(self) -> float:
         return self.buckets.span
+
+    @property
+    def generation(self) -> int:
+        return self.buckets.generation
 
     @property
     def full_at(self) -> float:
