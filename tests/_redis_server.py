@@ -7,7 +7,9 @@ having run.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -18,7 +20,14 @@ from pathlib import Path
 import pytest
 import redis
 
-__all__ = ["REDIS_PASSWORD", "RedisServer", "locked_redis_server", "redis_server"]
+__all__ = [
+    "REDIS_PASSWORD",
+    "RedisCluster3",
+    "RedisServer",
+    "locked_redis_server",
+    "redis_cluster",
+    "redis_server",
+]
 
 
 def _free_port() -> int:
@@ -34,11 +43,19 @@ class _PortTaken(RuntimeError):
 class RedisServer:
     """One ``redis-server`` process without persistence; ``start``/``stop`` may repeat.
 
-    With ``password`` the server requires it (``requirepass``) and ``url`` carries it.
+    With ``password`` the server requires it (``requirepass``) and ``url`` carries it. A
+    ``cluster`` node claims every slot itself unless ``claim_slots=False`` (a member of
+    :class:`RedisCluster3`); ``extra_args`` go to redis-server as they are.
     """
 
     def __init__(
-        self, port: int | None = None, *, cluster: bool = False, password: str | None = None
+        self,
+        port: int | None = None,
+        *,
+        cluster: bool = False,
+        password: str | None = None,
+        claim_slots: bool = True,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -50,6 +67,8 @@ class RedisServer:
         self.port = _free_port() if port is None else port
         self.cluster = cluster
         self.password = password
+        self.claim_slots = claim_slots
+        self.extra_args = extra_args
         self._dir = tempfile.TemporaryDirectory(prefix="seawall-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
         self._started_before = False
@@ -103,10 +122,11 @@ class RedisServer:
             conf = Path(self._dir.name) / f"nodes-{self.port}.conf"
             conf.unlink(missing_ok=True)
             args += ["--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
+        args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready()
         self._started_before = True
-        if self.cluster:
+        if self.cluster and self.claim_slots:
             self._claim_all_slots()
 
     def _wait_ready(self) -> None:
@@ -133,9 +153,20 @@ class RedisServer:
                     raise RuntimeError("single-node cluster did not become ready")
                 time.sleep(0.02)
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it keeps its sockets and answers nothing."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """Stop the server at once (SIGKILL), as a crash would."""
         if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)  # a paused server must not outlive the test
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
@@ -144,6 +175,71 @@ class RedisServer:
         """Stop the server and remove its directory."""
         self.kill()
         self._dir.cleanup()
+
+
+class RedisCluster3:
+    """A real Redis Cluster of three masters (no replicas), built by ``redis-cli --cluster``.
+
+    ``node_timeout`` (ms) is how long a silent master takes to be marked failing; then, with
+    the default ``cluster-require-full-coverage yes``, every master answers CLUSTERDOWN.
+    """
+
+    def __init__(self, *, node_timeout: int = 500) -> None:
+        args = ("--cluster-node-timeout", str(node_timeout))
+        self.nodes = [RedisServer(cluster=True, claim_slots=False, extra_args=args) for _ in "abc"]
+
+    @property
+    def url(self) -> str:
+        """A ``redis+cluster://`` URL naming the first master (the client finds the rest)."""
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        """Start the three servers, join them with ``redis-cli --cluster create``, wait."""
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=30,
+        )
+        self.wait_state("ok")
+
+    def wait_state(self, state: str, *, among: list[RedisServer] | None = None) -> None:
+        """Wait until every node of ``among`` (default all) reports ``cluster_state:<state>``."""
+        deadline = time.monotonic() + 20.0
+        for node in self.nodes if among is None else among:
+            with node.client() as c:
+                while f"cluster_state:{state}" not in c.execute_command("CLUSTER", "INFO").decode():
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"cluster did not reach state {state!r}")
+                    time.sleep(0.05)
+
+    def owner(self, key: str) -> RedisServer:
+        """The master that serves ``key``'s hash slot."""
+        with self.nodes[0].client() as c:
+            slot = int(c.execute_command("CLUSTER", "KEYSLOT", key))
+            for start, end, (_host, port, *_), *_ in c.execute_command("CLUSTER", "SLOTS"):
+                if start <= slot <= end:
+                    return next(n for n in self.nodes if n.port == int(port))
+        raise LookupError(f"no master serves {key!r}")  # pragma: no cover - slots all covered
+
+    def close(self) -> None:
+        """Stop every node and remove their directories."""
+        for node in self.nodes:
+            node.close()
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[RedisCluster3]:
+    """A fresh three-master Redis Cluster for one test."""
+    cluster = RedisCluster3()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
 
 
 @pytest.fixture

@@ -91,6 +91,10 @@ class KeyedRateLimiter(LimiterBase):
         with self._lock:
             return self._buckets.tokens(key, now)
 
+    async def atokens(self, key: Hashable) -> float:
+        """:meth:`tokens` for tasks; awaits only when the buckets live in a store."""
+        return self.tokens(key)
+
     def try_acquire(self, key: Hashable, tokens: int = 1) -> bool:
         """Take ``tokens`` from ``key``'s bucket if they are there now; never waits."""
         if tokens.__class__ is not int or tokens != 1:

@@ -73,6 +73,23 @@ class StoreLimiting:
         answer = await self.guard.aask(lambda: self.store.areserve(self.spec, key, tokens, bound))
         return None if isinstance(answer, Degraded) else answer
 
+    async def apeek(self, key: str | None) -> float | None:
+        """The tokens of ``key``'s shared bucket, or None when the store is not asked or failed.
+
+        A read, not a decision: it follows the guard's backoff but counts nothing. The
+        store's peek runs in a worker thread, so a stalled store never blocks the loop.
+        """
+        guard = self.guard
+        if not guard.usable():
+            return None
+        try:
+            tokens, _ = await anyio.to_thread.run_sync(self.store.peek, self.spec, key)
+        except (StoreUnavailableError, OSError) as exc:
+            guard.failed(exc)
+            return None
+        guard.answered()
+        return tokens
+
     def give_back(self, key: str | None, answer: Reservation, tokens: int) -> None:
         """Hand back an interrupted waiter's reservation (best effort: the store may be down)."""
         try:

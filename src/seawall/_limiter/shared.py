@@ -179,6 +179,11 @@ class SharedKeyedRateLimiter(SharedMixin, KeyedRateLimiter, variant_of=KeyedRate
             return KeyedRateLimiter.tokens(self, key)
         return tokens
 
+    async def atokens(self, key: Hashable) -> float:
+        """:meth:`tokens` for tasks: the store is asked off the loop, through the guard."""
+        tokens = await self._link.apeek(key_text(key))
+        return KeyedRateLimiter.tokens(self, key) if tokens is None else tokens
+
     def try_acquire(self, key: Hashable, tokens: int = 1) -> bool:
         """Take ``tokens`` from ``key``'s shared bucket if they are there now."""
         check_tokens(tokens, self._buckets.burst)

@@ -164,15 +164,28 @@ class LimitGroup:
         return all(d.granted for d in decisions), states
 
     async def ahit(self, key: Hashable) -> tuple[bool, tuple[PolicyState, ...]]:
-        """:meth:`hit` for buckets kept in a store: one awaited store call per quota."""
+        """:meth:`hit` for buckets kept in a store; every store call is awaited and guarded.
+
+        The last quota is not peeked: it is charged first, since a refused charge spends
+        nothing and its answer carries the numbers the headers need. So a request that all
+        quotas admit costs ``2n - 1`` round trips for ``n`` quotas, one that a peek refuses
+        ``n``, and none of them blocks the event loop.
+        """
         buckets = self._buckets
         if len(buckets) == 1:
             decision = await buckets[0].aconsume(key)
             return decision.granted, (self._state(0, decision),)
-        levels = [bucket.tokens(key) for bucket in buckets]
+        *first, last = buckets
+        levels = [await bucket.atokens(key) for bucket in first]
         if any(level < 1.0 - 1e-9 for level in levels):
+            levels.append(await last.atokens(key))
             return False, tuple(self._peeked(i, level) for i, level in enumerate(levels))
-        decisions = [await bucket.aconsume(key) for bucket in buckets]
+        closing = await last.aconsume(key)
+        if not closing.granted:
+            peeked = (self._peeked(i, level) for i, level in enumerate(levels))
+            return False, (*peeked, self._state(len(first), closing))
+        decisions = [await bucket.aconsume(key) for bucket in first]
+        decisions.append(closing)
         states = tuple(self._state(i, d) for i, d in enumerate(decisions))
         return all(d.granted for d in decisions), states
 
