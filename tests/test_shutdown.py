@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import queue
 import signal
 import subprocess
@@ -661,9 +662,9 @@ def _error_of(fn: Callable[[], object]) -> BaseException | None:
 class Child:
     """A child process whose stdout lines arrive on a queue (so reads have a failure guard)."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(CHILD), mode],
+            [sys.executable, str(CHILD), mode, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -693,12 +694,12 @@ class Child:
 
 
 @pytest.fixture
-def spawn() -> Iterator[Callable[[str], Child]]:
+def spawn() -> Iterator[Callable[..., Child]]:
     """Start children; any the test did not finish (it failed) is killed and reaped."""
     children: list[Child] = []
 
-    def start(mode: str) -> Child:
-        children.append(Child(mode))
+    def start(mode: str, *args: str) -> Child:
+        children.append(Child(mode, *args))
         return children[-1]
 
     yield start
@@ -787,3 +788,124 @@ def test_sigterm_in_an_async_app_runs_async_callbacks(
         f"callback:async-on-{backend}",
         *[f"callback:{name}" for name in EXPECTED[1:]],
     ]
+
+
+# -- the guide's arguments and a failed install (issue 17) -----------------------------------
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def _runners() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "seawall-shutdown-runner"]
+
+
+def test_failed_install_restores_the_handlers_and_closes_what_it_opened(
+    usr1_handler: list[int],
+) -> None:
+    """install() with SIGKILL raises ShutdownError naming it; handlers, fds, threads unchanged."""
+    shutdown = GracefulShutdown(signals=(signal.SIGUSR1, signal.SIGKILL), exit_on_signal=False)
+    previous = signal.getsignal(signal.SIGUSR1)
+    fds, runners = _open_fds(), _runners()
+    with pytest.raises(ShutdownError, match=r"cannot handle SIGKILL \(9\)") as caught:
+        shutdown.install()
+    assert isinstance(caught.value.__cause__, OSError)
+    assert signal.getsignal(signal.SIGUSR1) is previous
+    assert (_open_fds(), _runners()) == (fds, runners)
+    assert shutdown.is_installed is False
+    signal.raise_signal(signal.SIGUSR1)
+    assert (usr1_handler, shutdown.is_shutting_down) == ([signal.SIGUSR1], False)
+
+
+def test_install_works_after_a_failed_install(usr1_handler: list[int]) -> None:
+    """After a refused install, installing the same object's good signals handles them."""
+    bad = GracefulShutdown(signals=(signal.SIGUSR1, signal.SIGSTOP), exit_on_signal=False)
+    with pytest.raises(ShutdownError, match="SIGSTOP"):
+        bad.install()
+    good = GracefulShutdown(signals=(signal.SIGUSR1,), exit_on_signal=False)
+    good.install()
+    try:
+        signal.raise_signal(signal.SIGUSR1)
+        assert good.wait(timeout=60) is True
+    finally:
+        good.uninstall()
+    assert usr1_handler == [signal.SIGUSR1]
+
+
+def test_a_signal_listed_twice_is_restored_by_uninstall(usr1_handler: list[int]) -> None:
+    """signals=(SIGUSR1, SIGUSR1): uninstall() restores the handler from before install()."""
+    shutdown = GracefulShutdown(signals=(signal.SIGUSR1, signal.SIGUSR1), exit_on_signal=False)
+    previous = signal.getsignal(signal.SIGUSR1)
+    shutdown.install()
+    shutdown.uninstall()
+    # Listed twice without care, the second install would record seawall's own handler as
+    # "previous" (and a signal would then chain the handler to itself and exit the process).
+    assert signal.getsignal(signal.SIGUSR1) is previous
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"force_exit_code": "2"}, TypeError, "force_exit_code must be an int, got '2'"),
+        ({"force_exit_code": True}, TypeError, "force_exit_code must be an int, got True"),
+        ({"force_exit_code": 256}, ValueError, "force_exit_code must be from 0 to 255, got 256"),
+        (
+            {"force_exit_code": 2, "exit_on_signal": False},
+            ValueError,
+            "force_exit_code=2 needs exit_on_signal=True: without it seawall never ends the "
+            "process",
+        ),
+    ],
+)
+def test_bad_force_exit_code_raises(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """A force_exit_code that is not an exit status, or cannot apply, raises naming it."""
+    with pytest.raises(error) as caught:
+        GracefulShutdown(**kwargs)
+    assert str(caught.value) == message
+
+
+def test_cleanup_callback_takes_the_guides_is_async(clock: FakeClock) -> None:
+    """CleanupCallback(..., is_async=False) works; left out, is_async is detected."""
+
+    async def close() -> None:
+        pass
+
+    def flush() -> None:
+        pass
+
+    assert CleanupCallback("db", flush, 10, None, is_async=False).is_async is False
+    assert CleanupCallback("db", close, 10, None, is_async=True).is_async is True
+    assert CleanupCallback("db", close).is_async is True
+    assert CleanupCallback("db", flush).is_async is False
+    with pytest.raises(TypeError, match="is_async must be a bool or None, got 'yes'"):
+        CleanupCallback("db", flush, is_async="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_force_exit_code_is_the_status_after_a_signal(spawn: Callable[..., Child]) -> None:
+    """GracefulShutdown(force_exit_code=2): SIGTERM runs the callbacks, then the status is 2."""
+    child = spawn("ordered", "2")
+    child.expect("ready")
+    child.process.send_signal(signal.SIGTERM)
+    status, lines, stderr = child.finish()
+    assert status == 2, stderr
+    assert [line for line in lines if line.startswith("callback:")] == [
+        f"callback:{name}" for name in EXPECTED
+    ]
+
+
+@pytest.mark.slow
+def test_force_exit_code_is_the_status_of_a_second_signal(spawn: Callable[..., Child]) -> None:
+    """With force_exit_code=3, a SIGINT during a hung callback exits at once with 3."""
+    child = spawn("hang", "3")
+    child.expect("ready")
+    child.process.send_signal(signal.SIGTERM)
+    while child.lines.get(timeout=60) != "hanging":
+        pass
+    child.process.send_signal(signal.SIGINT)
+    status, lines, stderr = child.finish()
+    assert status == 3, stderr
+    assert "callback:after" not in lines

@@ -1,9 +1,10 @@
 """A process that installs GracefulShutdown and then waits: driven by tests/test_shutdown.py.
 
-Usage: ``shutdown_child.py MODE`` where MODE is ``ordered`` (callbacks print their names, a
-previous Python handler is chained), ``hang`` (the first callback hangs after printing
-``hanging``), ``asyncio`` or ``trio`` (installed from inside a running loop, with an async
-callback). Every line is flushed, so the test can synchronise on them.
+Usage: ``shutdown_child.py MODE [FORCE_EXIT_CODE]`` where MODE is ``ordered`` (callbacks print
+their names, a previous Python handler is chained), ``hang`` (the first callback hangs after
+printing ``hanging``), ``asyncio`` or ``trio`` (installed from inside a running loop, with an
+async callback). FORCE_EXIT_CODE, if given, is passed as ``force_exit_code``. Every line is
+flushed, so the test can synchronise on them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def backend() -> str:
 
 
 def build(mode: str) -> GracefulShutdown:
-    shutdown = GracefulShutdown(timeout=60)
+    code = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    shutdown = GracefulShutdown(timeout=60, force_exit_code=code)
     if mode == "hang":
         shutdown.register("hang", lambda: (say("hanging"), threading.Event().wait()))
         shutdown.register("after", lambda: say("callback:after"), priority=200)

@@ -53,18 +53,22 @@ class CleanupCallback:
     """One registered cleanup step. Lower ``priority`` runs first; ties run in registration order.
 
     ``timeout`` is this step's own limit in seconds (None: the shutdown's default, bounded by
-    what is left of its total budget).
+    what is left of its total budget). ``is_async`` (the guide's field) says whether the
+    callback is known to be async before it is called; left out, it is detected (objects with
+    an async ``__call__`` count). Whatever it says, an awaitable result is always awaited.
     """
 
     name: str
     callback: Callable[[], Any]
     priority: int = 100
     timeout: float | None = None
+    is_async: bool | None = None
 
-    @property
-    def is_async(self) -> bool:
-        """Whether the callback is known to be async before calling it."""
-        return is_async_callable(self.callback)
+    def __post_init__(self) -> None:
+        if self.is_async is None:
+            object.__setattr__(self, "is_async", is_async_callable(self.callback))
+        elif not isinstance(self.is_async, bool):
+            raise TypeError(f"is_async must be a bool or None, got {self.is_async!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,9 @@ Theory of operation::
   call waits for the first run and returns its results.
 * ``install()`` (main thread only) relays SIGTERM/SIGINT to a runner thread, which runs the
   callbacks like ``trigger()`` and then ends the process with ``128 + signum`` (143 for SIGTERM,
-  130 for SIGINT) unless ``exit_on_signal=False``. A signal during shutdown exits at once.
+  130 for SIGINT; ``force_exit_code`` replaces it) unless ``exit_on_signal=False``. A signal
+  during shutdown exits at once, with the same status. ``install()`` is all or nothing: a
+  signal that cannot be handled raises ShutdownError and leaves everything as it was.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class GracefulShutdown:
         default_callback_timeout: float | _Unset | None = UNSET,
         signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT),
         exit_on_signal: bool = True,
+        force_exit_code: int | None = None,
         clock: Clock | None = None,
     ) -> None:
         # Left out, both come from seawall.config (shutdown.timeout, shutdown.default_timeout).
@@ -89,6 +92,7 @@ class GracefulShutdown:
         )
         self._signals = _check_signals(signals)
         self._exit_on_signal = bool(exit_on_signal)
+        self._force_exit_code = _check_exit_code(force_exit_code, self._exit_on_signal)
         self._clock = clock or SYSTEM_CLOCK
         self._lock = threading.Lock()
         self._callbacks: dict[str, CleanupCallback] = {}
@@ -263,6 +267,7 @@ class GracefulShutdown:
             is_shutting_down=lambda: self._requested,
             mark_requested=self._mark_requested,
             on_signal=self._on_signal,
+            exit_status=self._exit_status,
         )
         relay.install()
         self._relay = relay
@@ -287,8 +292,12 @@ class GracefulShutdown:
             # returned from wait() could otherwise exit 0 before we exit with 128 + signum.
             self._finish(self._run_sync(plan, self._backend), publish=not self._exit_on_signal)
         if self._exit_on_signal:
-            logger.info("exiting with status %d after %s", 128 + signum, name)
-            exit_now(128 + signum)
+            status = self._exit_status(signum)
+            logger.info("exiting with status %d after %s", status, name)
+            exit_now(status)
+
+    def _exit_status(self, signum: int) -> int:
+        return 128 + signum if self._force_exit_code is None else self._force_exit_code
 
     # -- context managers -----------------------------------------------------------------
 
@@ -344,15 +353,32 @@ def _make_entry(
 
 
 def _check_signals(signals: Iterable[int]) -> tuple[signal.Signals, ...]:
-    result = []
+    result: list[signal.Signals] = []
     for sig in signals:
         if isinstance(sig, bool) or not isinstance(sig, int):
             raise TypeError(f"signals must hold signal numbers, got {sig!r}")
         try:
-            result.append(signal.Signals(sig))
+            known = signal.Signals(sig)
         except ValueError:
             raise ValueError(f"signals: {sig!r} is not a signal number") from None
+        if known not in result:  # twice would chain the handler to itself
+            result.append(known)
     return tuple(result)
+
+
+def _check_exit_code(code: object, exit_on_signal: bool) -> int | None:
+    if code is None:
+        return None
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise TypeError(f"force_exit_code must be an int, got {code!r}")
+    if not 0 <= code <= 255:
+        raise ValueError(f"force_exit_code must be from 0 to 255, got {code!r}")
+    if not exit_on_signal:
+        raise ValueError(
+            f"force_exit_code={code!r} needs exit_on_signal=True: without it seawall never "
+            "ends the process"
+        )
+    return code
 
 
 def _current_backend() -> str:

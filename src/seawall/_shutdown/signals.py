@@ -46,8 +46,9 @@ class SignalRelay:
     """Install handlers for ``signals`` that relay them to ``on_signal`` in a runner thread.
 
     ``is_shutting_down()`` is asked inside the handler: when it is already True, the process
-    exits at once with ``128 + signum``; otherwise ``mark_requested()`` is called, the runner is
-    woken, and the previous Python handler (if any) is chained.
+    exits at once with ``exit_status(signum)`` (default ``128 + signum``); otherwise
+    ``mark_requested()`` is called, the runner is woken, and the previous Python handler (if
+    any) is chained.
     """
 
     def __init__(
@@ -57,8 +58,10 @@ class SignalRelay:
         is_shutting_down: Callable[[], bool],
         mark_requested: Callable[[], None],
         on_signal: Callable[[int], None],
+        exit_status: Callable[[int], int] = lambda signum: 128 + signum,
     ) -> None:
         self._signals = signals
+        self._exit_status = exit_status
         self._is_shutting_down = is_shutting_down
         self._mark_requested = mark_requested
         self._on_signal = on_signal
@@ -73,25 +76,37 @@ class SignalRelay:
             )
         read_fd, write_fd = os.pipe()
         self._pipe = (read_fd, write_fd)
-        for sig in self._signals:
-            self._previous[sig] = signal.signal(sig, self._handle)
-        threading.Thread(
-            target=self._runner, args=(read_fd,), name="seawall-shutdown-runner", daemon=True
-        ).start()
+        # All or nothing: a signal that cannot be handled (SIGKILL, SIGSTOP) must not leave the
+        # earlier ones bound to a handler whose runner never started, nor the pipe open.
+        try:
+            for sig in self._signals:
+                self._previous[sig] = _bind(sig, self._handle)
+            threading.Thread(
+                target=self._runner, args=(read_fd,), name="seawall-shutdown-runner", daemon=True
+            ).start()
+        except BaseException:
+            self._restore()
+            os.close(read_fd)
+            os.close(write_fd)
+            self._pipe = None
+            raise
 
     def uninstall(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             raise ShutdownError("GracefulShutdown.uninstall() must be called from the main thread")
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
-        self._previous.clear()
+        self._restore()
         if self._pipe is not None:
             os.close(self._pipe[1])  # the runner reads EOF and ends
             self._pipe = None
 
+    def _restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._is_shutting_down():
-            exit_now(128 + signum)
+            exit_now(self._exit_status(signum))
         self._mark_requested()
         previous = self._previous.get(signum)
         try:
@@ -112,3 +127,14 @@ class SignalRelay:
             os.close(read_fd)
         if data:
             self._on_signal(data[0])
+
+
+def _bind(sig: signal.Signals, handler: Callable[[int, FrameType | None], Any]) -> _Handler:
+    """Install ``handler`` for ``sig``; ShutdownError naming the signal when it cannot be."""
+    try:
+        return signal.signal(sig, handler)
+    except (OSError, ValueError) as exc:
+        raise ShutdownError(
+            f"cannot handle {sig.name} ({int(sig)}): {exc}; no handler was installed "
+            "(remove it from signals=)"
+        ) from exc
