@@ -18,6 +18,7 @@ from seawall import (
     HeartbeatState,
     RateLimiter,
     RateLimitExceededError,
+    Watchdog,
     WatchdogTimeoutError,
 )
 from seawall.testing import FakeClock
@@ -204,3 +205,36 @@ def test_refused_heartbeat_target_says_failed_to_write_heartbeat(tmp_path: Path)
     with pytest.raises(HeartbeatError) as caught:
         Heartbeat(state_file=path, interval=10).beat()
     assert str(caught.value) == f"Failed to write heartbeat {str(path)!r}: it is a symlink"
+
+
+# -- 8. Watchdog.seconds_since_ping before start(); from_state_file's timeout ------------------
+
+
+def test_seconds_since_ping_counts_from_construction(clock: FakeClock) -> None:
+    """Before start(), seconds_since_ping is the time since construction, as in the guide."""
+    wd = Watchdog(timeout=30, clock=clock)
+    clock.advance(5)
+    assert (wd.seconds_since_ping, wd.stats.seconds_since_ping) == (5.0, 5.0)
+
+
+def test_seconds_since_ping_before_start_counts_from_the_last_ping(clock: FakeClock) -> None:
+    """A ping before start() restarts the count; start() restarts it again."""
+    wd = Watchdog(timeout=30, clock=clock)
+    clock.advance(5)
+    wd.ping()
+    clock.advance(2)
+    assert wd.seconds_since_ping == 2.0
+    with wd:
+        clock.advance(1)
+        assert wd.seconds_since_ping == 1.0
+
+
+def test_from_state_file_timeout_is_max_age_and_the_interval_has_its_own_name(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """from_state_file as the guide calls it: timeout is max_age, check_interval the period."""
+    path = tmp_path / "svc.heartbeat"
+    wd = Watchdog.from_state_file(path, max_age=30, check_interval=5, clock=clock)
+    assert (wd.timeout, wd.check_interval) == (30.0, 5.0)
+    assert Watchdog.from_state_file(path, max_age=30, clock=clock).check_interval == 15.0
+    assert Watchdog(timeout=30, clock=clock).check_interval is None

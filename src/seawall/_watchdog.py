@@ -95,7 +95,9 @@ class Watchdog:
         self._name = name if name is not None else "watchdog"
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self._lock = threading.Lock()
-        self._timer = WatchdogTimer(self._timeout)
+        # The idle time counts from construction, as in the reference guide: a watchdog read
+        # before start() reports how long it has gone without a ping, not 0.
+        self._timer = WatchdogTimer(self._timeout, last_ping=self._clock.monotonic())
         self._running = False
         self._loop: LoopHandle | None = None
         self._scope: anyio.CancelScope | None = None
@@ -152,10 +154,17 @@ class Watchdog:
         return self._running and self._timer.fired
 
     @property
+    def check_interval(self) -> float | None:
+        """How often a :meth:`from_state_file` watchdog re-reads its file; None for pings.
+
+        (The guide reported this interval as ``timeout``; here ``timeout`` is ``max_age``,
+        the age that makes the watchdog fire.)
+        """
+        return None if self._state_file is None else self._state_file.interval
+
+    @property
     def seconds_since_ping(self) -> float:
-        """Seconds since the last ping (or start); 0.0 before the first start."""
-        if self._started_at is None:
-            return 0.0
+        """Seconds since the last ping, start or construction, whichever came last."""
         return self._clock.monotonic() - self._timer.last_ping
 
     @property
@@ -171,7 +180,7 @@ class Watchdog:
                 is_triggered=self._running and self._timer.fired,
                 pings_total=self._pings,
                 timeouts_triggered=self._timeouts,
-                seconds_since_ping=0.0 if started is None else now - self._timer.last_ping,
+                seconds_since_ping=now - self._timer.last_ping,
                 last_ping_time=self._timer.last_ping,
                 start_time=started,
                 uptime=0.0 if started is None or not self._running else now - started,
