@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio.to_thread
 from redis import Redis
 from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from ..._clock import SYSTEM_CLOCK, Clock
@@ -44,6 +43,7 @@ from .._base import (
 )
 from . import replies
 from .aio import AsyncClients
+from .cluster import FailFastCluster
 from .errors import FAILURES, store_failure
 from .keys import (
     bucket_key,
@@ -156,7 +156,9 @@ class RedisStore(Store):
             **_NO_SETINFO,
         }
         if self._target.cluster:
-            return RedisCluster.from_url(self._target.client_url, **options)
+            # No retries and no sleeps: FailFastCluster makes one attempt per decision
+            # (see .cluster), and these options keep its fallback path to one attempt too.
+            return FailFastCluster.from_url(self._target.client_url, **options)
         return Redis.from_url(self._target.client_url, **options)
 
     def _conn(self) -> Client:
