@@ -6,13 +6,17 @@ the guide's call and checks the answer ``docs/migration.md`` documents.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from seawall import (
+    CircuitBreaker,
     CircuitOpenError,
+    CircuitState,
     Heartbeat,
     HeartbeatError,
     HeartbeatState,
@@ -238,3 +242,30 @@ def test_from_state_file_timeout_is_max_age_and_the_interval_has_its_own_name(
     assert (wd.timeout, wd.check_interval) == (30.0, 5.0)
     assert Watchdog.from_state_file(path, max_age=30, clock=clock).check_interval == 15.0
     assert Watchdog(timeout=30, clock=clock).check_interval is None
+
+
+# -- 9. patching time.monotonic (documented: move to FakeClock) -------------------------------
+
+
+def _boom() -> None:
+    raise OSError("down")
+
+
+def test_patching_time_monotonic_does_not_move_a_breakers_time() -> None:
+    """mock.patch("time.monotonic"), as guide-era tests do, is not seen: the breaker stays OPEN."""
+    breaker = CircuitBreaker(max_failures=1, reset_timeout=30)
+    with pytest.raises(OSError):
+        breaker.call(_boom)
+    later = time.monotonic() + 3600
+    with mock.patch("time.monotonic", return_value=later):
+        assert breaker.state is CircuitState.OPEN
+
+
+def test_the_documented_two_line_move_to_fake_clock_moves_time() -> None:
+    """The migration page's replacement: a FakeClock advanced 30 s makes the breaker half-open."""
+    clock = FakeClock()
+    breaker = CircuitBreaker(max_failures=1, reset_timeout=30, clock=clock)
+    with pytest.raises(OSError):
+        breaker.call(_boom)
+    clock.advance(30)
+    assert breaker.state is CircuitState.HALF_OPEN
