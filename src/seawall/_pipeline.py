@@ -20,7 +20,9 @@ bounds retry waits, limiter waits and bulkhead queueing alike. The total timeout
 :class:`~seawall.Timeout` (a cancel scope for async calls, an abandoned worker thread for sync).
 A sync attempt abandoned by ``attempt_timeout`` counts as a breaker failure at once, but keeps
 its bulkhead slot until its worker thread really returns, so the bulkhead keeps bounding the
-threads that run.
+threads that run. In async code, a breaker or bulkhead kept in a store is asked with its
+``a``-methods (nothing blocks the loop), and the settle and release after the call are shielded
+from cancellation, so a cancelled attempt still frees its probe and its slot.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import functools
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
+
+import anyio
 
 from ._callables import decorate_with
 from ._clock import SYSTEM_CLOCK, Clock
@@ -48,12 +52,16 @@ class _Permit(Protocol):
     def success(self) -> None: ...
     def failure(self) -> None: ...
     def settle(self, exc: BaseException | None) -> None: ...
+    async def asuccess(self) -> None: ...
+    async def afailure(self) -> None: ...
+    async def asettle(self, exc: BaseException | None) -> None: ...
 
 
 class BreakerLike(Protocol):
     """What the pipeline needs from a circuit breaker."""
 
     def admit(self) -> _Permit: ...
+    async def aadmit(self) -> _Permit: ...
 
 
 class LimiterLike(Protocol):
@@ -73,6 +81,7 @@ class BulkheadLike(Protocol):
     def acquire(self, *, timeout: float | None = None) -> None: ...
     async def acquire_async(self, *, timeout: float | None = None) -> None: ...
     def release(self) -> None: ...
+    async def arelease(self) -> None: ...
 
 
 class _Slot:
@@ -92,6 +101,11 @@ class _Slot:
         bulkhead, self._bulkhead = self._bulkhead, None
         if bulkhead is not None:
             bulkhead.release()
+
+    async def arelease(self) -> None:
+        bulkhead, self._bulkhead = self._bulkhead, None
+        if bulkhead is not None:
+            await bulkhead.arelease()
 
     def defer(self) -> None:
         self.deferred = True
@@ -152,6 +166,9 @@ class Pipeline:
         # Nothing to gate or time: an attempt is just the call (the common retry-only case).
         gates = (limiter, bulkhead, breaker, self.attempt_timeout)
         self._bare = all(gate is None for gate in gates)
+        # Gates kept in a store are driven by their async methods in async code (asked
+        # once here: the in-memory path keeps its cheaper sync calls).
+        self._shared = any(getattr(g, "store", None) is not None for g in (bulkhead, breaker))
         self._held: contextvars.ContextVar[tuple[_Held, ...]] = contextvars.ContextVar(
             "seawall_pipeline_held", default=()
         )
@@ -234,9 +251,9 @@ class Pipeline:
             else:
                 result = await self.attempt_timeout.acall(fn, *args, **kwargs)
         except BaseException as exc:
-            self._exit(held, exc, None)
+            await self._aexit(held, exc, None)
             raise
-        self._exit(held, None, result)
+        await self._aexit(held, None, result)
         return result
 
     # -- the gates --------------------------------------------------------------------------
@@ -263,7 +280,16 @@ class Pipeline:
             raise _no_token()
         if self.bulkhead is not None:
             await self.bulkhead.acquire_async(timeout=self._bulkhead_wait(self.bulkhead, remaining))
-        return self._admit(_Slot(self.bulkhead))
+        if not self._shared:
+            return self._admit(_Slot(self.bulkhead))
+        slot = _Slot(self.bulkhead)
+        try:
+            permit = None if self.breaker is None else await self.breaker.aadmit()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await slot.arelease()
+            raise
+        return _Held(slot, permit)
 
     def _admit(self, slot: _Slot) -> _Held:
         try:
@@ -286,6 +312,25 @@ class Pipeline:
                 permit.success()
         finally:
             held.slot.release_unless_deferred()
+
+    async def _aexit(self, held: _Held, exc: BaseException | None, result: object) -> None:
+        if not self._shared:
+            self._exit(held, exc, result)
+            return
+        # Shielded: a cancelled attempt must still settle its permit and free its slot.
+        with anyio.CancelScope(shield=True):
+            try:
+                permit = held.permit
+                if permit is None:
+                    pass
+                elif exc is not None:
+                    await permit.asettle(exc)
+                elif self._failure_result is not None and self._failure_result(result):
+                    await permit.afailure()
+                else:
+                    await permit.asuccess()
+            finally:
+                await held.slot.arelease()
 
     # -- decorator and context manager ----------------------------------------------------
 
@@ -319,7 +364,7 @@ class Pipeline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._exit(self._pop(), exc, None)
+        await self._aexit(self._pop(), exc, None)
 
     def _push(self, held: _Held) -> None:
         # A context variable keeps concurrent tasks and threads that share one pipeline apart.

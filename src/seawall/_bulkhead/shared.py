@@ -188,15 +188,21 @@ class SharedBulkhead(Bulkhead, variant_of=Bulkhead):
                 self._guard.failed(exc)
 
     async def arelease(self) -> None:
-        """:meth:`release` for tasks."""
+        """:meth:`release` for tasks; completes even in a task being cancelled.
+
+        Shielded: a cancelled request releases in its ``finally``, where trio (and anyio on
+        asyncio) cancel every await; without the shield the store never hears of it and
+        the slot stays taken until its lease runs out. The store timeout bounds the wait.
+        """
         held = self._pop()
         if held is _LOCAL:
             Bulkhead.release(self)
         elif isinstance(held, Hold):
-            try:
-                await held.arelease()
-            except (StoreUnavailableError, OSError) as exc:
-                self._guard.failed(exc)
+            with anyio.CancelScope(shield=True):
+                try:
+                    await held.arelease()
+                except (StoreUnavailableError, OSError) as exc:
+                    self._guard.failed(exc)
 
     # -- running calls ----------------------------------------------------------------------------
 
@@ -206,7 +212,7 @@ class SharedBulkhead(Bulkhead, variant_of=Bulkhead):
         try:
             return await fn(*args, **kwargs)
         finally:
-            await _shielded(self.arelease)
+            await self.arelease()
 
     def __aenter__(self) -> Coroutine[Any, Any, None]:
         return self.acquire_async()
@@ -217,15 +223,10 @@ class SharedBulkhead(Bulkhead, variant_of=Bulkhead):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Coroutine[Any, Any, None]:
-        return _shielded(self.arelease)
+        return self.arelease()
 
     def __repr__(self) -> str:
         return (
             f"Bulkhead(name={self.name!r}, max_concurrent={self._spec.max_concurrent}, "
             f"max_wait={self._max_wait!r}, store={redact_url(self._store.url)!r})"
         )
-
-
-async def _shielded(release: Callable[[], Awaitable[None]]) -> None:
-    with anyio.CancelScope(shield=True):
-        await release()

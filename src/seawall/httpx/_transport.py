@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import anyio.to_thread
 import httpx
 
 from .._clock import SYSTEM_CLOCK, Clock
@@ -183,20 +184,31 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     async def _asend(self, policies: HostPolicies, request: httpx.Request) -> httpx.Response:
         response = await self._async_inner().handle_async_request(request)
-        self._observe(policies, response)
+        limiter = policies.limiter
+        if limiter is not None and getattr(limiter, "store", None) is not None:
+            # A block kept in a store is a round trip: never on the event loop.
+            block = self._block_for(response)
+            if block:
+                await anyio.to_thread.run_sync(limiter.set_retry_after, block)
+        else:
+            self._observe(policies, response)
         return response
 
     def _observe(self, policies: HostPolicies, response: httpx.Response) -> None:
         limiter = policies.limiter
         if limiter is None:
             return
+        block = self._block_for(response)
+        if block:
+            limiter.set_retry_after(block)
+
+    def _block_for(self, response: httpx.Response) -> float | None:
         block = None
         if response.status_code in _BLOCKING_STATUSES:
             block = retry_after_of(response, now=self._clock.time(), maximum=self._max_retry_after)
         if block is None and self._pace:
             block = exhausted_for(response, maximum=self._max_retry_after)
-        if block:
-            limiter.set_retry_after(block)
+        return block
 
     # -- configuration ----------------------------------------------------------------------
 
