@@ -331,6 +331,24 @@ async def test_bulkhead_async(amake: Make) -> None:
     assert bulkhead.stats.in_flight == 0
 
 
+def test_bulkhead_long_hold_stays_held(make: Make, clock: FakeClock) -> None:
+    """A slot held for 12 s (past its 5 s lease) is still held and counted, then comes back."""
+    bulkhead = make(Bulkhead, 1, name="h3")
+    assert bulkhead.try_acquire() is True
+    renewer = isinstance(make.store, RedisStore)  # type: ignore[attr-defined]
+    for _ in range(12):
+        if renewer:
+            clock.wait_for_sleepers(1)  # the lease renewer waits (it has run, if it was due)
+        clock.advance(1.0)
+        if renewer:
+            clock.wait_for_sleepers(1)
+        assert bulkhead.try_acquire() is False
+        assert bulkhead.stats.in_flight == 1
+    bulkhead.release()
+    assert bulkhead.try_acquire() is True
+    bulkhead.release()
+
+
 # -- stores against memory, by hypothesis ---------------------------------------------------
 
 _LIMITER = LimiterSpec("hyp-limiter", interval=0.25, burst=3.0)

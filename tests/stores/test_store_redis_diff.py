@@ -198,6 +198,11 @@ lease_events = st.lists(
         st.tuples(st.just("acquire"), st.sampled_from([0.5, 1.0, 3.0])),
         st.tuples(st.just("release"), st.integers(0, 30)),
         st.tuples(st.just("count")),
+        # a renewal pass: these holders (some released, some never granted) renew
+        st.tuples(st.just("renew"), st.lists(st.integers(0, 30), max_size=3)),
+        # an acquisition whose answer was lost, cancelled by the next call (or arriving later)
+        st.tuples(st.just("lose"), st.sampled_from([0.5, 1.0, 3.0])),
+        st.tuples(st.just("late"), st.integers(0, 30)),
     ),
     min_size=1,
     max_size=40,
@@ -213,24 +218,41 @@ lease_events = st.lists(
 def test_lease_scripts_equal_rules(
     server: RedisServer, max_concurrent: int, start: float, events: list[tuple]
 ) -> None:
-    """Every lease acquisition's wait and every holder count equals _rules.lease_acquire's."""
+    """Every lease answer (acquire, renew, cancel of a lost one) equals _rules.lease_acquire's."""
     clock = FakeClock(wall=start)
     store = _store(server, clock)
     name = f"bh-{uuid.uuid4().hex}"
     leases: dict[str, float] = {}
+    tombs: dict[str, float] = {}
+    seen: list[str] = []  # every holder id used so far
+    lost: list[str] = []
     holds: list[tuple[str, Hold]] = []
+    run = _Leases(store, name, max_concurrent, leases, tombs, clock)
     try:
         for event in events:
             now = clock.time()
             if event[0] == "time":
                 clock.jump_wall(event[1])
             elif event[0] == "acquire":
-                spec = BulkheadSpec(name, max_concurrent, lease=event[1])
-                _acquire(store, spec, leases, holds, now)
+                holder = uuid.uuid4().hex
+                seen.append(holder)
+                if run(event[1], holder, (), tuple(lost)):
+                    holds.append((holder, _LeaseHold(store, BulkheadSpec(name, 1), holder)))
+                lost.clear()
             elif event[0] == "release" and holds:
-                holder, hold = holds[event[1] % len(holds)]
+                holder, hold = holds.pop(event[1] % len(holds))
                 hold.release()
                 leases.pop(holder, None)
+            elif event[0] == "renew" and seen:
+                renew = tuple(seen[i % len(seen)] for i in event[1])
+                run(1.0, "", renew, tuple(lost))
+                lost.clear()
+            elif event[0] == "lose":
+                lost.append(uuid.uuid4().hex)
+                seen.append(lost[-1])
+            elif event[0] == "late" and seen:
+                # a lost acquisition reaching Redis after (or before) its cancellation
+                run(1.0, seen[event[1] % len(seen)], (), ())
             else:
                 spec = BulkheadSpec(name, max_concurrent)
                 assert store.holders(spec) == sum(1 for end in leases.values() if end > now)
@@ -238,25 +260,38 @@ def test_lease_scripts_equal_rules(
         store.close()
 
 
-def _acquire(
-    store: RedisStore,
-    spec: BulkheadSpec,
-    leases: dict[str, float],
-    holds: list[tuple[str, Hold]],
-    now: float,
-) -> None:
-    holder = uuid.uuid4().hex
-    reply = store._run(
-        "lease_acquire",
-        f"seawall:{{{name_tag(spec.name)}}}:bulkhead",
-        [repr(now), spec.name, str(spec.max_concurrent), repr(spec.lease), holder],
-    )
-    wait = _rules.lease_acquire(leases, now, holder, spec.max_concurrent, spec.lease)
-    assert float(reply[0]) == wait
-    assert (int(reply[1]) >= 0) == (wait == 0.0)
-    assert int(reply[2]) == len(leases)
-    if wait == 0.0:
-        holds.append((holder, _LeaseHold(store, spec, holder)))
+class _Leases:
+    """Runs lease_acquire on Redis and on the rules, and compares the answers."""
+
+    def __init__(
+        self,
+        store: RedisStore,
+        name: str,
+        max_concurrent: int,
+        leases: dict[str, float],
+        tombs: dict[str, float],
+        clock: FakeClock,
+    ) -> None:
+        self.store, self.name, self.max_concurrent = store, name, max_concurrent
+        self.leases, self.tombs, self.clock = leases, tombs, clock
+
+    def __call__(
+        self, lease: float, holder: str, renew: tuple[str, ...], cancel: tuple[str, ...]
+    ) -> bool:
+        now = self.clock.time()
+        fixed = [repr(now), self.name, str(self.max_concurrent), repr(lease), holder]
+        reply = self.store._run(
+            "lease_acquire",
+            f"seawall:{{{name_tag(self.name)}}}:bulkhead",
+            [*fixed, str(len(renew)), *renew, *cancel],
+        )
+        wait = _rules.lease_acquire(
+            self.leases, now, holder, self.max_concurrent, lease, renew, cancel, self.tombs
+        )
+        assert float(reply[0]) == wait
+        assert (int(reply[1]) >= 0) == (wait == 0.0 and holder != "")
+        assert int(reply[2]) == len(self.leases)
+        return int(reply[1]) >= 0
 
 
 def name_tag(name: str) -> str:

@@ -55,7 +55,7 @@ class SharedBulkhead(Bulkhead, variant_of=Bulkhead):
         *,
         store: Store | str | None = None,
         degraded: str | None = None,
-        lease: float = 60.0,
+        lease: float = 5.0,
         name: str | None = None,
         **options: Any,
     ) -> None:

@@ -62,13 +62,14 @@ class BreakerSpec:
 class BulkheadSpec:
     """A bulkhead of ``max_concurrent`` slots kept in a store.
 
-    ``lease`` bounds how long a slot outlives a holder the store cannot see die (Redis); the
+    ``lease`` bounds how long a slot outlives a holder the store cannot see die, or an
+    acquisition whose answer was lost (Redis): a holder renews its lease while it holds it. The
     file store does not need it, since the kernel frees a dead holder's lock at once.
     """
 
     name: str
     max_concurrent: int
-    lease: float = 60.0
+    lease: float = 5.0
 
 
 class Reservation(NamedTuple):

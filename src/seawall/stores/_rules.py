@@ -138,17 +138,45 @@ def breaker_view(s: BreakerState, cfg: BreakerConfig, now: float) -> BreakerView
 
 
 def lease_acquire(
-    holders: dict[str, float], now: float, holder: str, max_concurrent: int, lease: float
+    holders: dict[str, float],
+    now: float,
+    holder: str,
+    max_concurrent: int,
+    lease: float,
+    renew: tuple[str, ...] = (),
+    cancel: tuple[str, ...] = (),
+    cancelled: dict[str, float] | None = None,
 ) -> float:
     """Take a slot for ``holder`` until ``now + lease``: 0.0 when taken, else the wait.
 
-    Leases that ended before ``now`` are dropped first: a holder that died without releasing
-    loses its slot when its lease runs out.
+    In one step, in this order: the holders in ``cancel`` (acquisitions whose answer was
+    lost) lose their slot and are remembered in ``cancelled`` until ``now + lease``, so a lost
+    acquisition that reaches the store only later is refused; leases that ended before
+    ``now`` are dropped (a holder that died loses its slot when its lease runs out); the
+    holders of ``renew`` (alive, still running) hold until ``now + lease``, their lease taken
+    again if the store lost it (a restart without data), even past ``max_concurrent``: they
+    run, so they count; then ``holder`` (``""`` for none: a renewal alone) takes a slot if one
+    is free and it was not cancelled.
     """
+    tombs: dict[str, float] = {} if cancelled is None else cancelled
+    for gone in cancel:
+        holders.pop(gone, None)
+        tombs[gone] = now + lease
     for other, until in list(holders.items()):
         if until <= now:
             del holders[other]
-    if len(holders) < max_concurrent:
+    for other, until in list(tombs.items()):
+        if until <= now:
+            del tombs[other]
+    for kept in renew:
+        if kept not in tombs:
+            # Still running, so still counted: a lease lost with the store's data comes back.
+            holders[kept] = now + lease
+    if holder == "":
+        return 0.0
+    if holder in tombs:
+        return lease  # told no already: never granted, whatever is free
+    if holder in holders or len(holders) < max_concurrent:
         holders[holder] = now + lease
         return 0.0
     return max(min(holders.values()) - now, 2 * EPSILON)

@@ -21,7 +21,7 @@ import importlib.util
 import threading
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 from redis import Redis
@@ -31,6 +31,7 @@ from redis.retry import Retry
 from ..._clock import SYSTEM_CLOCK, Clock
 from ..._core.breaker import Ticket, Transition
 from ..._core.validate import check_number
+from ..._errors import StoreError
 from .._base import (
     BreakerSpec,
     BreakerView,
@@ -40,6 +41,7 @@ from .._base import (
     PolicyStatus,
     Reservation,
     Store,
+    StoreUnavailableError,
 )
 from . import replies
 from .aio import AsyncClients
@@ -54,10 +56,13 @@ from .keys import (
     policy_pattern,
     store_pattern,
 )
+from .leases import LeaseBook, Touch
 from .scripts import run, script
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from redis.asyncio import Redis as AsyncRedis
 
     from .scripts import Client
 
@@ -80,30 +85,53 @@ _STATUS = {
 
 
 class _RedisHold(Hold):
-    """A bulkhead lease; releasing it deletes the lease field (one ``HDEL``)."""
+    """A bulkhead lease; releasing it deletes the lease field (one ``HDEL``).
 
-    def __init__(self, store: RedisStore, key: str, field: str, slot: int) -> None:
-        self._store, self._key, self._field = store, key, field
+    A release whose answer is lost (or that is cancelled mid-flight) is handed to the lease
+    book, whose next round trip on this bulkhead cancels the lease for sure.
+    """
+
+    def __init__(
+        self, store: RedisStore, key: str, spec: BulkheadSpec, holder: str, slot: int
+    ) -> None:
+        self._store, self._key, self._spec, self._holder = store, key, spec, holder
         self.slot = slot
         self._released = False
 
+    def _gone(self) -> bool:
+        if self._released:
+            return True
+        self._released = True
+        self._store._leases.released(self._key, self._holder)
+        return False
+
+    def _lost(self) -> None:
+        self._store._leases.lose(self._key, self._spec, [self._holder])
+
     def release(self) -> None:
-        if not self._released:
-            self._store._call(lambda c: c.hdel(self._key, self._field))
-            self._released = True
+        if self._gone():
+            return
+        try:
+            self._store._call(self._hdel)
+        except BaseException:
+            self._lost()
+            raise
 
     async def arelease(self) -> None:
-        if self._released:
+        if self._gone():
             return
         clients = self._store._async
-        if clients.native():
-            await clients.call(lambda c: c.hdel(self._key, self._field))
-        else:
-            await anyio.to_thread.run_sync(self._store._call, self._hdel)
-        self._released = True
+        try:
+            if clients.native():
+                await clients.call(self._hdel)
+            else:
+                await anyio.to_thread.run_sync(self._store._call, self._hdel)
+        except BaseException:
+            self._lost()
+            raise
 
-    def _hdel(self, client: Client) -> object:
-        return client.hdel(self._key, self._field)
+    def _hdel(self, client: Client | AsyncRedis) -> Any:
+        return client.hdel(self._key, "h:" + self._holder)
 
 
 class RedisStore(Store):
@@ -141,6 +169,7 @@ class RedisStore(Store):
         self._buckets: dict[tuple[LimiterSpec, str | None], tuple[str, list[str | bytes]]] = {}
         self._async = AsyncClients(self._target, self.timeout)
         self._given_url = url  # password included: only for reopen_url()
+        self._leases = LeaseBook(self._clock, self._touch)
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, time_source={self.time_source!r})"
@@ -318,19 +347,47 @@ class RedisStore(Store):
         key = policy_key(self._prefix, spec.name, "bulkhead")
         return key, [self._now(), spec.name, str(spec.max_concurrent)]
 
-    def try_hold(self, spec: BulkheadSpec) -> Hold | None:
+    def _hold_args(self, spec: BulkheadSpec) -> tuple[str, str, list[str], list[str]]:
         key, args = self._lease_args(spec)
         holder = uuid.uuid4().hex
-        reply = self._run("lease_acquire", key, [*args, fmt(spec.lease), holder])
+        lost = self._leases.take_lost(key)  # cancelled in the same round trip
+        return key, holder, lost, [*args, fmt(spec.lease), holder, "0", *lost]
+
+    def _held(self, spec: BulkheadSpec, key: str, holder: str, reply: list[str]) -> Hold | None:
         slot = int(reply[1])
-        return None if slot < 0 else _RedisHold(self, key, "h:" + holder, slot)
+        if slot < 0:
+            return None
+        self._leases.held(key, spec, holder)
+        return _RedisHold(self, key, spec, holder, slot)
+
+    def _lost(self, key: str, spec: BulkheadSpec, holders: list[str], exc: BaseException) -> None:
+        if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError):
+            return  # refused before running (credentials, permissions): nothing to cancel
+        self._leases.lose(key, spec, holders)
+
+    def try_hold(self, spec: BulkheadSpec) -> Hold | None:
+        key, holder, lost, args = self._hold_args(spec)
+        try:
+            reply = self._run("lease_acquire", key, args)
+        except BaseException as exc:
+            # The script may still run (a stall, a dropped connection): cancel it next time.
+            self._lost(key, spec, [*lost, holder], exc)
+            raise
+        return self._held(spec, key, holder, reply)
 
     async def atry_hold(self, spec: BulkheadSpec) -> Hold | None:
-        key, args = self._lease_args(spec)
-        holder = uuid.uuid4().hex
-        reply = await self._arun("lease_acquire", key, [*args, fmt(spec.lease), holder])
-        slot = int(reply[1])
-        return None if slot < 0 else _RedisHold(self, key, "h:" + holder, slot)
+        key, holder, lost, args = self._hold_args(spec)
+        try:
+            reply = await self._arun("lease_acquire", key, args)
+        except BaseException as exc:  # timed out, disconnected or cancelled: answer lost
+            self._lost(key, spec, [*lost, holder], exc)
+            raise
+        return self._held(spec, key, holder, reply)
+
+    def _touch(self, touch: Touch) -> None:
+        key, args = self._lease_args(touch.spec)
+        renew = [str(len(touch.renew)), *touch.renew, *touch.cancel]
+        self._run("lease_acquire", key, [*args, fmt(touch.spec.lease), "", *renew])
 
     def holders(self, spec: BulkheadSpec) -> int:
         key, args = self._lease_args(spec)
@@ -366,6 +423,7 @@ class RedisStore(Store):
         return self._call(lambda c: self._reset(c, name))
 
     def close(self) -> None:
+        self._leases.close()
         with self._lock:
             client, self._client = self._client, None
         if client is not None:

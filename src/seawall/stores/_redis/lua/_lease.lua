@@ -1,11 +1,13 @@
 -- Bulkhead lease prelude (mirrors seawall.stores._rules.lease_acquire). KEYS[1] lease hash;
--- each holder is a field 'h:<holder>' = '<lease end> <slot>'. ARGV: 1 now, 2 name,
--- 3 max_concurrent, then the operation's own arguments from 4.
+-- each holder is a field 'h:<holder>' = '<lease end> <slot>'; each cancelled holder (an
+-- acquisition whose answer was lost) is a field 'x:<holder>' = '<end>' until its lease would
+-- have ended. ARGV: 1 now, 2 name, 3 max_concurrent, then the operation's own arguments from 4.
 local function load_leases(key)
   local all = redis.call('HGETALL', key)
-  local leases = {}
+  local leases, tombs = {}, {}
   for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'h:' then
+    local kind = string.sub(all[i], 1, 2)
+    if kind == 'h:' then
       local ends, slot = string.match(all[i + 1], '^(%S+) (%d+)$')
       local e = number(ends, nil)
       if e == nil then
@@ -13,7 +15,9 @@ local function load_leases(key)
         slot = '0'
       end
       leases[all[i]] = { ends = e, slot = tonumber(slot) }
+    elseif kind == 'x:' then
+      tombs[all[i]] = number(all[i + 1], nil) or NEVER
     end
   end
-  return leases
+  return leases, tombs
 end

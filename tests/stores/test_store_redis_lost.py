@@ -1,0 +1,226 @@
+"""Answers lost to a stalled, killed or emptied Redis leave nothing granted behind.
+
+A real ``redis-server`` is paused with SIGSTOP while calls time out: the scripts already in
+its sockets run when it resumes, for callers that were told no. The next round trip that
+reaches Redis must cancel them, so capacity is back at once and never exceeds the limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from _redis_server import RedisServer
+from seawall.asgi import ResilienceMiddleware
+from seawall.stores._base import BulkheadSpec, Hold, StoreUnavailableError
+from seawall.stores._redis.keys import policy_key
+from seawall.stores._redis.store import RedisStore
+from seawall.testing import FakeClock
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    """A fresh redis-server for one test (some tests kill it)."""
+    srv = RedisServer()
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+def _evalsha_calls(server: RedisServer) -> int:
+    with server.client() as c:
+        stats = c.info("commandstats").get("cmdstat_evalsha", {})
+        return int(stats.get("calls", 0))
+
+
+def _wait_for_stale(server: RedisServer, before: int) -> int:
+    """Block until the resumed Redis has run the EVALSHAs left in its sockets; return how many.
+
+    Only calls on connections opened before the pause reach Redis's sockets (a new connection
+    stalls in its handshake), so how many there are is read back, not assumed.
+    """
+    deadline = time.monotonic() + 10.0  # a bound on a resumed process catching up, not a figure
+    seen = _evalsha_calls(server)
+    while True:
+        assert time.monotonic() < deadline, "the stale scripts never ran"
+        time.sleep(0.1)
+        now = _evalsha_calls(server)
+        if now > before and now == seen:
+            return now - before
+        seen = now
+
+
+def _concurrently(n: int, fn: Callable[[], object]) -> list[object]:
+    """Run ``fn`` in ``n`` threads at once (so each takes its own pooled connection)."""
+    results: list[object] = [None] * n
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = fn()
+        except StoreUnavailableError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_stale_acquisitions_are_cancelled_by_the_next_call(server: RedisServer) -> None:
+    """Acquisitions lost to a stall hold nothing once the next acquisition has run."""
+    store = RedisStore(server.url, timeout=0.1)
+    spec = BulkheadSpec("lost-bh", 3, lease=5.0)
+    warm = _concurrently(3, lambda: store.try_hold(spec))  # three pooled connections
+    for hold in warm:
+        assert isinstance(hold, Hold)
+        hold.release()
+    before = _evalsha_calls(server)
+    server.pause()
+    try:
+        lost = _concurrently(3, lambda: store.try_hold(spec))
+    finally:
+        server.resume()
+    assert all(isinstance(x, StoreUnavailableError) for x in lost)
+    assert _wait_for_stale(server, before) >= 1
+    hold = store.try_hold(spec)
+    assert hold is not None
+    assert store.holders(spec) == 1
+    hold.release()
+    assert store.holders(spec) == 0
+    store.close()
+
+
+async def _three_slow(client: httpx.AsyncClient, inside: anyio.Event, go: anyio.Event) -> None:
+    """Three requests to /slow at once; ``inside`` is set when all three run, ``go`` ends them."""
+    state["inside"], state["go"], state["entered"] = inside, go, 0
+    statuses: list[int] = []
+
+    async def get() -> None:
+        statuses.append((await client.get("/slow")).status_code)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(get)
+        await inside.wait()
+        go.set()
+    assert statuses == [200, 200, 200]
+
+
+state: dict[str, Any] = {}
+
+
+async def _stalled_middleware_scenario(server: RedisServer) -> None:
+    clock = FakeClock()
+    inside, go = anyio.Event(), anyio.Event()
+
+    async def slow(request: Request) -> PlainTextResponse:
+        state["entered"] += 1
+        if state["entered"] == 3:
+            state["inside"].set()
+        await state["go"].wait()
+        return PlainTextResponse("slow")
+
+    async def fast(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", fast), Route("/slow", slow)])
+    # Long enough that a loaded machine answers in time, short enough to stall quickly.
+    store = RedisStore(server.url, timeout=0.5)
+    mw = ResilienceMiddleware(app, max_concurrent=3, store=store, clock=clock)
+    assert mw.bulkhead is not None
+    transport = httpx.ASGITransport(app=mw)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await _three_slow(client, inside, go)  # three pooled connections, the script loaded
+        before = _evalsha_calls(server)
+        server.pause()
+        try:
+            # Three at once: each sends its script on its own connection, then times out.
+            inside, go = anyio.Event(), anyio.Event()
+            await _three_slow(client, inside, go)  # degraded: local slots
+        finally:
+            server.resume()
+        assert await anyio.to_thread.run_sync(_wait_for_stale, server, before) >= 1
+        clock.advance(1.0)  # past the store guard's backoff
+        assert (await client.get("/")).status_code == 200
+        assert mw.bulkhead.stats.in_flight == 0
+        inside, go = anyio.Event(), anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_three_slow, client, inside, go)
+            await inside.wait()
+            assert mw.bulkhead.stats.in_flight == 3
+            assert (await client.get("/")).status_code == 503  # never a fourth holder
+            go.set()
+        assert mw.bulkhead.stats.in_flight == 0
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_middleware_admits_at_once_after_a_stall(server: RedisServer) -> None:
+    """ResilienceMiddleware(max_concurrent=3) on a resumed Redis: 200 at once, never 4 holders."""
+    await _stalled_middleware_scenario(server)
+
+
+def _lease_end(server: RedisServer, spec: BulkheadSpec) -> list[float]:
+    with server.client() as c:
+        fields = c.hgetall(policy_key("seawall", spec.name, "bulkhead"))
+    return sorted(float(v.split(b" ")[0]) for k, v in fields.items() if k[:2] == b"h:")
+
+
+def test_long_hold_is_renewed_off_the_request_path(server: RedisServer) -> None:
+    """A held lease is renewed to now + lease once it is a third of a lease old."""
+    clock = FakeClock(wall=1_700_000_000.0)
+    store = RedisStore(server.url, time_source="client", clock=clock, timeout=5.0)
+    spec = BulkheadSpec("renew-bh", 1, lease=3.0)
+    hold = store.try_hold(spec)
+    assert hold is not None
+    assert _lease_end(server, spec) == [1_700_000_003.0]
+    clock.wait_for_sleepers(1)  # the renewer, started by the hold, waits
+    clock.advance(1.0)
+    clock.wait_for_sleepers(1)  # the renewer ran and waits again
+    assert _lease_end(server, spec) == [1_700_000_004.0]
+    clock.advance(2.5)  # past the first lease's end
+    clock.wait_for_sleepers(1)
+    assert _lease_end(server, spec) == [1_700_000_006.5]
+    assert store.holders(spec) == 1
+    assert store.try_hold(spec) is None
+    hold.release()
+    assert store.holders(spec) == 0
+    store.close()
+
+
+def test_restart_without_data_counts_running_holders_again(server: RedisServer) -> None:
+    """After Redis restarts empty, the next renewal puts the running holder back: still full."""
+    clock = FakeClock(wall=1_700_000_000.0)
+    store = RedisStore(server.url, time_source="client", clock=clock, timeout=5.0)
+    spec = BulkheadSpec("restart-bh", 1, lease=3.0)
+    hold = store.try_hold(spec)
+    assert hold is not None
+    clock.wait_for_sleepers(1)  # the renewer, started by the hold, waits
+    server.kill()
+    server.start()  # same port, no data
+    assert store.holders(spec) == 0
+    clock.advance(1.0)
+    clock.wait_for_sleepers(1)
+    assert store.holders(spec) == 1
+    assert store.try_hold(spec) is None
+    hold.release()
+    assert store.holders(spec) == 0
+    store.close()
