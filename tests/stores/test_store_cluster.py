@@ -24,12 +24,12 @@ from seawall.stores._redis.keys import bucket_key
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 0.1
-# A CLUSTERDOWN reply comes back in about 1 ms (at most 25 ms seen on this loaded 2-core
-# machine, sync and async, 30 decisions per run); the old client's fixed sleep alone is
-# 0.25 s. The store timeout itself is the bound the design promises.
+# A CLUSTERDOWN reply comes back in about 1 ms (at most 24 ms seen on this loaded 2-core
+# machine, benchmarks/bench_store_stall.py: sync, asyncio, trio); the old client's fixed
+# sleep alone is 0.25 s. The store timeout itself is the bound the design promises.
 CLUSTERDOWN_BOUND = TIMEOUT
-# A frozen master costs the timeout (0.1 s) plus scheduling: at most 0.13 s seen here over
-# 30 decisions. One retry would cost a second timeout (0.2 s), so 0.18 s tells them apart.
+# A frozen master costs the timeout (0.1 s) plus scheduling: at most 0.13 s seen here (same
+# benchmark). One retry would cost a second timeout (0.2 s), so 0.18 s tells them apart.
 STOPPED_BOUND = 0.18
 
 

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow
 
 TIMEOUT = 0.1
 # One frozen round trip costs the timeout (0.1 s) plus scheduling: at most 0.135 s seen on
-# this loaded 2-core machine over 30 decisions per kind. A single retry would cost 0.2 s,
-# so 0.18 s keeps both margins.
+# this loaded 2-core machine (benchmarks/bench_store_stall.py, sync, asyncio and trio). A
+# single retry would cost 0.2 s, so 0.18 s keeps both margins.
 BOUND = 0.18
 
 LIM = LimiterSpec("to-lim", 0.1, 5.0)
@@ -144,7 +144,8 @@ async def fail() -> None:
 
 
 # A store call made on the loop lags a 10 ms probe by the whole store timeout (0.25 s here);
-# without one the probe was at most about 30 ms late on this loaded 2-core machine.
+# without one the probe was at most 17 ms late on this loaded 2-core machine (20 runs of
+# the middleware's scenarios in tests/asgi/test_asgi_store_stall.py).
 STALL_TIMEOUT = 0.25
 MAX_LAG = 0.12
 
