@@ -12,7 +12,9 @@ CPU per decision (``time.process_time``: every thread of this process, so a clie
 I/O threads and anyio's worker threads are counted) and Redis CPU per decision (``INFO cpu``
 of the server). Ratios are against the baseline case measured in the same run (redis-py's
 asyncio client, what the store uses on asyncio); with ``--runs`` > 1 the case order rotates
-each run and the table shows the median and the spread (min-max) of the ratios.
+each run and the table shows the median and the spread (min-max) of the ratios. Before the
+runs it checks, on both loops, what the store would need of valkey-glide besides speed
+(``glide_check``).
 """
 
 from __future__ import annotations
@@ -210,6 +212,44 @@ def available(label: str) -> str | None:
     return None
 
 
+async def glide_check(server: Any) -> str:
+    """What a store needs of valkey-glide besides speed, checked on the running loop.
+
+    A client opened by one task must serve tasks that do not descend from it (a server's
+    request tasks), and a frozen Redis (SIGSTOP) must cost one ``request_timeout``.
+    """
+    import signal
+
+    import glide
+
+    opened: list[Any] = []
+
+    async def open_client() -> None:
+        config = glide.GlideClientConfiguration(
+            [glide.NodeAddress("127.0.0.1", server.port)], request_timeout=100
+        )
+        opened.append(await glide.GlideClient.create(config))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(open_client)  # this task ends before the client is used
+    client = opened[0]
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(client.custom_command, ["INCR", "glide-check"])
+    shared = int(await client.custom_command(["GETDEL", "glide-check"]))
+    server.proc.send_signal(signal.SIGSTOP)
+    started = time.perf_counter()
+    try:
+        await client.custom_command(["PING"])
+        frozen = "answered while frozen?"
+    except glide.GlideError as exc:
+        frozen = f"{type(exc).__name__} after {time.perf_counter() - started:.3f} s"
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+    await client.close()
+    return f"8 tasks not descending from the opener: {shared}/8 done; frozen Redis: {frozen}"
+
+
 def run_once(t: Target, cases: list[tuple[str, str, Callable[..., Any]]]) -> dict[Any, Meter]:
     out: dict[Any, Meter] = {}
     for label, loop, case in cases:
@@ -251,6 +291,9 @@ def main() -> None:
     server.start()
     try:
         t = Target(server.port, opts.n)
+        if any(c[0] == "valkey-glide" for c in cases):
+            for loop in ("asyncio", "trio"):
+                print(f"valkey-glide on {loop}: {anyio.run(glide_check, server, backend=loop)}")
         runs = []
         for r in range(opts.runs):
             k = r % len(cases)  # rotate, so no case always runs first or last
