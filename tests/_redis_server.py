@@ -216,6 +216,28 @@ class RedisCluster3:
                         raise RuntimeError(f"cluster did not reach state {state!r}")
                     time.sleep(0.05)
 
+    def add_replica(self, master: RedisServer) -> RedisServer:
+        """Start a fourth node and join it as ``master``'s replica (it can take over)."""
+        replica = RedisServer(cluster=True, claim_slots=False, extra_args=self.nodes[0].extra_args)
+        replica.start()
+        self.nodes.append(replica)
+        with master.client() as c:
+            master_id = c.execute_command("CLUSTER", "MYID").decode()
+        subprocess.run(
+            ["redis-cli", "--cluster", "add-node", f"127.0.0.1:{replica.port}",
+             f"127.0.0.1:{master.port}", "--cluster-slave", "--cluster-master-id", master_id],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=30,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20.0
+        with replica.client() as c:
+            while c.info("replication").get("master_link_status") != "up":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the replica did not sync with its master")
+                time.sleep(0.05)
+        return replica
+
     def owner(self, key: str) -> RedisServer:
         """The master that serves ``key``'s hash slot."""
         with self.nodes[0].client() as c:

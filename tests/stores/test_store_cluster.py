@@ -168,3 +168,32 @@ async def test_a_degraded_policy_answers_within_the_timeout_on_clusterdown(
     assert max(spent) < CLUSTERDOWN_BOUND, spent
     with anyio.CancelScope(shield=True):
         await store.aclose()
+
+
+def test_decisions_follow_a_failover_to_the_promoted_replica(cluster: RedisCluster3) -> None:
+    """Once a frozen master's replica takes over, the policy decides there (each miss fast)."""
+    victim = cluster.nodes[1]
+    cluster.add_replica(victim)
+    cluster.wait_state("ok")
+    (name,) = names_on(cluster, victim)
+    store = RedisStore(cluster.url, timeout=TIMEOUT)
+    assert store.reserve(limiter_spec(name), None, 1, 0.0).wait == 0.0
+    victim.pause()
+    misses: list[float] = []
+    # The election takes about 2 s (node timeout 0.5 s); 15 s is the patience of the test,
+    # not a figure. Each miss is one decision that must still fail within the timeout.
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            answer = store.reserve(limiter_spec(name), None, 1, 0.0)
+        except StoreUnavailableError:
+            misses.append(time.perf_counter() - started)
+            time.sleep(0.05)  # polls the real failover, no logic timed by it
+            continue
+        assert answer.wait == 0.0
+        break
+    else:
+        pytest.fail(f"no decision reached the promoted replica in 15 s ({len(misses)} misses)")
+    assert max(misses) < STOPPED_BOUND, misses
+    store.close()
