@@ -11,11 +11,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
+import httpx
 import pytest
 
 from _redis_server import RedisServer
-from seawall import Bulkhead, CircuitBreaker, CircuitState, Pipeline
+from seawall import Bulkhead, CircuitBreaker, CircuitState, Pipeline, RateLimiter
 from seawall._core.breaker import BreakerConfig
+from seawall.httpx import ResilientTransport
 from seawall.stores import RedisStore
 from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec, StoreUnavailableError
 from seawall.testing import FakeClock
@@ -172,7 +174,43 @@ async def test_a_pipeline_over_a_frozen_store_leaves_the_loop_free(frozen: Redis
         tg.start_soon(probe)
         for _ in range(3):
             await pipeline.acall(anyio.sleep, 0.01)  # degraded="local" admits
+        await anyio.sleep(0.05)  # the probe wakes (late, if the loop was held) and records
         tg.cancel_scope.cancel()
+    assert max(lags) < MAX_LAG
+    frozen.resume()
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_transport_blocks_a_frozen_shared_limiter_off_the_loop(
+    frozen: RedisServer,
+) -> None:
+    """A 429 with Retry-After blocks a store-backed host limiter without stalling the loop."""
+    store = RedisStore(frozen.url, timeout=STALL_TIMEOUT)
+    limiter = RateLimiter(rate=100, name="lag-upstream", store=store)
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/ok":
+            return httpx.Response(200)
+        return httpx.Response(429, headers={"Retry-After": "1"})
+
+    transport = ResilientTransport(httpx.MockTransport(upstream), retry=None, limiter=limiter)
+    lags: list[float] = []
+
+    async def probe() -> None:
+        while True:
+            started = time.perf_counter()
+            await anyio.sleep(0.01)
+            lags.append(time.perf_counter() - started - 0.01)
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://upstream.test") as client:
+        assert (await client.get("/ok")).status_code == 200  # connected, scripts loaded
+        frozen.pause()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(probe)
+            assert (await client.get("/busy")).status_code == 429
+            await anyio.sleep(0.05)  # the probe wakes (late, if the loop was held) and records
+            tg.cancel_scope.cancel()
     assert max(lags) < MAX_LAG
     frozen.resume()
     await store.aclose()
