@@ -12,14 +12,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from _redis_server import RedisServer
 from seawall._core.breaker import BreakerConfig, BreakerState
 from seawall._core.limiter import Bucket
 from seawall.stores import _rules
-from seawall.stores._base import BreakerSpec, BulkheadSpec, Hold, LimiterSpec
+from seawall.stores._base import BreakerSpec, BulkheadSpec, Hold, LimiterSpec, Reservation
+from seawall.stores._redis import replies
+from seawall.stores._redis.keys import fmt
 from seawall.stores._redis.store import RedisStore
 from seawall.testing import FakeClock
 
@@ -73,6 +75,11 @@ limiter_events = st.lists(
         st.tuples(st.just("cancel"), st.integers(0, 30), st.integers(1, 4)),
         st.tuples(st.just("block"), st.sampled_from([0.0, 0.25, 1.0, 4.0, 60.0, math.inf])),
         st.tuples(st.just("peek")),
+        # answers lost: of a committed reservation (its tokens come back with the next one),
+        # or of one still on its way (refused when it arrives, "late")
+        st.tuples(st.just("lose_after"), st.integers(0, 30)),
+        st.tuples(st.just("lose_before")),
+        st.tuples(st.just("late"), st.integers(0, 30), st.integers(1, 4)),
     ),
     min_size=1,
     max_size=40,
@@ -86,24 +93,45 @@ limiter_events = st.lists(
     start=starts,
     events=limiter_events,
 )
+@example(  # a lost reservation given back under a Retry-After block: the block stays
+    interval=0.25,
+    burst=3.0,
+    start=1_700_000_000.0,
+    events=[("reserve", 3, 0.0), ("block", 4.0), ("lose_after", 0), ("reserve", 1, 0.0)],
+)
 def test_limiter_scripts_equal_rules(
     server: RedisServer, interval: float, burst: float, start: float, events: list[tuple]
 ) -> None:
-    """Every reserve, cancel, block and peek answer of the Lua scripts equals _rules'."""
+    """Every answer (reserve with lost ones given back, cancel, block, peek) equals _rules'."""
     clock = FakeClock(wall=start)
     store = _store(server, clock)
     spec = LimiterSpec(f"lim-{uuid.uuid4().hex}", interval, burst, max_block=5.0)
     bucket = Bucket(interval, burst)
     tickets: list[float] = [-math.inf, 0.0]
+    receipts: dict[str, float] = {}
+    committed: list[str] = []
+    unsent: list[str] = []
+    lost: list[str] = []
+    reserve = _Reserve(store, spec, bucket, receipts)
     try:
         for event in events:
             now = clock.time()
             if event[0] == "time":
                 clock.jump_wall(event[1])
             elif event[0] == "reserve":
-                got = store.reserve(spec, "k", event[1], event[2])
-                assert got == _rules.bucket_reserve(bucket, now, event[1], event[2])
+                holder = uuid.uuid4().hex
+                got = reserve(now, event[1], event[2], holder, tuple(lost))
+                lost.clear()
                 tickets.append(got.ticket)
+                if got.wait <= event[2]:
+                    committed.append(holder)
+            elif event[0] == "lose_after" and committed:
+                lost.append(committed[event[1] % len(committed)])
+            elif event[0] == "lose_before":
+                unsent.append(uuid.uuid4().hex)
+                lost.append(unsent[-1])
+            elif event[0] == "late" and unsent:
+                reserve(now, event[2], 0.5, unsent[event[1] % len(unsent)], ())
             elif event[0] == "cancel":
                 ticket = tickets[event[1] % len(tickets)]
                 got_c = store.cancel(spec, "k", ticket, event[2])
@@ -111,10 +139,31 @@ def test_limiter_scripts_equal_rules(
             elif event[0] == "block":
                 got_b = store.block(spec, "k", event[1])
                 assert got_b == _rules.bucket_block(bucket, now, event[1], spec.max_block)
-            else:
+            elif event[0] == "peek":
                 assert store.peek(spec, "k") == _rules.bucket_peek(bucket, now)
     finally:
         store.close()
+
+
+class _Reserve:
+    """Runs limiter_reserve with holder ids on Redis and on the rules; compares the answers."""
+
+    def __init__(
+        self, store: RedisStore, spec: LimiterSpec, bucket: Bucket, receipts: dict[str, float]
+    ) -> None:
+        self.store, self.spec, self.bucket, self.receipts = store, spec, bucket, receipts
+
+    def __call__(
+        self, now: float, tokens: int, max_wait: float, holder: str, lost: tuple[str, ...]
+    ) -> Reservation:
+        rkey, fixed = self.store._bucket(self.spec, "k")
+        args = [repr(now), *fixed, str(tokens), fmt(max_wait), "5.0", holder, *lost]
+        got = replies.reservation(self.store._run("limiter_reserve", rkey, args))
+        want = _rules.bucket_reserve_held(
+            self.bucket, self.receipts, now, tokens, max_wait, holder, lost
+        )
+        assert got == want
+        return got
 
 
 # -- breaker ---------------------------------------------------------------------------------

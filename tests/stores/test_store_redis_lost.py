@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from _redis_server import RedisServer
 from seawall.asgi import ResilienceMiddleware
-from seawall.stores._base import BulkheadSpec, Hold, StoreUnavailableError
+from seawall.stores._base import BulkheadSpec, Hold, LimiterSpec, StoreUnavailableError
 from seawall.stores._redis.keys import policy_key
 from seawall.stores._redis.store import RedisStore
 from seawall.testing import FakeClock
@@ -54,12 +54,13 @@ def _wait_for_stale(server: RedisServer, before: int) -> int:
     stalls in its handshake), so how many there are is read back, not assumed.
     """
     deadline = time.monotonic() + 10.0  # a bound on a resumed process catching up, not a figure
-    seen = _evalsha_calls(server)
+    seen, quiet = _evalsha_calls(server), 0
     while True:
         assert time.monotonic() < deadline, "the stale scripts never ran"
-        time.sleep(0.1)
+        time.sleep(0.05)
         now = _evalsha_calls(server)
-        if now > before and now == seen:
+        quiet = quiet + 1 if now == seen else 0
+        if now > before and quiet >= 4:  # nothing new for a while: the sockets are drained
             return now - before
         seen = now
 
@@ -224,3 +225,55 @@ def test_restart_without_data_counts_running_holders_again(server: RedisServer) 
     hold.release()
     assert store.holders(spec) == 0
     store.close()
+
+
+# -- limiter reservations --------------------------------------------------------------------
+
+# Nine tokens, one back every 1000 s: no refill during a test, so counts are exact.
+WARM = LimiterSpec("warm-lim", 1000.0, 9.0)
+LIM = LimiterSpec("lost-lim", 1000.0, 9.0)
+
+
+def test_stale_reservations_give_their_tokens_back(server: RedisServer) -> None:
+    """Reservations lost to a stall spend nothing once the next reservation has run."""
+    store = RedisStore(server.url, timeout=0.1)
+    _concurrently(3, lambda: store.reserve(WARM, None, 1, 0.0))  # three pooled connections
+    before = _evalsha_calls(server)
+    server.pause()
+    try:
+        lost = _concurrently(3, lambda: store.reserve(LIM, None, 1, 0.0))
+    finally:
+        server.resume()
+    assert all(isinstance(x, StoreUnavailableError) for x in lost)
+    assert _wait_for_stale(server, before) >= 1
+    assert store.reserve(LIM, None, 1, 0.0).remaining == 8
+    store.close()
+
+
+@pytest.mark.anyio
+async def test_stale_async_reservations_give_their_tokens_back(server: RedisServer) -> None:
+    """The same on asyncio (native client) and trio (worker threads)."""
+    store = RedisStore(server.url, timeout=0.1)
+    failures: list[BaseException] = []
+
+    async def reserve(spec: LimiterSpec) -> None:
+        try:
+            await store.areserve(spec, None, 1, 0.0)
+        except StoreUnavailableError as exc:
+            failures.append(exc)
+
+    async with anyio.create_task_group() as tg:  # three pooled connections
+        for _ in range(3):
+            tg.start_soon(reserve, WARM)
+    before = _evalsha_calls(server)
+    server.pause()
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(reserve, LIM)
+    finally:
+        server.resume()
+    assert len(failures) == 3
+    assert await anyio.to_thread.run_sync(_wait_for_stale, server, before) >= 1
+    assert (await store.areserve(LIM, None, 1, 0.0)).remaining == 8
+    await store.aclose()

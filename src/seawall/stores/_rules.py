@@ -17,6 +17,8 @@ Shared state lives on wall time, which can jump. Two rules keep a jump harmless:
 
 from __future__ import annotations
 
+import math
+
 from .._core.breaker import (
     BreakerConfig,
     BreakerState,
@@ -31,6 +33,7 @@ from .._core.limiter import EPSILON, Bucket
 from ._base import BreakerView, Reservation
 
 __all__ = [
+    "CANCELLED",
     "breaker_admit",
     "breaker_force",
     "breaker_record",
@@ -38,7 +41,9 @@ __all__ = [
     "bucket_block",
     "bucket_cancel",
     "bucket_peek",
+    "bucket_refund",
     "bucket_reserve",
+    "bucket_reserve_held",
     "bucket_ttl",
     "lease_acquire",
     "rebase_breaker",
@@ -64,6 +69,54 @@ def bucket_reserve(b: Bucket, now: float, tokens: int, max_wait: float) -> Reser
     wait = b.reserve(now, tokens, max_wait)
     remaining, reset_after = b.describe(now)
     return Reservation(wait, b.full_at, remaining, reset_after)
+
+
+CANCELLED = -1.0
+"""A receipt's value once its holder's answer was lost: a reservation arriving later is refused."""
+
+
+def bucket_refund(b: Bucket, now: float, tokens: float) -> None:
+    """Give back ``tokens`` taken by a reservation whose answer was lost, wherever it stands.
+
+    Unlike :func:`bucket_cancel`, later reservations do not stop it: they were promised slots
+    counting these tokens as spent, and they keep them, so nobody gets more than the rate
+    allows; the bucket is never fuller than full, nor below a block's floor.
+    """
+    if b.full_at > now:
+        block_floor = b.blocked_until + (b.burst - 1.0) * b.interval
+        b.full_at = max(b.full_at - tokens * b.interval, now, block_floor)
+
+
+def bucket_reserve_held(
+    b: Bucket,
+    receipts: dict[str, float],
+    now: float,
+    tokens: int,
+    max_wait: float,
+    holder: str,
+    lost: tuple[str, ...] = (),
+) -> Reservation:
+    """:func:`bucket_reserve` for a caller whose answer may be lost (the Redis store).
+
+    ``receipts`` maps each holder id to the tokens its committed reservation took (kept by
+    the store for a lease period). In one step: each holder of ``lost`` gets its tokens
+    back (:func:`bucket_refund`) and its receipt becomes :data:`CANCELLED`, so that if its
+    reservation reaches the store only later it is refused (wait ``inf``); then ``holder``
+    reserves, and a committed reservation leaves its receipt.
+    """
+    rebase_bucket(b, now)
+    for gone in lost:
+        taken = receipts.get(gone)
+        if taken is not None and taken > 0:
+            bucket_refund(b, now, taken)
+        receipts[gone] = CANCELLED
+    if receipts.get(holder) == CANCELLED:
+        remaining, reset_after = b.describe(now)
+        return Reservation(math.inf, b.full_at, remaining, reset_after)
+    answer = bucket_reserve(b, now, tokens, max_wait)
+    if answer.wait <= max_wait:
+        receipts[holder] = float(tokens)
+    return answer
 
 
 def bucket_cancel(b: Bucket, ticket: float, tokens: int) -> bool:

@@ -18,6 +18,7 @@ a store shared by unrelated request tasks cannot do (see ``docs/redis-store.md``
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import threading
 import uuid
 from collections.abc import Sequence
@@ -77,6 +78,8 @@ _NO_SETINFO: dict[str, None] = (
     else {"lib_name": None, "lib_version": None}
 )
 _BUCKET_CACHE = 4096  # cached bucket keys; cleared when full (rebuilt on demand)
+_RECEIPT = "5.0"  # seconds a reservation's receipt lives: time to cancel it if it was lost
+_MAX_LOST = 1024  # lost reservations remembered per bucket; older ones just expire
 _STATUS = {
     "limiter": replies.bucket_status,
     "breaker": replies.breaker_status,
@@ -170,6 +173,10 @@ class RedisStore(Store):
         self._async = AsyncClients(self._target, self.timeout)
         self._given_url = url  # password included: only for reopen_url()
         self._leases = LeaseBook(self._clock, self._touch)
+        # Holder ids of reservations: unique across processes, cheap to make per call.
+        self._holder_prefix = uuid.uuid4().hex[:16] + "-"
+        self._holder_ids = itertools.count()
+        self._lost_reservations: dict[str, list[str]] = {}
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, time_source={self.time_source!r})"
@@ -246,16 +253,45 @@ class RedisStore(Store):
         replies.warn_if_reset(reply[-1], "limiter", self._target.display)
         return reply
 
+    def _reserve_args(self, rkey: str, tokens: int, max_wait: float) -> tuple[str, list[str]]:
+        holder = f"{self._holder_prefix}{next(self._holder_ids):x}"
+        with self._lock:
+            lost = self._lost_reservations.pop(rkey, [])  # given back in the same round trip
+        return holder, [str(int(tokens)), fmt(max_wait), _RECEIPT, holder, *lost]
+
+    def _reservation_lost(self, rkey: str, args: list[str], exc: BaseException) -> None:
+        """The reservation may still run (a stall, a dropped connection): undo it next time."""
+        if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError):
+            return  # refused before running (credentials, permissions): nothing to undo
+        with self._lock:
+            if len(self._lost_reservations) >= _BUCKET_CACHE:
+                self._lost_reservations.clear()  # their receipts expire by themselves
+            lost = self._lost_reservations.setdefault(rkey, [])
+            lost.extend(args[3:])  # this holder and the lost ones it carried
+            del lost[:-_MAX_LOST]
+
     def reserve(
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
-        reply = self._limiter("limiter_reserve", spec, key, str(int(tokens)), fmt(max_wait))
+        rkey = self._bucket(spec, key)[0]
+        _, args = self._reserve_args(rkey, tokens, max_wait)
+        try:
+            reply = self._limiter("limiter_reserve", spec, key, *args)
+        except BaseException as exc:
+            self._reservation_lost(rkey, args, exc)
+            raise
         return replies.reservation(reply)
 
     async def areserve(
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
-        reply = await self._alimiter("limiter_reserve", spec, key, str(int(tokens)), fmt(max_wait))
+        rkey = self._bucket(spec, key)[0]
+        _, args = self._reserve_args(rkey, tokens, max_wait)
+        try:
+            reply = await self._alimiter("limiter_reserve", spec, key, *args)
+        except BaseException as exc:  # timed out, disconnected or cancelled: answer lost
+            self._reservation_lost(rkey, args, exc)
+            raise
         return replies.reservation(reply)
 
     def cancel(self, spec: LimiterSpec, key: str | None, ticket: float, tokens: int) -> bool:
@@ -405,6 +441,8 @@ class RedisStore(Store):
         now = self._status_now(client)
         found: list[PolicyStatus] = []
         for key in client.scan_iter(match=store_pattern(self._prefix), count=1000):
+            if ":r:" in _text(key):
+                continue  # a reservation's receipt, not a policy
             raw = client.hgetall(key)
             fields = {_text(k): _text(v) for k, v in raw.items()}
             build = _STATUS.get(fields.get("kind", ""))
@@ -417,7 +455,8 @@ class RedisStore(Store):
 
     def _reset(self, client: Client, name: str) -> int:
         keys = list(client.scan_iter(match=policy_pattern(self._prefix, name), count=1000))
-        return sum(int(client.delete(k)) for k in keys)
+        # Receipts go too, but only records count: a receipt is no state of its own.
+        return sum(int(client.delete(k)) for k in keys if ":r:" not in _text(k))
 
     def reset(self, name: str) -> int:
         return self._call(lambda c: self._reset(c, name))
