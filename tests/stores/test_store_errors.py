@@ -23,7 +23,7 @@ WRONG = "wrong-Zk9-secret"
 # What seawall runs on Redis, as docs/redis-store.md ("Access control") tells users to grant.
 DOCUMENTED_ACL = (
     "resetkeys ~seawall:* resetchannels -@all +evalsha +eval +exists +expire +hdel +hgetall "
-    "+hmget +hset +time +scan +del"
+    "+hmget +hset +get +set +time +scan +del"
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -22,7 +23,7 @@ from seawall.stores import _rules
 from seawall.stores._base import BreakerSpec, BulkheadSpec, Hold, LimiterSpec, Reservation
 from seawall.stores._redis import replies
 from seawall.stores._redis.keys import fmt
-from seawall.stores._redis.store import RedisStore
+from seawall.stores._redis.store import _RECEIPT, RedisStore
 from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.slow
@@ -177,6 +178,11 @@ breaker_events = st.lists(
         st.tuples(st.just("record"), st.just(-1), st.sampled_from([0, 1, 1, 1, 2])),
         st.tuples(st.just("force"), st.sampled_from(["open", "closed", "reset"])),
         st.tuples(st.just("view")),
+        # answers lost: of an admitted probe (given back with the next admission), or of an
+        # admission still on its way (refused when it arrives, "late")
+        st.tuples(st.just("lose_after"), st.integers(0, 30)),
+        st.tuples(st.just("lose_before")),
+        st.tuples(st.just("late"), st.integers(0, 30)),
     ),
     min_size=1,
     max_size=50,
@@ -192,6 +198,24 @@ breaker_events = st.lists(
     stale=st.sampled_from([1.0, 2.0, 3.0]),
     start=starts,
     events=breaker_events,
+)
+@example(  # a lost probe is given back: the next caller is the probe, not refused
+    max_failures=1,
+    reset_timeout=0.5,
+    half_open=1,
+    success_threshold=1,
+    stale=3.0,
+    start=1_700_000_000.0,
+    events=[
+        ("admit",),
+        ("record", -1, 1),
+        ("time", 1.0),
+        ("admit",),
+        ("lose_after", -1),
+        ("admit",),
+        ("record", -1, 0),
+        ("view",),
+    ],
 )
 def test_breaker_scripts_equal_rules(
     server: RedisServer,
@@ -214,6 +238,21 @@ def test_breaker_scripts_equal_rules(
     state = BreakerState()
     last: float | None = None
     tickets: list[tuple[int, int]] = [(0, 0), (0, 1)]
+    receipts: dict[str, Any] = {}
+    admitted: list[str] = []
+    unsent: list[str] = []
+    lost: list[str] = []
+
+    def admit(holder: str, gone: tuple[str, ...]) -> None:
+        args = [_RECEIPT, holder, *gone]
+        key, fixed = store._breaker_args(spec, tuple(args))
+        reply = store._run("breaker_admit", key, fixed)
+        got = replies.admission(reply), replies.transition(reply)
+        assert got == _rules.breaker_admit_held(state, cfg, now, receipts, holder, gone)
+        if isinstance(got[0], tuple):
+            tickets.append(got[0])
+            admitted.append(holder)
+
     try:
         for event in events:
             now = clock.time()
@@ -222,17 +261,22 @@ def test_breaker_scripts_equal_rules(
                 continue
             last = _rules.rebase_breaker(state, now if last is None else last, now)
             if event[0] == "admit":
-                got = store.admit(spec)
-                assert got == _rules.breaker_admit(state, cfg, now)
-                if isinstance(got[0], tuple):
-                    tickets.append(got[0])
+                admit(uuid.uuid4().hex, tuple(lost))
+                lost.clear()
+            elif event[0] == "lose_after" and admitted:
+                lost.append(admitted[event[1] % len(admitted)])
+            elif event[0] == "lose_before":
+                unsent.append(uuid.uuid4().hex)
+                lost.append(unsent[-1])
+            elif event[0] == "late" and unsent:
+                admit(unsent[event[1] % len(unsent)], ())
             elif event[0] == "record":
                 ticket = tickets[event[1] % len(tickets)]  # -1: the latest ticket
                 got_r = store.record(spec, ticket, event[2], 0.0)
                 assert got_r == _rules.breaker_record(state, cfg, now, ticket, event[2], 0.0)
             elif event[0] == "force":
                 assert store.force(spec, event[1]) == _rules.breaker_force(state, event[1], now)
-            else:
+            elif event[0] == "view":
                 assert store.view(spec) == _rules.breaker_view(state, cfg, now)
     finally:
         store.close()

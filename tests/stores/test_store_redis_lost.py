@@ -21,8 +21,15 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from _redis_server import RedisServer
+from seawall._core.breaker import FAILURE, SUCCESS, BreakerConfig
 from seawall.asgi import ResilienceMiddleware
-from seawall.stores._base import BulkheadSpec, Hold, LimiterSpec, StoreUnavailableError
+from seawall.stores._base import (
+    BreakerSpec,
+    BulkheadSpec,
+    Hold,
+    LimiterSpec,
+    StoreUnavailableError,
+)
 from seawall.stores._redis.keys import policy_key
 from seawall.stores._redis.store import RedisStore
 from seawall.testing import FakeClock
@@ -277,3 +284,37 @@ async def test_stale_async_reservations_give_their_tokens_back(server: RedisServ
     assert await anyio.to_thread.run_sync(_wait_for_stale, server, before) >= 1
     assert (await store.areserve(LIM, None, 1, 0.0)).remaining == 8
     await store.aclose()
+
+
+# -- breaker probes --------------------------------------------------------------------------
+
+# Consecutive failures only (the Redis store's kind): one failure opens it for 1 s, then one
+# probe at a time, whose slot a silent holder keeps for 30 s.
+BRK_CFG = BreakerConfig(1, 1.0, 1, 1, 30.0, None, None, None, 10, 10)
+
+
+def test_stale_probe_admissions_are_given_back(server: RedisServer) -> None:
+    """Half-open admissions lost to a stall leave the probe slot free for the next caller."""
+    clock = FakeClock(wall=1_700_000_000.0)
+    store = RedisStore(server.url, time_source="client", clock=clock, timeout=0.1)
+    spec = BreakerSpec("lost-brk", BRK_CFG)
+    warm = BreakerSpec("warm-brk", BRK_CFG)
+    _concurrently(3, lambda: store.admit(warm))  # three pooled connections
+    ticket, _ = store.admit(spec)
+    assert isinstance(ticket, tuple)
+    store.record(spec, ticket, FAILURE, 0.0)  # open
+    clock.advance(1.0)  # half-open: the next admission is the one probe
+    before = _evalsha_calls(server)
+    server.pause()
+    try:
+        lost = _concurrently(3, lambda: store.admit(spec))
+    finally:
+        server.resume()
+    assert all(isinstance(x, StoreUnavailableError) for x in lost)
+    assert _wait_for_stale(server, before) >= 1
+    probe, _ = store.admit(spec)
+    assert isinstance(probe, tuple)  # the probe slot is free (a stale one would wait 30 s)
+    assert store.view(spec).probes == 1
+    assert store.record(spec, probe, SUCCESS, 0.0) is not None  # closed by this probe
+    assert store.view(spec).state == "closed"
+    store.close()

@@ -35,6 +35,7 @@ from ._base import BreakerView, Reservation
 __all__ = [
     "CANCELLED",
     "breaker_admit",
+    "breaker_admit_held",
     "breaker_force",
     "breaker_record",
     "breaker_view",
@@ -159,6 +160,36 @@ def breaker_admit(
 ) -> tuple[Ticket | float, Transition | None]:
     """:func:`seawall._core.breaker.admit`, for a shared record."""
     return admit(s, cfg, now)
+
+
+def breaker_admit_held(
+    s: BreakerState,
+    cfg: BreakerConfig,
+    now: float,
+    receipts: dict[str, Ticket | float],
+    holder: str,
+    lost: tuple[str, ...] = (),
+) -> tuple[Ticket | float, Transition | None]:
+    """:func:`breaker_admit` for a caller whose answer may be lost (the Redis store).
+
+    ``receipts`` maps each holder id to the half-open probe it was admitted as (kept by the
+    store for a lease period). In one step: each holder of ``lost`` gives its probe back,
+    if it is still one of this generation (as if it never ran: no outcome is counted), and
+    its receipt becomes :data:`CANCELLED`, so that an admission arriving later is refused
+    (wait ``inf``, not counted either); then ``holder`` is admitted or not, and a probe
+    leaves its receipt.
+    """
+    for gone in lost:
+        probe = receipts.get(gone)
+        if isinstance(probe, tuple) and probe[0] == s.generation:
+            s.probes.pop(probe[1], None)
+        receipts[gone] = CANCELLED
+    if receipts.get(holder) == CANCELLED:
+        return math.inf, None
+    answer, transition = admit(s, cfg, now)
+    if isinstance(answer, tuple) and answer[1] != 0:
+        receipts[holder] = answer
+    return answer, transition
 
 
 def breaker_record(

@@ -176,7 +176,7 @@ class RedisStore(Store):
         # Holder ids of reservations: unique across processes, cheap to make per call.
         self._holder_prefix = uuid.uuid4().hex[:16] + "-"
         self._holder_ids = itertools.count()
-        self._lost_reservations: dict[str, list[str]] = {}
+        self._lost_answers: dict[str, list[str]] = {}  # Redis key -> holders to cancel
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, time_source={self.time_source!r})"
@@ -253,28 +253,36 @@ class RedisStore(Store):
         replies.warn_if_reset(reply[-1], "limiter", self._target.display)
         return reply
 
-    def _reserve_args(self, rkey: str, tokens: int, max_wait: float) -> tuple[str, list[str]]:
+    def _holder(self, rkey: str) -> tuple[str, list[str]]:
+        """A fresh holder id, and the lost ones of ``rkey`` to cancel in the same round trip."""
         holder = f"{self._holder_prefix}{next(self._holder_ids):x}"
         with self._lock:
-            lost = self._lost_reservations.pop(rkey, [])  # given back in the same round trip
-        return holder, [str(int(tokens)), fmt(max_wait), _RECEIPT, holder, *lost]
+            lost = self._lost_answers.pop(rkey, [])
+        return holder, lost
 
-    def _reservation_lost(self, rkey: str, args: list[str], exc: BaseException) -> None:
-        """The reservation may still run (a stall, a dropped connection): undo it next time."""
+    def _answer_lost(self, rkey: str, holders: list[str], exc: BaseException) -> None:
+        """The operation may still run (a stall, a dropped connection): undo it next time."""
         if isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError):
             return  # refused before running (credentials, permissions): nothing to undo
         with self._lock:
-            if len(self._lost_reservations) >= _BUCKET_CACHE:
-                self._lost_reservations.clear()  # their receipts expire by themselves
-            lost = self._lost_reservations.setdefault(rkey, [])
-            lost.extend(args[3:])  # this holder and the lost ones it carried
+            if len(self._lost_answers) >= _BUCKET_CACHE:
+                self._lost_answers.clear()  # their receipts expire by themselves
+            lost = self._lost_answers.setdefault(rkey, [])
+            lost.extend(holders)
             del lost[:-_MAX_LOST]
+
+    def _reserve_args(self, rkey: str, tokens: int, max_wait: float) -> list[str]:
+        holder, lost = self._holder(rkey)
+        return [str(int(tokens)), fmt(max_wait), _RECEIPT, holder, *lost]
+
+    def _reservation_lost(self, rkey: str, args: list[str], exc: BaseException) -> None:
+        self._answer_lost(rkey, args[3:], exc)  # this holder and the lost ones it carried
 
     def reserve(
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
         rkey = self._bucket(spec, key)[0]
-        _, args = self._reserve_args(rkey, tokens, max_wait)
+        args = self._reserve_args(rkey, tokens, max_wait)
         try:
             reply = self._limiter("limiter_reserve", spec, key, *args)
         except BaseException as exc:
@@ -286,7 +294,7 @@ class RedisStore(Store):
         self, spec: LimiterSpec, key: str | None, tokens: int, max_wait: float
     ) -> Reservation:
         rkey = self._bucket(spec, key)[0]
-        _, args = self._reserve_args(rkey, tokens, max_wait)
+        args = self._reserve_args(rkey, tokens, max_wait)
         try:
             reply = await self._alimiter("limiter_reserve", spec, key, *args)
         except BaseException as exc:  # timed out, disconnected or cancelled: answer lost
@@ -350,11 +358,23 @@ class RedisStore(Store):
         return policy_key(self._prefix, spec.name, "breaker"), args
 
     def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        reply = self._breaker("breaker_admit", spec)
+        rkey = policy_key(self._prefix, spec.name, "breaker")
+        holder, lost = self._holder(rkey)
+        try:
+            reply = self._breaker("breaker_admit", spec, _RECEIPT, holder, *lost)
+        except BaseException as exc:
+            self._answer_lost(rkey, [holder, *lost], exc)
+            raise
         return replies.admission(reply), replies.transition(reply)
 
     async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        reply = await self._abreaker("breaker_admit", spec)
+        rkey = policy_key(self._prefix, spec.name, "breaker")
+        holder, lost = self._holder(rkey)
+        try:
+            reply = await self._abreaker("breaker_admit", spec, _RECEIPT, holder, *lost)
+        except BaseException as exc:  # timed out, disconnected or cancelled: answer lost
+            self._answer_lost(rkey, [holder, *lost], exc)
+            raise
         return replies.admission(reply), replies.transition(reply)
 
     def record(

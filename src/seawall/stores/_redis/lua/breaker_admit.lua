@@ -1,9 +1,29 @@
--- _breaker_core.admit. Returns reply('t', generation, probe_id, ...) when admitted, else
+-- _rules.breaker_admit_held. ARGV 8 receipt lifetime (seconds), 9 holder id ('' for none),
+-- then holders whose answer was lost (their probes are given back). A receipt is the key
+-- KEYS[1]..':r:'..holder (same hash slot): '<generation> <probe id>' of a probe, or 'x' once
+-- its holder was cancelled. Redis expires it.
+-- Returns reply('t', generation, probe_id, ...) when admitted, else
 -- reply('w', seconds until it may be, '', ...).
 local key = KEYS[1]
 local now = clock(ARGV[1])
 local s = load_breaker(key, now)
 rebase(s, now)
+local receipt_ms = string.format('%d', math.max(1, math.ceil(tonumber(ARGV[8]) * 1000)))
+local holder = ARGV[9]
+for i = 10, #ARGV do
+  local gone = key .. ':r:' .. ARGV[i]
+  local gen, id = string.match(redis.call('GET', gone) or '', '^(%S+) (%S+)$')
+  if gen ~= nil and tonumber(gen) == s.gen then
+    s.probes[tonumber(id)] = nil -- as if it never ran: no outcome counted
+  end
+  redis.call('SET', gone, 'x', 'PX', receipt_ms)
+end
+local receipt = key .. ':r:' .. holder
+if holder ~= '' and redis.call('GET', receipt) == 'x' then
+  -- told no already (its answer was lost and cancelled): never admitted, never counted
+  save_breaker(key, s)
+  return reply('w', fmt(math.huge), '', nil, s)
+end
 
 local function admit_probe()
   local n = probe_count(s)
@@ -54,4 +74,7 @@ if s.st == OPEN then
 end
 local kind, a, b = admit_probe()
 save_breaker(key, s)
+if kind == 't' and holder ~= '' then
+  redis.call('SET', receipt, a .. ' ' .. b, 'PX', receipt_ms)
+end
 return reply(kind, a, b, tr, s)
