@@ -150,9 +150,10 @@ async def _stalled_middleware_scenario(server: RedisServer) -> None:
         return PlainTextResponse("ok")
 
     app = Starlette(routes=[Route("/", fast), Route("/slow", slow)])
-    # Long enough that a loaded machine answers in time, short enough to stall quickly.
-    store = RedisStore(server.url, timeout=0.5)
-    mw = ResilienceMiddleware(app, max_concurrent=3, store=store, clock=clock)
+    # Long enough that a loaded machine answers in time, short enough to stall quickly; and
+    # degraded="deny", so that a slow answer can never pass for a free slot.
+    store = RedisStore(server.url, timeout=1.0)
+    mw = ResilienceMiddleware(app, max_concurrent=3, store=store, degraded="deny", clock=clock)
     assert mw.bulkhead is not None
     transport = httpx.ASGITransport(app=mw)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -161,8 +162,15 @@ async def _stalled_middleware_scenario(server: RedisServer) -> None:
         server.pause()
         try:
             # Three at once: each sends its script on its own connection, then times out.
-            inside, go = anyio.Event(), anyio.Event()
-            await _three_slow(client, inside, go)  # degraded: local slots
+            statuses: list[int] = []
+
+            async def get() -> None:
+                statuses.append((await client.get("/")).status_code)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(get)
+            assert statuses == [503, 503, 503]  # degraded="deny"
         finally:
             server.resume()
         assert await anyio.to_thread.run_sync(_wait_for_stale, server, before) >= 1
