@@ -326,3 +326,39 @@ def test_stale_probe_admissions_are_given_back(server: RedisServer) -> None:
     assert store.record(spec, probe, SUCCESS, 0.0) is not None  # closed by this probe
     assert store.view(spec).state == "closed"
     store.close()
+
+
+@pytest.mark.anyio
+async def test_stale_async_probe_admissions_are_given_back(server: RedisServer) -> None:
+    """The same on asyncio (native client) and trio (worker threads)."""
+    clock = FakeClock(wall=1_700_000_000.0)
+    store = RedisStore(server.url, time_source="client", clock=clock, timeout=0.1)
+    spec = BreakerSpec("lost-abrk", BRK_CFG)
+    failures: list[BaseException] = []
+
+    async def admit(which: BreakerSpec) -> None:
+        try:
+            await store.aadmit(which)
+        except StoreUnavailableError as exc:
+            failures.append(exc)
+
+    async with anyio.create_task_group() as tg:  # three pooled connections
+        for _ in range(3):
+            tg.start_soon(admit, BreakerSpec("warm-abrk", BRK_CFG))
+    ticket, _ = await store.aadmit(spec)
+    assert isinstance(ticket, tuple)
+    await store.arecord(spec, ticket, FAILURE, 0.0)  # open
+    clock.advance(1.0)  # half-open
+    before = _evalsha_calls(server)
+    server.pause()
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(admit, spec)
+    finally:
+        server.resume()
+    assert len(failures) == 3
+    assert await anyio.to_thread.run_sync(_wait_for_stale, server, before) >= 1
+    probe, _ = await store.aadmit(spec)
+    assert isinstance(probe, tuple)  # the probe slot is free (a stale one would wait 30 s)
+    await store.aclose()
