@@ -44,8 +44,16 @@ def _results(procs: list[subprocess.Popen[str]]) -> list[dict[str, float]]:
     return results
 
 
+# Saturating processes get nearly every token: grants / (burst + rate * elapsed) was 0.93 to
+# 0.999 over 4 runs on this loaded 2-core machine (8 interpreters, a mutation run beside them).
+# A bucket refilling at half the rate gives about 0.55, one that never refills 0.09: 0.75
+# fails both and leaves the scheduler its worst seen shortfall and more.
+MIN_SHARE = 0.75
+
+
 def test_eight_processes_never_exceed_the_shared_rate(tmp_path: Path) -> None:
-    """Eight saturating processes together get at most burst + rate * elapsed (+1) tokens."""
+    """Eight saturating processes together get burst + rate * elapsed tokens: not more (+1),
+    and not much less."""
     start = time.time() + 2.0  # room for eight interpreters to start on a busy machine
     procs = [_spawn("limiter", str(tmp_path / "s"), str(start), "2.0") for _ in range(8)]
     results = _results(procs)
@@ -53,18 +61,20 @@ def test_eight_processes_never_exceed_the_shared_rate(tmp_path: Path) -> None:
     first = min(r["first"] for r in results)
     last = max(r["last"] for r in results)
     allowed = MP_LIMITER.burst + (last - first) / MP_LIMITER.interval + 1
-    assert MP_LIMITER.burst <= grants <= allowed, (grants, allowed)
+    assert MIN_SHARE * allowed <= grants <= allowed, (grants, allowed)
     assert sum(1 for r in results if r["grants"] > 0) >= 2  # the bucket really was shared
 
 
 def test_eight_processes_never_hold_more_than_three_slots(tmp_path: Path) -> None:
-    """Eight processes contending for a bulkhead of 3 never count more than 3 holders."""
+    """Eight processes contending for a bulkhead of 3 count 3 holders at once, never more."""
     counter = tmp_path / "counter"
     start = time.time() + 2.0
     state = str(tmp_path / "s")
     procs = [_spawn("bulkhead", state, str(start), "1.5", str(counter)) for _ in range(8)]
     results = _results(procs)
-    assert 1 <= max(r["highest"] for r in results) <= MP_POOL.max_concurrent
+    # 3 at once was reached in every one of 4 runs on the loaded machine (about 1,300 holds of
+    # 3 ms each per run); a bulkhead admitting one at a time would reach 1.
+    assert max(r["highest"] for r in results) == MP_POOL.max_concurrent
     assert sum(r["holds"] for r in results) > 0
     assert counter.read_bytes() == bytes(8)  # every increment was matched by a decrement
     assert FileStore(state).holders(MP_POOL) == 0

@@ -19,6 +19,17 @@ LIM = LimiterSpec("fail-lim", 0.1, 5.0)
 BRK = BreakerSpec("fail-brk", BreakerConfig(3, 1.0, 1, 1, 1.0, None, None, None, 10, 10))
 BH = BulkheadSpec("fail-bh", 2, lease=5.0)
 
+TIMEOUT = 0.1
+# A killed server refuses the connection at once: 0.0 to 0.4 ms per operation over 120 on
+# this loaded 2-core machine (measured with the script in the issue 18 report). So the bound is the
+# timeout itself: an operation that waited for it, slept a client-side retry or hung fails.
+REFUSED_BOUND = TIMEOUT
+# A frozen server (SIGSTOP) accepts the connection (the kernel does) and answers nothing: the
+# first command costs exactly the timeout, 0.2009 to 0.2021 s for 0.2 s over 10 runs here. A
+# retry would cost a second timeout, so 0.28 s separates them with room for scheduling.
+CONNECT_TIMEOUT = 0.2
+CONNECT_BOUND = 0.28
+
 OPS: dict[str, Callable[[RedisStore], object]] = {
     "reserve": lambda s: s.reserve(LIM, None, 1, 0.0),
     "cancel": lambda s: s.cancel(LIM, None, 1.0, 1),
@@ -37,7 +48,7 @@ OPS: dict[str, Callable[[RedisStore], object]] = {
 
 def test_dead_redis_fails_every_operation_fast_then_recovers(redis_server: RedisServer) -> None:
     """After kill -9 of redis-server each op raises StoreUnavailableError; a restart heals."""
-    store = RedisStore(redis_server.url, timeout=0.1)
+    store = RedisStore(redis_server.url, timeout=TIMEOUT)
     hold = store.try_hold(BH)
     assert hold is not None
     for op in OPS.values():
@@ -47,8 +58,7 @@ def test_dead_redis_fails_every_operation_fast_then_recovers(redis_server: Redis
         started = time.monotonic()
         with pytest.raises(StoreUnavailableError) as info:
             op(store)
-        # Generous bound: the point is "no hang and no retries", not a latency figure.
-        assert time.monotonic() - started < 2.0, name
+        assert time.monotonic() - started < REFUSED_BOUND, name
         assert info.value.__cause__ is not None, name
     with pytest.raises(StoreUnavailableError):
         hold.release()
@@ -79,10 +89,21 @@ async def test_dead_redis_fails_async_operations_too(redis_server: RedisServer) 
     await store.aclose()
 
 
-def test_unroutable_host_costs_about_the_timeout() -> None:
-    """Connecting to a blackholed address gives up after the connect timeout, not later."""
-    store = RedisStore("redis://10.255.255.1:6379/0", timeout=0.2)
-    started = time.monotonic()
-    with pytest.raises(StoreUnavailableError):
-        store.peek(LIM, None)
-    assert time.monotonic() - started < 2.0
+def test_a_server_frozen_before_the_first_connect_costs_one_timeout(
+    redis_server: RedisServer,
+) -> None:
+    """A first command to a frozen server gives up after one timeout: not sooner, not later.
+
+    (A blackholed address is no test here: this sandbox answers 10.255.255.1 at once.)
+    """
+    redis_server.pause()
+    try:
+        store = RedisStore(redis_server.url, timeout=CONNECT_TIMEOUT)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError):
+            store.peek(LIM, None)
+        elapsed = time.monotonic() - started
+    finally:
+        redis_server.resume()
+    assert CONNECT_TIMEOUT <= elapsed < CONNECT_BOUND, elapsed
+    store.close()

@@ -39,20 +39,28 @@ def _results(procs: list[subprocess.Popen[str]]) -> list[dict[str, object]]:
     return outs
 
 
+# grants / (10 + 50 * t) was 0.981 to 0.985 over 3 runs on this loaded 2-core machine; a
+# bucket refilling at half the rate gives about 0.55, one that never refills 0.09.
+MIN_SHARE = 0.75
+
+
 def test_eight_processes_never_exceed_the_shared_rate(redis_server: RedisServer) -> None:
-    """8 processes on one 50/s burst-10 limiter grant at most 10 + 50 * t + 1 in total."""
+    """8 processes on one 50/s burst-10 limiter grant 10 + 50 * t in total: at most (+1),
+    and not much less."""
     name = f"procs-{uuid.uuid4().hex}"
     outs = _results([_spawn("limiter", redis_server.url, name, "2.0") for _ in range(8)])
     grants = sum(int(o["grants"]) for o in outs)  # type: ignore[call-overload]
     span = max(float(o["last"]) for o in outs) - min(float(o["first"]) for o in outs)  # type: ignore[arg-type]
-    assert 10 < grants <= 10 + 50 * span + 1
+    assert MIN_SHARE * (10 + 50 * span) <= grants <= 10 + 50 * span + 1
 
 
 def test_eight_processes_never_hold_more_than_three_slots(redis_server: RedisServer) -> None:
-    """8 processes churning a 3-slot bulkhead never see a 4th holder at once."""
+    """8 processes churning a 3-slot bulkhead see 3 holders at once, never a 4th."""
     name = f"procs-{uuid.uuid4().hex}"
     outs = _results([_spawn("bulkhead", redis_server.url, name, "2.0") for _ in range(8)])
-    assert max(int(o["most"]) for o in outs) <= 3  # type: ignore[call-overload]
+    # 3 at once in each of 3 runs on the loaded machine (about 1,400 holds a run); a bulkhead
+    # admitting one at a time would reach 1.
+    assert max(int(o["most"]) for o in outs) == 3  # type: ignore[call-overload]
     assert sum(int(o["holds"]) for o in outs) > 3  # type: ignore[call-overload]
 
 
@@ -62,15 +70,20 @@ def test_killed_holder_frees_its_slot_when_its_lease_ends(redis_server: RedisSer
     holder = _spawn("hold", redis_server.url, name, "1.0")
     assert holder.stdout is not None
     assert json.loads(holder.stdout.readline()) == {"slot": 0}
+    held_by = time.monotonic()  # the slot was taken before this, its lease ends by +1.0
     holder.kill()
     holder.wait(timeout=10)
     holder.stdout.close()
     store = RedisStore(redis_server.url, timeout=5.0)
     spec = BulkheadSpec(name, 1, lease=1.0)
-    deadline = time.monotonic() + 30.0
+    # Polled every 10 ms: the slot came back 1.001 to 1.011 s after the kill in 5 runs on the
+    # loaded machine. Held until 0.7 s leaves 0.3 s for the child's line to reach us; free by
+    # 1.25 s leaves the poll and a Redis round trip on a busy machine.
     while (hold := store.try_hold(spec)) is None:
-        assert time.monotonic() < deadline, "the dead holder's slot never came back"
-        time.sleep(0.05)
+        assert time.monotonic() - held_by < 1.25, "the dead holder's slot outlived its lease"
+        time.sleep(0.01)
+    freed_after = time.monotonic() - held_by
+    assert freed_after >= 0.7, f"the slot came back {freed_after:.3f} s in, before its lease ended"
     assert hold.slot == 0
     store.close()
 

@@ -72,22 +72,29 @@ def test_breaker_opened_here_rejects_there_and_admits_one_probe(store_url: str) 
         breaker.admit()  # the probe's slot is still held by the child that took it
 
 
+# 20 decisions on a frozen Redis took 0.1006 to 0.1042 s over 10 runs on this loaded 2-core
+# machine: the first pays the 0.1 s timeout, the backoff answers the other 19 locally. Without
+# the backoff each would pay it (2 s); a second store call in the window would cost 0.2 s.
+FROZEN_TIMEOUT = 0.1
+FROZEN_BOUND = 0.18
+
+
 def test_redis_stopped_mid_run_degrades_then_resumes() -> None:
-    """With Redis killed, calls get local decisions without errors; restarted, they share again."""
+    """With Redis frozen, calls get local decisions in one timeout; running again, they share."""
     server = RedisServer()
     server.start()
     try:
-        store = RedisStore(server.url, timeout=0.1)
+        store = RedisStore(server.url, timeout=FROZEN_TIMEOUT)
         limiter = RateLimiter(1000, name=f"stop-{uuid.uuid4().hex}", store=store)
         assert [limiter.try_acquire() for _ in range(3)] == [True] * 3
-        server.kill()
+        server.pause()  # it keeps its sockets and answers nothing: each ask costs the timeout
         started = time.monotonic()
         assert [limiter.try_acquire() for _ in range(20)] == [True] * 20
-        # One store call paid its timeout; the backoff spared the others. The bound is loose
-        # on purpose: it only proves nothing hung.
-        assert time.monotonic() - started < 5.0
+        elapsed = time.monotonic() - started
+        # One store call paid its timeout; the backoff spared the others.
+        assert FROZEN_TIMEOUT <= elapsed < FROZEN_BOUND, elapsed
         assert limiter.stats.degraded_decisions == 20
-        server.start()  # the same port
+        server.resume()
         deadline = time.monotonic() + 10.0
         before = limiter.stats.degraded_decisions
         while time.monotonic() < deadline:

@@ -66,7 +66,7 @@ def test_a_frozen_redis_fails_each_sync_decision_within_the_timeout(
         started = time.perf_counter()
         with pytest.raises(StoreUnavailableError):
             SYNC[op](store)
-        assert time.perf_counter() - started < BOUND
+        assert TIMEOUT <= time.perf_counter() - started < BOUND  # one timeout, not less
     store.close()
 
 
@@ -83,7 +83,7 @@ async def test_a_frozen_redis_fails_each_async_decision_within_the_timeout(
         started = time.perf_counter()
         with pytest.raises(StoreUnavailableError):
             await ASYNC[op](store)
-        assert time.perf_counter() - started < BOUND
+        assert TIMEOUT <= time.perf_counter() - started < BOUND  # one timeout, not less
     frozen.resume()
     await store.aclose()
 
