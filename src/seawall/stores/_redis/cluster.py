@@ -21,14 +21,9 @@ import threading
 from typing import Any, cast
 
 from redis.cluster import RedisCluster
-from redis.exceptions import (
-    AskError,
-    ConnectionError,
-    MovedError,
-    ResponseError,
-    TimeoutError,
-    TryAgainError,
-)
+from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 __all__ = ["FailFastCluster"]
 
@@ -59,7 +54,7 @@ class FailFastCluster(RedisCluster):
             return master.execute_command(*args, **kwargs)
         except _REDIRECTS:
             return _plain(self, *args, **kwargs)
-        except (ConnectionError, TimeoutError):
+        except (RedisConnectionError, RedisTimeoutError):
             with self._suspects_lock:
                 self._suspects.add(node.name)
             raise
@@ -69,9 +64,7 @@ class FailFastCluster(RedisCluster):
         # master) and raises at once (no retries configured); any answer clears the doubt.
         try:
             answer = _plain(self, *args, **kwargs)
-        except (ConnectionError, TimeoutError):
-            raise
-        except ResponseError:
+        except ResponseError:  # an answer, if not a good one: a timeout or refusal propagates
             self._trust(name)
             raise
         self._trust(name)
