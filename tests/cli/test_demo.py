@@ -58,9 +58,9 @@ def check_summary(text: str, workers: int = 1) -> dict[str, int]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def in_process() -> tuple[DemoResult, str]:
-    """One 5 s run in this process on in-process state; its result and its output.
+@pytest.fixture(scope="module", params=["asyncio", "trio"])
+def in_process(request: pytest.FixtureRequest) -> tuple[DemoResult, str]:
+    """One 5 s run in this process on in-process state, per backend; its result and output.
 
     (Shared by the tests that only read it: each run costs 5 s of real traffic.)
     """
@@ -69,7 +69,7 @@ def in_process() -> tuple[DemoResult, str]:
     async def go() -> DemoResult:
         return await run(out, duration=5, store=None, seed=1, live=False)
 
-    return anyio.run(go, backend="asyncio"), out.getvalue()
+    return anyio.run(go, backend=request.param), out.getvalue()
 
 
 def test_demo_run_accounts_for_every_request(in_process: tuple[DemoResult, str]) -> None:
@@ -128,9 +128,10 @@ def run_command(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_command_exits_zero_from_a_real_process() -> None:
-    """`python -m seawall demo --duration 5` exits 0 and prints a consistent summary."""
-    done = run_command()
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_command_exits_zero_from_a_real_process(backend: str) -> None:
+    """`python -m seawall demo --duration 5 --backend B` exits 0 with a consistent summary."""
+    done = run_command("--backend", backend)
     assert done.returncode == 0, done.stderr
     check_summary(done.stdout)
 
@@ -162,9 +163,10 @@ def test_demo_with_a_redis_store(redis_server: RedisServer) -> None:
     assert (states["demo-app"], states["demo-upstream"]) == ("closed", "closed")
 
 
-def test_demo_with_worker_processes_sharing_a_temporary_file_store() -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_with_worker_processes_sharing_a_temporary_file_store(backend: str) -> None:
     """--workers 2 runs two service processes over a temporary file store; both shut down."""
-    done = run_command("--workers", "2")
+    done = run_command("--workers", "2", "--backend", backend)
     assert done.returncode == 0, done.stderr
     first = done.stdout.splitlines()[0]
     assert re.fullmatch(r"seawall demo: 5 s, store file://(/.+/seawall-demo-\w+)", first)
@@ -180,11 +182,16 @@ def test_demo_with_worker_processes_on_redis(redis_server: RedisServer) -> None:
     check_summary(done.stdout, workers=3)
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_ctrl_c_ends_the_traffic_and_still_shuts_down_and_sums_up(workers: str) -> None:
+@pytest.mark.parametrize(
+    ("workers", "backend"), [("1", "asyncio"), ("2", "asyncio"), ("1", "trio")]
+)
+def test_ctrl_c_ends_the_traffic_and_still_shuts_down_and_sums_up(
+    workers: str, backend: str
+) -> None:
     """Ctrl-C (SIGINT to the process group) mid-run: graceful shutdown, a true summary, 130."""
+    argv = ["demo", "--duration", "40", "--workers", workers, "--backend", backend]
     child = subprocess.Popen(
-        [sys.executable, "-m", "seawall", "demo", "--duration", "40", "--workers", workers],
+        [sys.executable, "-m", "seawall", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -256,6 +263,14 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "seawall demo: duration must be between 5 and 55 seconds, got 1.0"
     assert err[1].startswith("seawall demo: unsupported store URL 'ftp://nowhere'")
+
+
+def test_run_demo_refuses_an_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    """run_demo(backend='curio') prints one message naming the backend and returns 2."""
+    assert run_demo(io.StringIO(), backend="curio") == 2
+    assert capsys.readouterr().err == (
+        "seawall demo: backend must be 'asyncio' or 'trio', got 'curio'\n"
+    )
 
 
 def test_run_demo_returns_2_without_running_on_a_bad_store() -> None:

@@ -93,11 +93,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--seed", type=int, default=7, metavar="N", help="seed for prices and retry jitter"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="event loop of the clients and the run (default asyncio); uvicorn itself "
+        "always serves on asyncio",
+    )
     parser.set_defaults(handler=_command)
 
 
 def _command(args: argparse.Namespace) -> int:
-    return run_demo(duration=args.duration, store=args.store, seed=args.seed, workers=args.workers)
+    return run_demo(
+        duration=args.duration,
+        store=args.store,
+        seed=args.seed,
+        workers=args.workers,
+        backend=args.backend,
+    )
 
 
 def run_demo(
@@ -108,6 +121,7 @@ def run_demo(
     seed: int = 7,
     workers: int = 1,
     live: bool | None = None,
+    backend: str = "asyncio",
 ) -> int:
     """Run the demo, print it to ``out`` (stdout); 0 when the run's counts add up, else 1.
 
@@ -116,8 +130,9 @@ def run_demo(
 
     ``workers`` above 1 runs the service as that many processes sharing ``store`` (a
     temporary file store when ``store`` is ``memory://``). ``live`` (default: whether ``out``
-    is a terminal) redraws the status block in place. Bad arguments, a missing extra and a
-    store that cannot be used print a one-line message on stderr and return 2.
+    is a terminal) redraws the status block in place. ``backend`` (``"asyncio"`` or
+    ``"trio"``) runs the clients and the run on that event loop. Bad arguments, a missing
+    extra and a store that cannot be used print a one-line message on stderr and return 2.
     """
     out = sys.stdout if out is None else out
     with contextlib.ExitStack() as cleanup:
@@ -126,6 +141,7 @@ def run_demo(
             from ._schedule import build_schedule
 
             build_schedule(duration)  # check the arguments before starting anything
+            _check_backend(backend)
             opened = _open(store, _check_workers(workers), cleanup)
         except (ImportError, TypeError, ValueError, StoreError) as exc:
             print(f"seawall demo: {_explain(exc)}", file=sys.stderr)
@@ -139,7 +155,7 @@ def run_demo(
                 lambda: run(
                     out, duration=duration, store=opened, seed=seed, live=live, workers=workers
                 ),
-                backend="asyncio",
+                backend=backend,
             )
         except StoreError as exc:  # the store refused the demo's first reset: nothing ran
             print(f"seawall demo: cannot use the store: {exc}", file=sys.stderr)
@@ -173,9 +189,18 @@ def _open(url: str, workers: int, cleanup: contextlib.ExitStack) -> Store | None
     return open_store(f"file://{directory}", timeout=0.5)
 
 
+def _check_backend(backend: str) -> None:
+    if backend not in ("asyncio", "trio"):
+        raise ValueError(f"backend must be 'asyncio' or 'trio', got {backend!r}")
+    if backend == "trio":
+        import trio  # noqa: F401  (ImportError: the trio extra is missing)
+
+
 def _explain(exc: Exception) -> str:
     if isinstance(exc, ImportError) and exc.name in _EXTRA:
         return f"{exc}; install the extra: python3 -m pip install 'seawall[demo]'"
+    if isinstance(exc, ImportError) and exc.name == "trio":
+        return f"{exc}; install the extra: python3 -m pip install 'seawall[trio]'"
     return str(exc)
 
 

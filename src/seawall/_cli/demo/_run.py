@@ -1,16 +1,19 @@
 """One demo run: two uvicorn servers, the traffic, the live display, shutdown and summary.
 
-By default everything runs in one process on one asyncio loop (uvicorn needs asyncio): the
-upstream and the protected service are each a ``uvicorn.Server`` on a free loopback port,
-served from a task; with ``workers`` the service runs as worker processes instead
-(:mod:`._workers`). When the traffic ends the service is stopped the way a deployment stops
-it: uvicorn drains its connections, then the lifespan hook refuses new requests, waits for
-those in flight and runs the ``GracefulShutdown`` callbacks.
+By default everything runs in one process on one asyncio loop: the upstream and the protected
+service are each a ``uvicorn.Server`` on a free loopback port, served from a task (on trio,
+uvicorn, which needs asyncio, gets a loop in a thread of its own, see :mod:`._servers`);
+with ``workers`` the service runs as worker processes instead (:mod:`._workers`). When the
+traffic ends the service is stopped the way a deployment stops it: uvicorn drains its
+connections, then the lifespan hook refuses new requests, waits for those in flight and runs
+the ``GracefulShutdown`` callbacks.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -142,18 +145,32 @@ class _Demo:
         self.workers = workers
         self.traffic: Traffic | None = None
         self.interrupted_at: float | None = None
+        # On trio the in-process service runs in a thread of its own (uvicorn needs asyncio):
+        # its breaker transitions are printed by the run's own thread, in order, at once.
+        self._loop_thread = threading.get_ident()
+        self._pending: deque[tuple[float, str]] = deque()
 
     # -- Hooks --------------------------------------------------------------------------------
 
     def transition(self, name: str, old: str, new: str, reason: str, at: float | None) -> None:
         self.transitions.append((name, old, new))
         elapsed = self.clock() if at is None else self.clock.since(at)
-        self.display.event(elapsed, f"breaker {name}: {old} -> {new} ({reason})")
+        line = (elapsed, f"breaker {name}: {old} -> {new} ({reason})")
+        if threading.get_ident() == self._loop_thread:
+            self._flush()
+            self.display.event(*line)
+        else:
+            self._pending.append(line)
+
+    def _flush(self) -> None:
+        while self._pending:
+            self.display.event(*self._pending.popleft())
 
     def note(self, text: str) -> None:
         self.display.note(text)
 
     def say(self, text: str) -> None:
+        self._flush()
         self.display.event(self.clock(), text)
 
     # -- the run ------------------------------------------------------------------------------
@@ -161,6 +178,7 @@ class _Demo:
     def snapshot(self) -> Snapshot:
         traffic = self.traffic
         assert traffic is not None
+        self._flush()
         states = {label: b.state.name for label, b in self.backend.breakers.items()}
         return Snapshot(
             self.clock(),
@@ -227,6 +245,7 @@ class _Demo:
         await self.backend.stop()
         self.say(f"shutdown callbacks ran: {', '.join(self.backend.shutdown_ran)}")
         await self.upstream_server.stop()
+        self._flush()
 
     def _result(self, traffic: Traffic) -> DemoResult:
         backend = self.backend

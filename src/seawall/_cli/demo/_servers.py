@@ -1,9 +1,15 @@
-"""uvicorn servers the demo runs from a task, on free loopback ports."""
+"""uvicorn servers the demo runs from a task, on free loopback ports.
+
+uvicorn runs on asyncio only. On asyncio a server is served by a task of the demo's own loop;
+on trio it gets an asyncio loop in a thread of its own (the run's task waits for that thread),
+so the clients, the display and the run's control flow stay on trio.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +27,11 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _on_trio() -> bool:
+    trio = sys.modules.get("trio")  # never imported here: only a trio run has loaded it
+    return trio is not None and bool(trio.lowlevel.in_trio_run())
 
 
 def _listening_socket() -> socket.socket:
@@ -47,10 +58,18 @@ class Running:
     async def serve(self) -> None:
         """Serve until stopped (run it in a task)."""
         try:
-            await self.server.serve([self._sock])
+            if not _on_trio():
+                await self.server.serve([self._sock])
+            else:
+                await anyio.to_thread.run_sync(self._serve_on_asyncio, abandon_on_cancel=True)
         finally:
+            # A cancelled trio task leaves its thread behind: this makes uvicorn end it soon.
+            self.server.should_exit = True
             self._sock.close()
             self.done.set()
+
+    def _serve_on_asyncio(self) -> None:
+        anyio.run(self.server.serve, [self._sock], backend="asyncio")
 
     async def wait_started(self) -> None:
         """Return once the server accepts connections; RuntimeError if it cannot start."""
