@@ -21,7 +21,7 @@ BH = BulkheadSpec("fail-bh", 2, lease=5.0)
 
 TIMEOUT = 0.1
 # A killed server refuses the connection at once: 0.0 to 0.4 ms per operation over 120 on
-# this loaded 2-core machine (measured with the script in the issue 18 report). So the bound is the
+# this loaded 2-core machine (benchmarks/measure_store_bounds.py). So the bound is the
 # timeout itself: an operation that waited for it, slept a client-side retry or hung fails.
 REFUSED_BOUND = TIMEOUT
 # A frozen server (SIGSTOP) accepts the connection (the kernel does) and answers nothing: the
