@@ -199,6 +199,23 @@ breaker_events = st.lists(
     start=starts,
     events=breaker_events,
 )
+@example(  # an admission cancelled before it arrives is refused when it does: no probe taken
+    max_failures=1,
+    reset_timeout=0.5,
+    half_open=1,
+    success_threshold=1,
+    stale=3.0,
+    start=1_700_000_000.0,
+    events=[
+        ("lose_before",),
+        ("admit",),
+        ("record", -1, 1),
+        ("time", 1.0),
+        ("late", 0),
+        ("admit",),
+        ("view",),
+    ],
+)
 @example(  # a lost probe is given back: the next caller is the probe, not refused
     max_failures=1,
     reset_timeout=0.5,
@@ -259,15 +276,20 @@ def test_breaker_scripts_equal_rules(
             if event[0] == "time":
                 clock.jump_wall(event[1])
                 continue
+            if event[0] == "lose_after":  # the store hears of it with the next admission
+                if admitted:
+                    lost.append(admitted[event[1] % len(admitted)])
+                continue
+            if event[0] == "lose_before":
+                unsent.append(uuid.uuid4().hex)
+                lost.append(unsent[-1])
+                continue
+            if event[0] == "late" and not unsent:
+                continue  # nothing was lost: the store sees nothing
             last = _rules.rebase_breaker(state, now if last is None else last, now)
             if event[0] == "admit":
                 admit(uuid.uuid4().hex, tuple(lost))
                 lost.clear()
-            elif event[0] == "lose_after" and admitted:
-                lost.append(admitted[event[1] % len(admitted)])
-            elif event[0] == "lose_before":
-                unsent.append(uuid.uuid4().hex)
-                lost.append(unsent[-1])
             elif event[0] == "late" and unsent:
                 admit(unsent[event[1] % len(unsent)], ())
             elif event[0] == "record":

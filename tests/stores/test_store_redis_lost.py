@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import anyio
@@ -116,8 +117,11 @@ def test_stale_acquisitions_are_cancelled_by_the_next_call(server: RedisServer) 
     store.close()
 
 
-async def _three_slow(client: httpx.AsyncClient, inside: anyio.Event, go: anyio.Event) -> None:
-    """Three requests to /slow at once; ``inside`` is set when all three run, ``go`` ends them."""
+async def _three_slow(
+    client: httpx.AsyncClient, inside: anyio.Event, go: anyio.Event, *, end: bool = True
+) -> None:
+    """Three requests to /slow at once; ``inside`` is set when all three run, ``go`` ends them
+    (set here once they all run, unless ``end`` is False: then the caller sets it)."""
     state["inside"], state["go"], state["entered"] = inside, go, 0
     statuses: list[int] = []
 
@@ -128,7 +132,8 @@ async def _three_slow(client: httpx.AsyncClient, inside: anyio.Event, go: anyio.
         for _ in range(3):
             tg.start_soon(get)
         await inside.wait()
-        go.set()
+        if end:
+            go.set()
     assert statuses == [200, 200, 200]
 
 
@@ -179,7 +184,7 @@ async def _stalled_middleware_scenario(server: RedisServer) -> None:
         assert mw.bulkhead.stats.in_flight == 0
         inside, go = anyio.Event(), anyio.Event()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_three_slow, client, inside, go)
+            tg.start_soon(partial(_three_slow, client, inside, go, end=False))
             await inside.wait()
             assert mw.bulkhead.stats.in_flight == 3
             assert (await client.get("/")).status_code == 503  # never a fourth holder

@@ -103,7 +103,8 @@ def bucket_reserve_held(
     the store for a lease period). In one step: each holder of ``lost`` gets its tokens
     back (:func:`bucket_refund`) and its receipt becomes :data:`CANCELLED`, so that if its
     reservation reaches the store only later it is refused (wait ``inf``); then ``holder``
-    reserves, and a committed reservation leaves its receipt.
+    reserves, and a committed reservation leaves its receipt (or, if ``holder`` was cancelled
+    already, is undone and answered with wait ``inf``).
     """
     rebase_bucket(b, now)
     for gone in lost:
@@ -111,11 +112,15 @@ def bucket_reserve_held(
         if taken is not None and taken > 0:
             bucket_refund(b, now, taken)
         receipts[gone] = CANCELLED
-    if receipts.get(holder) == CANCELLED:
-        remaining, reset_after = b.describe(now)
-        return Reservation(math.inf, b.full_at, remaining, reset_after)
+    before = b.full_at
     answer = bucket_reserve(b, now, tokens, max_wait)
     if answer.wait <= max_wait:
+        # Checked only when committing (a refusal takes nothing): one SET NX in the script.
+        # A receipt already there means cancelled, or the same call run twice: never twice.
+        if holder in receipts:
+            b.full_at = before
+            remaining, reset_after = b.describe(now)
+            return Reservation(math.inf, b.full_at, remaining, reset_after)
         receipts[holder] = float(tokens)
     return answer
 
@@ -175,19 +180,23 @@ def breaker_admit_held(
     ``receipts`` maps each holder id to the half-open probe it was admitted as (kept by the
     store for a lease period). In one step: each holder of ``lost`` gives its probe back,
     if it is still one of this generation (as if it never ran: no outcome is counted), and
-    its receipt becomes :data:`CANCELLED`, so that an admission arriving later is refused
-    (wait ``inf``, not counted either); then ``holder`` is admitted or not, and a probe
-    leaves its receipt.
+    its receipt becomes :data:`CANCELLED`; then ``holder`` is admitted or not, and a probe
+    leaves its receipt, unless ``holder`` was cancelled already (an admission arriving after
+    its cancellation): then the probe is undone, not counted, and the answer is wait ``inf``.
     """
     for gone in lost:
         probe = receipts.get(gone)
         if isinstance(probe, tuple) and probe[0] == s.generation:
             s.probes.pop(probe[1], None)
         receipts[gone] = CANCELLED
-    if receipts.get(holder) == CANCELLED:
-        return math.inf, None
     answer, transition = admit(s, cfg, now)
     if isinstance(answer, tuple) and answer[1] != 0:
+        # Checked only for a probe (closed admissions take nothing): one SET NX in the script.
+        # A receipt already there means cancelled, or the same call run twice: never twice.
+        if holder in receipts:
+            del s.probes[answer[1]]
+            s.next_probe -= 1
+            return math.inf, transition
         receipts[holder] = answer
     return answer, transition
 

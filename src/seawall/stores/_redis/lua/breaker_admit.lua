@@ -18,12 +18,6 @@ for i = 10, #ARGV do
   end
   redis.call('SET', gone, 'x', 'PX', receipt_ms)
 end
-local receipt = key .. ':r:' .. holder
-if holder ~= '' and redis.call('GET', receipt) == 'x' then
-  -- told no already (its answer was lost and cancelled): never admitted, never counted
-  save_breaker(key, s)
-  return reply('w', fmt(math.huge), '', nil, s)
-end
 
 local function admit_probe()
   local n = probe_count(s)
@@ -73,8 +67,14 @@ if s.st == OPEN then
   tr = move(s, 'reset_timeout_elapsed', now)
 end
 local kind, a, b = admit_probe()
-save_breaker(key, s)
 if kind == 't' and holder ~= '' then
-  redis.call('SET', receipt, a .. ' ' .. b, 'PX', receipt_ms)
+  -- The receipt; NX: a holder cancelled already (told no) is never admitted nor counted.
+  local receipt = key .. ':r:' .. holder
+  if not redis.call('SET', receipt, a .. ' ' .. b, 'PX', receipt_ms, 'NX') then
+    s.probes[tonumber(b)] = nil
+    s.np = s.np - 1
+    kind, a, b = 'w', fmt(math.huge), ''
+  end
 end
+save_breaker(key, s)
 return reply(kind, a, b, tr, s)

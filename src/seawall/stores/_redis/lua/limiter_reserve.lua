@@ -20,31 +20,27 @@ for i = 11, #ARGV do
   end
   redis.call('SET', gone, 'x', 'PX', receipt_ms)
 end
-local receipt = key .. ':r:' .. holder
-if holder ~= '' and redis.call('GET', receipt) == 'x' then
-  -- told no already (its answer was lost and cancelled): never granted
-  save_bucket(key, b, now)
-  local remaining, reset_after = describe(b.fa - now)
-  return { fmt(math.huge), fmt(b.fa), fmt(remaining), fmt(reset_after), b.corrupt }
-end
 local base = now
 if b.fa > now then
   base = b.fa
 end
 local new_fa = base + tokens * INTERVAL
 local wait = new_fa - now - SPAN
-local committed = false
+local commit = wait <= EPSILON or wait <= max_wait
 if wait <= EPSILON then
-  b.fa = new_fa
   wait = 0.0
-  committed = true
-elseif wait <= max_wait then
+end
+if commit and holder ~= '' then
+  -- The receipt; NX: a holder cancelled already (told no) is never granted.
+  local receipt = key .. ':r:' .. holder
+  if not redis.call('SET', receipt, string.format('%d', tokens), 'PX', receipt_ms, 'NX') then
+    commit = false
+    wait = math.huge
+  end
+end
+if commit then
   b.fa = new_fa
-  committed = true
 end
 save_bucket(key, b, now)
-if committed and holder ~= '' then
-  redis.call('SET', receipt, string.format('%d', tokens), 'PX', receipt_ms)
-end
 local remaining, reset_after = describe(b.fa - now)
 return { fmt(wait), fmt(b.fa), fmt(remaining), fmt(reset_after), b.corrupt }
