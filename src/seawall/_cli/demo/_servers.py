@@ -7,9 +7,9 @@ so the clients, the display and the run's control flow stay on trio.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,8 +30,13 @@ class _Server(uvicorn.Server):
 
 
 def _on_trio() -> bool:
-    trio = sys.modules.get("trio")  # never imported here: only a trio run has loaded it
-    return trio is not None and bool(trio.lowlevel.in_trio_run())
+    # Called from async code only: with no asyncio loop in this thread, it is a trio run.
+    # (trio.lowlevel.in_trio_run would say so directly, but trio 0.27, our floor, lacks it.)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
 
 
 def _listening_socket() -> socket.socket:

@@ -76,7 +76,7 @@ def _refusal(exc: BaseException) -> BaseException | None:
 
 
 def _unauthenticated(exc: BaseException) -> bool:
-    # With redis-py 5 (our floor) the first command of a connection is the script call itself,
+    # With older redis-py releases (seen with 5.x) a connection's first command is the script,
     # and Redis refuses a long command from a client that has not authenticated with this
     # protocol error (closing the connection) instead of NOAUTH; redis-py 8 sends HELLO first
     # and gets NOAUTH, which is an AuthenticationError.
