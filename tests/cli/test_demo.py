@@ -15,7 +15,7 @@ import pytest
 
 import seawall
 from _paths import ROOT
-from _redis_server import RedisServer
+from _redis_server import REDIS_PASSWORD, RedisServer
 from seawall._cli.demo import run_demo, summary_lines
 from seawall._cli.demo._run import DemoResult, run
 from seawall._cli.demo._schedule import MAX_DURATION, MIN_DURATION, REQUEST_TIMEOUT, build_schedule
@@ -180,6 +180,48 @@ def test_demo_with_worker_processes_on_redis(redis_server: RedisServer) -> None:
     done = run_command("--workers", "3", "--store", redis_server.url)
     assert done.returncode == 0, done.stderr
     check_summary(done.stdout, workers=3)
+
+
+def _children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (Linux ``/proc``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_worker_command_lines_never_carry_the_store_password(
+    locked_redis_server: RedisServer,
+) -> None:
+    """Workers get the store URL through their environment: ps never shows its password."""
+    argv = ["demo", "--duration", "40", "--workers", "2", "--store", locked_redis_server.url]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "seawall", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline().startswith("seawall demo:")  # workers are up by now
+        while "phase " not in child.stdout.readline():
+            pass
+        workers = _children(child.pid)
+        lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in workers]
+    finally:
+        os.killpg(child.pid, signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    worker_lines = [line for line in lines if b"seawall._cli.demo._worker" in line]
+    assert len(worker_lines) == 2
+    assert not any(REDIS_PASSWORD.encode() in line for line in worker_lines)
+    assert REDIS_PASSWORD not in out + err
+    assert child.returncode == 130
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,10 @@ from ...stores._base import Store
 from ._servers import Running
 from ._service import Service
 
-__all__ = ["Backend", "Hooks", "InProcess", "store_note"]
+__all__ = ["STORE_VARIABLE", "Backend", "Hooks", "InProcess", "store_note"]
+
+STORE_VARIABLE = "SEAWALL_DEMO_WORKER_STORE"
+"""The environment variable a worker process finds its store URL in (never its command line)."""
 
 
 class Hooks(Protocol):

@@ -1,8 +1,9 @@
 """One worker process of ``seawall demo --workers N``: an instance of the protected service.
 
 Started by :class:`~seawall._cli.demo._workers.WorkerPool` as
-``python -m seawall._cli.demo._worker --upstream URL --store URL --seed N``. It serves the
-service on a free loopback port and reports on stdout, one JSON object per line::
+``python -m seawall._cli.demo._worker --upstream URL --seed N``, with the store's URL in the
+environment variable ``SEAWALL_DEMO_WORKER_STORE`` (a command line is readable by every user).
+It serves the service on a free loopback port and reports on stdout, one JSON object per line::
 
     {"kind": "ready", "url": ...}                     once it accepts connections
     {"kind": "breaker", "name", "old", "new", "reason", "at"}   each transition it causes
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -32,7 +34,7 @@ from ..._breaker.breaker import CircuitStateChange
 from ..._clock import SYSTEM_CLOCK
 from ..._events import DegradedDecision, StoreDegraded, add_listener
 from ...stores import open_store
-from ._backends import store_note
+from ._backends import STORE_VARIABLE, store_note
 from ._servers import Running
 from ._service import Service
 
@@ -102,10 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one worker until SIGTERM; exit status 0 after a graceful shutdown."""
     parser = argparse.ArgumentParser(prog="python -m seawall._cli.demo._worker")
     parser.add_argument("--upstream", required=True)
-    parser.add_argument("--store", required=True)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    worker = _Worker(args.upstream, args.store, args.seed)
+    store_url = os.environ.get(STORE_VARIABLE)
+    if not store_url:
+        parser.error(f"the environment variable {STORE_VARIABLE} must give the store's URL")
+    worker = _Worker(args.upstream, store_url, args.seed)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with add_listener(worker.event):
         anyio.run(worker.serve, backend="asyncio")

@@ -10,6 +10,7 @@ watches the shared breakers through its own store handle, relays each worker's J
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -22,7 +23,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from ..._breaker.breaker import CircuitBreaker
 from ...stores._base import Store
 from ...stores._open import reopen_url
-from ._backends import Hooks
+from ._backends import STORE_VARIABLE, Hooks
 from ._service import breakers
 
 __all__ = ["WorkerPool"]
@@ -65,7 +66,7 @@ class WorkerPool:
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
         for index in range(self._count):
             process = await anyio.open_process(
-                self._command(index), stdin=subprocess.DEVNULL, stderr=None
+                self._command(index), stdin=subprocess.DEVNULL, stderr=None, env=self._env()
             )
             child = _Child(index, process)
             self._children.append(child)
@@ -79,9 +80,13 @@ class WorkerPool:
         return [
             sys.executable, "-m", "seawall._cli.demo._worker",
             "--upstream", self._upstream,
-            "--store", reopen_url(self._store),
             "--seed", str(self._seed + index),
         ]  # fmt: skip
+
+    def _env(self) -> dict[str, str]:
+        # The store URL may carry a password: a command line is readable by every user of the
+        # machine (ps, /proc/PID/cmdline), a process's environment only by its owner.
+        return {**os.environ, STORE_VARIABLE: reopen_url(self._store)}
 
     async def _relay(self, child: _Child) -> None:
         assert child.process.stdout is not None
