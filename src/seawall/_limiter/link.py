@@ -73,6 +73,39 @@ class StoreLimiting:
         answer = await self.guard.aask(lambda: self.store.areserve(self.spec, key, tokens, bound))
         return None if isinstance(answer, Degraded) else answer
 
+    def peek(self, key: str | None) -> float | None:
+        """The tokens of ``key``'s shared bucket, or None when the store is not asked or failed.
+
+        A read, not a decision: it follows the guard's backoff (a dead store costs its
+        timeout once per backoff period, not once per read) but counts nothing.
+        """
+        guard = self.guard
+        if not guard.usable():
+            return None
+        try:
+            tokens, _ = self.store.peek(self.spec, key)
+        except (StoreUnavailableError, OSError) as exc:
+            guard.failed(exc)
+            return None
+        guard.answered()
+        return tokens
+
+    def block(self, key: str | None, seconds: float) -> None:
+        """Block ``key``'s shared bucket for ``seconds``; skipped while the guard backs off.
+
+        The caller's local bucket learns the block as well, so a skipped or failed write still
+        holds this process back; other processes learn it from their own upstream answers.
+        """
+        guard = self.guard
+        if not guard.usable():
+            return
+        try:
+            self.store.block(self.spec, key, seconds)
+        except (StoreUnavailableError, OSError) as exc:
+            guard.failed(exc)
+        else:
+            guard.answered()
+
     async def apeek(self, key: str | None) -> float | None:
         """The tokens of ``key``'s shared bucket, or None when the store is not asked or failed.
 

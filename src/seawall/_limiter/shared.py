@@ -66,9 +66,8 @@ class SharedRateLimiter(SharedMixin, RateLimiter, variant_of=RateLimiter):
     @property
     def tokens(self) -> float:
         """Tokens in the shared bucket now (the local one while the store is down)."""
-        try:
-            tokens, _ = self._link.store.peek(self._link.spec, None)
-        except (StoreUnavailableError, OSError):
+        tokens = self._link.peek(None)
+        if tokens is None:
             return RateLimiter.tokens.fget(self)  # type: ignore[attr-defined,no-any-return]
         return tokens
 
@@ -121,10 +120,7 @@ class SharedRateLimiter(SharedMixin, RateLimiter, variant_of=RateLimiter):
         """Block the shared bucket (every process) until ``retry_after``; extends only."""
         seconds = retry_after_seconds(retry_after, self._clock)
         RateLimiter.set_retry_after(self, seconds)  # the local fallback learns it too
-        try:
-            self._link.store.block(self._link.spec, None, seconds)
-        except (StoreUnavailableError, OSError) as exc:
-            self._link.guard.failed(exc)
+        self._link.block(None, seconds)
 
     def reset(self) -> None:
         """Refill the shared bucket and lift any block, for every process."""
@@ -173,11 +169,8 @@ class SharedKeyedRateLimiter(SharedMixin, KeyedRateLimiter, variant_of=KeyedRate
 
     def tokens(self, key: Hashable) -> float:
         """Tokens in ``key``'s shared bucket now (the local one while the store is down)."""
-        try:
-            tokens, _ = self._link.store.peek(self._link.spec, key_text(key))
-        except (StoreUnavailableError, OSError):
-            return KeyedRateLimiter.tokens(self, key)
-        return tokens
+        tokens = self._link.peek(key_text(key))
+        return KeyedRateLimiter.tokens(self, key) if tokens is None else tokens
 
     async def atokens(self, key: Hashable) -> float:
         """:meth:`tokens` for tasks: the store is asked off the loop, through the guard."""
