@@ -11,12 +11,13 @@ Neither asks anything of the endpoint's parameter names.
 # No ``from __future__ import annotations`` here: FastAPI 0.115 (our floor) resolves a callable
 # instance's string annotations without its module globals, so ``request: Request`` would turn
 # into a query parameter (every call a 422).
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .._callables import is_async_callable
 from .._clock import Clock
 from .._errors import RateLimitExceededError
 from ._client import ClientKey
@@ -66,27 +67,39 @@ class RateLimited(RateLimitExceededError):
 class RateLimit:
     """A FastAPI dependency: ``Depends(RateLimit("5/minute"))`` limits that route per client.
 
-    The client key is the one ``ResilienceMiddleware`` computed for the request (so trusted
-    proxies apply), else ``key(request)`` or the peer address.
+    ``key(request)`` (sync or ``async def``; it may read what authentication or an earlier
+    dependency left in ``request.scope``) picks the bucket and wins over the middleware's key
+    for this route; without it, or when it answers None, the key is the one
+    ``ResilienceMiddleware`` computed for the request (so trusted proxies apply), else the
+    peer address.
     """
 
     def __init__(
         self,
         spec: LimitSpec,
         *,
-        key: Callable[[Request], Hashable] | None = None,
+        key: Callable[[Request], Hashable | Awaitable[Hashable | None] | None] | None = None,
         name: str = "endpoint",
         max_keys: int = 10_000,
         clock: Clock | None = None,
     ) -> None:
         self.group = LimitGroup(name, parse_limits("spec", spec), max_keys=max_keys, clock=clock)
-        self._key = key
+        if key is not None and not callable(key):
+            raise TypeError(f"key must be a callable key(request), got {key!r}")
+        self._key: Any = key
+        self._key_is_async = key is not None and is_async_callable(key)
         self._default_key = ClientKey()
 
     async def __call__(self, request: Request) -> None:
-        key = request.scope.get(CLIENT_KEY)
+        key = None
+        if self._key is not None:
+            key = self._key(request)
+            if self._key_is_async:
+                key = await key
         if key is None:
-            key = self._key(request) if self._key else self._default_key(request.scope)
+            key = request.scope.get(CLIENT_KEY)
+        if key is None:
+            key = self._default_key(request.scope)
         granted, states = self.group.hit(key)
         if not granted:
             raise RateLimited(self.group, states, max(s.retry_after for s in states))

@@ -33,7 +33,7 @@ from .._core.validate import check_callable, check_int, check_optional_number
 from .._errors import BulkheadFullError, CircuitOpenError
 from .._log import logger
 from ..stores._base import Store
-from ._client import ClientKey, Network, parse_networks
+from ._client import ClientKey, KeyFunction, Network, RequestKey, parse_networks
 from ._dependency import CLIENT_KEY, RateLimited, rejection_for
 from ._lifespan import SeawallLifespan
 from ._limits import LimitGroup, LimitSpec, PolicyState, parse_limits
@@ -82,8 +82,9 @@ class ResilienceMiddleware:
         *,
         rate_limit: LimitSpec | None = None,
         route_limits: Mapping[str, LimitSpec | None] | None = None,
-        key: Callable[[Scope], Hashable] | None = None,
+        key: KeyFunction | None = None,
         trusted_proxies: Iterable[str | Network] = (),
+        proxy_header: str = "x-forwarded-for",
         exempt: Exempt | None = None,
         max_concurrent: int | Bulkhead | None = None,
         max_queue: int | None = None,
@@ -121,7 +122,8 @@ class ResilienceMiddleware:
         self.route_limits = RouteLimits(
             route_limits or {}, max_keys=max_keys, clock=clock, shared=shared
         )
-        self._key = ClientKey(trusted_proxies) if key is None else check_callable("key", key)
+        self._key = RequestKey(key, ClientKey(trusted_proxies, header=proxy_header))
+        self._sync_key = self._key.sync
         self._exempt = _exempt_predicate(exempt)
         self.bulkhead = _bulkhead(max_concurrent, max_queue, max_wait, clock, shared)
         self._max_wait = max_wait
@@ -178,7 +180,10 @@ class ResilienceMiddleware:
         group = self.route_limits.lookup(scope, self.app, self.default_limits)
         # The key is left in the scope even when no middleware limit applies, so a
         # Depends(RateLimit(...)) inside the app limits by the same (proxy-aware) client.
-        key = scope[CLIENT_KEY] = self._key(scope)
+        sync_key = self._sync_key
+        key = scope[CLIENT_KEY] = (
+            sync_key(scope) if sync_key is not None else await self._key.akey(scope)
+        )
         if group is None:
             rejection = None
         elif group.shared:
