@@ -20,7 +20,13 @@ from .._callables import is_async_callable as _is_async
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core import breaker as core
 from .._core.breaker import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
-from .._core.validate import check_callable, check_int, check_number, check_optional_number
+from .._core.validate import (
+    check_callable,
+    check_int,
+    check_number,
+    check_optional_number,
+    check_time_window,
+)
 from .._errors import CircuitOpenError
 from .._events import ACTIVE as _OBSERVED
 from .._events import CallRecorded, CircuitStateChange, Rejected, emit
@@ -96,8 +102,10 @@ class CircuitBreaker(StoreBacked):
         failure_rate_threshold: float | None = None,
         slow_call_duration: float | None = None,
         slow_call_rate_threshold: float | None = None,
-        window_size: int = 100,
+        window_size: int | None = None,
         minimum_calls: int | None = None,
+        window_duration: float | None = None,
+        window_buckets: int | None = None,
         stale_attempt_timeout: float | None = None,
         name: str | None = None,
         on_state_change: Callable[[CircuitStateChange], object] | None = None,
@@ -109,6 +117,12 @@ class CircuitBreaker(StoreBacked):
             store_for_policy(store, degraded, name, "circuit breaker")
         # Options left out come from seawall.config (its built-in defaults unless configured).
         d = current().circuit_breaker
+        size, duration, buckets = _window_settings(
+            window_size,
+            window_duration,
+            window_buckets,
+            failure_rate_threshold is not None or slow_call_rate_threshold is not None,
+        )
         reset = check_number(
             "reset_timeout", d.reset_timeout if reset_timeout is None else reset_timeout
         )
@@ -133,10 +147,12 @@ class CircuitBreaker(StoreBacked):
             slow_call_rate_threshold=_check_ratio(
                 "slow_call_rate_threshold", slow_call_rate_threshold
             ),
-            window_size=check_int("window_size", window_size),
+            window_size=size,
             minimum_calls=check_int(
-                "minimum_calls", window_size if minimum_calls is None else minimum_calls
+                "minimum_calls", size if minimum_calls is None else minimum_calls
             ),
+            window_duration=duration,
+            window_buckets=buckets,
         )
         if (slow_call_duration is None) != (slow_call_rate_threshold is None):
             raise ValueError(
@@ -552,6 +568,35 @@ def _check_ratio(name: str, value: float | None) -> float | None:
     if ratio > 1:
         raise ValueError(f"{name} must be a fraction in (0, 1], got {value!r}")
     return ratio
+
+
+_DEFAULT_WINDOW = 100  # calls in a count window; also minimum_calls' default for both kinds
+_DEFAULT_BUCKETS = 10
+
+
+def _window_settings(
+    size: object, duration: object, buckets: object, has_threshold: bool
+) -> tuple[int, float | None, int]:
+    """``(window_size, window_duration, window_buckets)``: a count window or a time window."""
+    if duration is None:
+        if buckets is not None:
+            raise ValueError(
+                f"window_buckets cuts a time window: give window_duration too, got "
+                f"window_buckets={buckets!r}"
+            )
+        return check_int("window_size", _DEFAULT_WINDOW if size is None else size), None, 10
+    if size is not None:
+        raise ValueError(
+            "window_size (the last N calls) and window_duration (the last N seconds) "
+            f"exclude each other, got window_size={size!r}, window_duration={duration!r}"
+        )
+    seconds, count = check_time_window(duration, _DEFAULT_BUCKETS if buckets is None else buckets)
+    if not has_threshold:
+        raise ValueError(
+            "window_duration needs failure_rate_threshold or slow_call_rate_threshold, got "
+            f"window_duration={duration!r} with neither"
+        )
+    return _DEFAULT_WINDOW, seconds, count
 
 
 def _check_exception_types(value: object) -> tuple[type[BaseException], ...]:

@@ -22,6 +22,12 @@ stamped with its admission time; a probe that has not reported after
 ``stale_attempt_timeout`` loses its slot individually (never all at once), and its late report
 is ignored.
 
+The failure-rate and slow-call rules read a sliding window of closed-state outcomes: the last
+``window_size`` calls (a count window, one flag per call), or, with ``window_duration``, the
+calls of the last ``window_duration`` seconds in ``window_buckets`` buckets (a time window, see
+:mod:`.breaker_window`). Either way the rates are judged only once the window holds
+``minimum_calls`` calls, and the window is emptied on every state change.
+
 Everything here is a plain function of ``(state, config, now, event)``: it mutates the given
 :class:`BreakerState` in place and returns the decision. No clock, no lock, no I/O; the driver
 in ``_breaker.py`` supplies ``now`` and holds the lock, and a store may persist the state.
@@ -32,6 +38,8 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass, field
+
+from . import breaker_window as tw
 
 __all__ = [
     "FAILURE",
@@ -102,20 +110,30 @@ class BreakerConfig:
     slow_call_rate_threshold: float | None
     window_size: int
     minimum_calls: int
+    window_duration: float | None = None
+    """Seconds a time window covers; None keeps the count window of ``window_size`` calls."""
+    window_buckets: int = 10
+    """How many buckets a time window is cut into."""
     uses_window: bool = field(init=False)
     """Whether outcomes must be kept in the sliding window (rate or slow-call thresholds)."""
+    bucket_width: float = field(init=False)
+    """Seconds per bucket of a time window; 0.0 for a count window."""
 
     def __post_init__(self) -> None:
         windowed = (
             self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None
         )
         object.__setattr__(self, "uses_window", windowed)
+        duration = self.window_duration
+        width = 0.0 if duration is None else duration / self.window_buckets
+        object.__setattr__(self, "bucket_width", width)
 
 
 class BreakerState:
     """Everything a breaker remembers; mutated only by this module's functions."""
 
     __slots__ = (
+        "buckets",
         "closed_ticket",
         "disabled",
         "failed_calls",
@@ -155,6 +173,7 @@ class BreakerState:
         self.isolated = False
         self.disabled = False
         self.window: deque[int] = deque()
+        self.buckets: deque[tw.Bucket] = deque()  # the time window's, oldest first
         self.window_failures = 0
         self.window_slow = 0
         self.successful_calls = 0
@@ -179,6 +198,7 @@ def _move(s: BreakerState, reason: str, now: float) -> Transition:
     s.successes = 0
     s.probes.clear()
     s.window.clear()
+    s.buckets.clear()
     s.window_failures = s.window_slow = 0
     s.isolated = s.disabled = s.quiet = False
     if new is OPEN:
@@ -276,7 +296,7 @@ def _record_closed(
     else:
         s.failure_count += 1
     if cfg.uses_window:
-        _push_window(s, cfg, outcome, duration)
+        _push_window(s, cfg, now, outcome, duration)
     if s.disabled:
         return None
     if s.failure_count >= cfg.max_failures or _rate_exceeded(s, cfg):
@@ -284,8 +304,15 @@ def _record_closed(
     return None
 
 
-def _push_window(s: BreakerState, cfg: BreakerConfig, outcome: int, duration: float) -> None:
+def _push_window(
+    s: BreakerState, cfg: BreakerConfig, now: float, outcome: int, duration: float
+) -> None:
     slow = cfg.slow_call_duration is not None and duration >= cfg.slow_call_duration
+    if cfg.bucket_width:
+        index = tw.bucket_index(now, cfg.bucket_width)
+        tw.expire(s.buckets, index, cfg.window_buckets)
+        tw.add_call(s.buckets, index, 1 if outcome == FAILURE else 0, 1 if slow else 0)
+        return
     flags = (1 if outcome == FAILURE else 0) | (2 if slow else 0)
     window = s.window
     if len(window) == cfg.window_size:
@@ -298,15 +325,16 @@ def _push_window(s: BreakerState, cfg: BreakerConfig, outcome: int, duration: fl
 
 
 def _rate_exceeded(s: BreakerState, cfg: BreakerConfig) -> bool:
-    calls = len(s.window)
+    if cfg.bucket_width:
+        calls, failures, slow = tw.totals(s.buckets)
+    else:
+        calls, failures, slow = len(s.window), s.window_failures, s.window_slow
     if calls == 0 or calls < cfg.minimum_calls:
         return False
-    if cfg.failure_rate_threshold is not None and (
-        s.window_failures / calls >= cfg.failure_rate_threshold
-    ):
+    if cfg.failure_rate_threshold is not None and failures / calls >= cfg.failure_rate_threshold:
         return True
     return cfg.slow_call_rate_threshold is not None and (
-        s.window_slow / calls >= cfg.slow_call_rate_threshold
+        slow / calls >= cfg.slow_call_rate_threshold
     )
 
 
@@ -322,6 +350,7 @@ def force(s: BreakerState, action: str, now: float) -> Transition | None:
     if s.state is CLOSED:
         s.failure_count = 0
         s.window.clear()
+        s.buckets.clear()
         s.window_failures = s.window_slow = 0
         s.generation += 1  # outcomes of calls admitted before the reset no longer count
         s.closed_ticket = (s.generation, 0)

@@ -15,6 +15,7 @@ __all__ = [
     "check_int",
     "check_number",
     "check_optional_number",
+    "check_time_window",
 ]
 
 
@@ -76,3 +77,20 @@ def check_callable(name: str, value: Any) -> Callable[..., Any]:
     if not callable(value):
         raise TypeError(f"{name} must be callable, got {value!r}")
     return value  # type: ignore[no-any-return]
+
+
+MIN_BUCKET_WIDTH = 0.001
+"""Narrowest bucket of a time window, in seconds: bucket indexes stay exact integers in a
+double for any wall time (a Redis store counts on that)."""
+
+
+def check_time_window(duration: object, buckets: object) -> tuple[float, int]:
+    """``(window_duration, window_buckets)`` once each bucket is known to span at least 1 ms."""
+    seconds = check_number("window_duration", duration)
+    count = check_int("window_buckets", buckets)
+    if seconds / count < MIN_BUCKET_WIDTH:
+        raise ValueError(
+            f"window_duration / window_buckets must be >= {MIN_BUCKET_WIDTH:g} s, got "
+            f"window_duration={duration!r}, window_buckets={buckets!r}"
+        )
+    return seconds, count
