@@ -10,6 +10,10 @@ from pathlib import Path
 import seawall
 
 PUBLIC = [
+    "AIMDLimit",
+    "AdaptiveBulkhead",
+    "AdaptiveBulkheadStats",
+    "AdaptivePermit",
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStats",
@@ -25,6 +29,7 @@ PUBLIC = [
     "Clock",
     "ConfigError",
     "GracefulShutdown",
+    "Gradient2Limit",
     "Heartbeat",
     "HeartbeatError",
     "HeartbeatState",
@@ -47,6 +52,7 @@ PUBLIC = [
     "SystemClock",
     "Timeout",
     "TimeoutExceededError",
+    "VegasLimit",
     "Watchdog",
     "WatchdogError",
     "WatchdogStats",

@@ -56,6 +56,7 @@ PINNED: dict[str, list[str]] = {
         "load_settings",
     ],
     "seawall.events": [
+        "AdaptiveBulkheadChanged",
         "BreakerStateChanged",
         "BulkheadChanged",
         "CallRecorded",

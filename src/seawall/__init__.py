@@ -19,6 +19,12 @@ __version__ = "0.1.0.dev0"
 # Where each public name lives, relative to this package. The type-checking imports below name
 # the same objects (tests/test_architecture.py keeps the two in step with __all__).
 _EXPORTS: dict[str, str] = {
+    "AdaptiveBulkhead": "._bulkhead.adaptive",
+    "AdaptiveBulkheadStats": "._bulkhead.adaptive",
+    "AdaptivePermit": "._bulkhead.adaptive",
+    "AIMDLimit": "._core.adaptive",
+    "Gradient2Limit": "._core.adaptive",
+    "VegasLimit": "._core.adaptive",
     "CircuitBreaker": "._breaker.breaker",
     "CircuitPermit": "._breaker.breaker",
     "CircuitStats": "._breaker.breaker",
@@ -86,8 +92,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._breaker.breaker import CircuitBreaker, CircuitPermit, CircuitStats, circuit_breaker
+    from ._bulkhead.adaptive import AdaptiveBulkhead, AdaptiveBulkheadStats, AdaptivePermit
     from ._bulkhead.bulkhead import Bulkhead, BulkheadStats, bulkhead
     from ._clock import Clock, SystemClock
+    from ._core.adaptive import AIMDLimit, Gradient2Limit, VegasLimit
     from ._core.breaker import CircuitState
     from ._errors import (
         BulkheadFullError,
@@ -118,6 +126,10 @@ if TYPE_CHECKING:
     from ._watchdog import Watchdog, WatchdogStats, watchdog_context
 
 __all__ = [
+    "AIMDLimit",
+    "AdaptiveBulkhead",
+    "AdaptiveBulkheadStats",
+    "AdaptivePermit",
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadStats",
@@ -133,6 +145,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "GracefulShutdown",
+    "Gradient2Limit",
     "Heartbeat",
     "HeartbeatError",
     "HeartbeatState",
@@ -155,6 +168,7 @@ __all__ = [
     "SystemClock",
     "Timeout",
     "TimeoutExceededError",
+    "VegasLimit",
     "Watchdog",
     "WatchdogError",
     "WatchdogStats",

@@ -36,6 +36,7 @@ from ._log import logger as _seawall_logger  # noqa: F401  # the NullHandler
 
 __all__ = [
     "ACTIVE",
+    "AdaptiveBulkheadChanged",
     "BulkheadChanged",
     "CallRecorded",
     "CircuitStateChange",
@@ -103,7 +104,9 @@ class Rejected:
 
     policy: str  #: "breaker", "limiter" or "bulkhead"
     name: str | None
-    reason: str  #: e.g. "open", "half_open", "rate_limited", "keys_full", "full", "timeout"
+    #: e.g. "open", "half_open", "rate_limited", "keys_full", "full", "timeout", or for an
+    #: adaptive bulkhead "shed_sheddable", "shed_default", "shed_critical"
+    reason: str
     retry_after: float  #: seconds until trying again makes sense (0.0 when unknown)
     key: Hashable | None = None  #: the key of a KeyedRateLimiter, else None
 
@@ -136,6 +139,16 @@ class BulkheadChanged:
     name: str | None
     in_flight: int
     queued: int
+
+
+@_direct_init
+@dataclass(frozen=True, slots=True)
+class AdaptiveBulkheadChanged:
+    """An adaptive bulkhead's limit or occupancy changed (values read right after the change)."""
+
+    name: str | None
+    limit: int  #: the current concurrency limit (the default priority's ceiling)
+    in_flight: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +192,8 @@ class LoopStalled:
 
 
 Event: TypeAlias = (
-    "Rejected | CallRecorded | LimiterWaited | BulkheadChanged | StoreDegraded"
-    " | DegradedDecision | WatchdogFired | LoopStalled | CircuitStateChange"
+    "Rejected | CallRecorded | LimiterWaited | BulkheadChanged | AdaptiveBulkheadChanged"
+    " | StoreDegraded | DegradedDecision | WatchdogFired | LoopStalled | CircuitStateChange"
 )
 Listener: TypeAlias = Callable[["Event"], object]
 

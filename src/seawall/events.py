@@ -8,6 +8,7 @@ announcing :class:`StoreDegraded`, for instance). See ``docs/observability.md``.
 from __future__ import annotations
 
 from ._events import (
+    AdaptiveBulkheadChanged,
     BulkheadChanged,
     CallRecorded,
     CircuitStateChange,
@@ -29,6 +30,7 @@ from ._events import (
 BreakerStateChanged = CircuitStateChange
 
 __all__ = [
+    "AdaptiveBulkheadChanged",
     "BreakerStateChanged",
     "BulkheadChanged",
     "CallRecorded",
