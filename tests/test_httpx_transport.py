@@ -160,6 +160,7 @@ def test_retry_after_values(clock: FakeClock, value: bytes, second_request_at: f
         httpx.MockTransport(upstream),
         retry=retry,
         max_retry_after=30,
+        timeout=None,  # a 30 s wait would reach the standard 30 s deadline
         clock=clock,
         **per_host(clock),
     )

@@ -82,6 +82,7 @@ PINNED: dict[str, list[str]] = {
         "RETRY_STATUSES",
         "RateLimitExceededTransportError",
         "ResilientTransport",
+        "TimeoutTransportError",
     ],
     "seawall.metrics": [],
     "seawall.metrics.otel": [

@@ -1,4 +1,4 @@
-"""seawall for httpx: :class:`ResilientTransport`, per-host resilience for httpx clients.
+"""seawall for httpx: :class:`ResilientTransport`, the standard resilience pipeline per origin.
 
 Needs the ``httpx`` extra: ``pip install 'seawall[httpx]'``.
 """
@@ -16,6 +16,7 @@ from ._errors import (
     BulkheadFullTransportError,
     CircuitOpenTransportError,
     RateLimitExceededTransportError,
+    TimeoutTransportError,
 )
 from ._transport import IDEMPOTENT_METHODS, RETRY_STATUSES, HostPolicies, ResilientTransport
 
@@ -27,4 +28,5 @@ __all__ = [
     "RETRY_STATUSES",
     "RateLimitExceededTransportError",
     "ResilientTransport",
+    "TimeoutTransportError",
 ]

@@ -8,6 +8,8 @@
                +-- CircuitOpenTransportError        also seawall.CircuitOpenError
                +-- RateLimitExceededTransportError  also seawall.RateLimitExceededError
                +-- BulkheadFullTransportError       also seawall.BulkheadFullError
+               +-- httpx.TimeoutException
+                    +-- TimeoutTransportError       also seawall.TimeoutExceededError
 
 So ``except httpx.HTTPError`` in existing client code still catches a request that the
 transport refused to send, and ``except seawall.RejectedError`` sees ``retry_after``.
@@ -17,12 +19,19 @@ from __future__ import annotations
 
 import httpx
 
-from .._errors import BulkheadFullError, CircuitOpenError, RateLimitExceededError, RejectedError
+from .._errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    RateLimitExceededError,
+    RejectedError,
+    TimeoutExceededError,
+)
 
 __all__ = [
     "BulkheadFullTransportError",
     "CircuitOpenTransportError",
     "RateLimitExceededTransportError",
+    "TimeoutTransportError",
     "as_transport_error",
 ]
 
@@ -55,6 +64,16 @@ class BulkheadFullTransportError(BulkheadFullError, httpx.TransportError):
     ) -> None:
         BulkheadFullError.__init__(self, message, retry_after=retry_after)
         httpx.TransportError.__init__(self, message, request=request)
+
+
+class TimeoutTransportError(TimeoutExceededError, httpx.TimeoutException):
+    """An attempt ran past its attempt timeout, or the request past its deadline."""
+
+    def __init__(
+        self, message: str, *, timeout: float, request: httpx.Request | None = None
+    ) -> None:
+        TimeoutExceededError.__init__(self, message, timeout=timeout)
+        httpx.TimeoutException.__init__(self, message, request=request)
 
 
 def as_transport_error(exc: RejectedError, request: httpx.Request) -> RejectedError:

@@ -1,58 +1,82 @@
 """ResilientTransport: seawall's policies around any httpx transport.
 
 Theory of operation. Each request is mapped to its origin (``scheme://host:port``) and runs
-through that origin's :class:`~seawall.Pipeline`::
+through that origin's policies. By default (``standard=True``) that is the standard pipeline
+of :mod:`._engine`, outermost first::
 
-    retry -> rate limiter -> bulkhead -> circuit breaker -> inner transport
+    bulkhead -> deadline -> retry -> [hedging] -> hold-back -> limiter -> breaker
+        -> attempt timeout -> inner transport
 
-* Policies are per origin by default: pass a factory (``breaker=lambda origin:
-  CircuitBreaker(...)``) and each origin gets its own instance on first use, so one failing
-  host opens only its own circuit. Pass an instance instead to share it across every origin.
-* Each HTTP attempt takes a token, a slot and a breaker permit, and gives the slot back before
-  any backoff wait (a request never holds a slot while it sleeps).
+with the defaults of :mod:`._standard` (every part can be changed or switched off with None).
+``standard=False`` keeps the bare transport of seawall 0.x: retries only, through
+:class:`~seawall.Pipeline` (``retry -> limiter -> bulkhead -> breaker``, a bulkhead slot per
+attempt), with whatever breaker, limiter and bulkhead are passed.
+
+* Policies are per origin: pass a factory (``breaker=lambda origin: CircuitBreaker(...)``) and
+  each origin gets its own instance on first use, so one failing host opens only its own
+  circuit. Pass an instance instead to share it across every origin.
 * A response for which ``is_failure`` is true (default: status >= 500) and any exception from
   the inner transport count as breaker failures; other responses (4xx included) as
   successes; cancellation is neutral.
-* Only ``retry_methods`` (default: the idempotent ones) are retried, on ``retry_statuses``
-  (default 429, 502, 503, 504) and on transport errors, and only when the request body can be
-  sent again. ``request.extensions["seawall"] = {"retry": False}`` (or True) overrides this per
-  request.
-* A 429 or 503 with a readable ``Retry-After`` blocks the origin's limiter for that long
-  (extends only, capped at ``max_retry_after``) and is the minimum wait before the retry; with
-  ``pace=True`` a ``RateLimit`` field saying nothing remains blocks it until the reset.
-* Rejections raise errors that are both seawall errors and ``httpx.TransportError``.
-* Responses that are retried are closed before the next attempt.
+* Only ``retry_methods`` (default: the idempotent ones) are retried or hedged, on
+  ``retry_statuses`` and on transport errors, and only when the request body can be sent
+  again. ``request.extensions["seawall"]`` changes ``retry``, ``timeout``,
+  ``attempt_timeout`` and ``hedging`` per request.
+* A 429 or 503 with a readable ``Retry-After`` holds the origin back (and blocks its limiter)
+  for that long (extends only, capped at ``max_retry_after``) and is the minimum wait before
+  the retry; with ``pace=True`` a ``RateLimit`` field saying nothing remains does the same.
+* Rejections raise errors that are both seawall errors and ``httpx.TransportError``; a
+  ``fallback`` may answer instead, when a gate refuses or the retries are exhausted.
+* Responses that are retried, or lose a hedge, are closed.
 """
 
 from __future__ import annotations
 
+import inspect
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 import httpx
 
+from .._breaker.breaker import CircuitBreaker
+from .._bulkhead.bulkhead import Bulkhead
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.validate import check_callable, check_int, check_number
 from .._errors import RejectedError
 from .._pipeline import BreakerLike, BulkheadLike, LimiterLike, Pipeline
 from .._retry import Retry
+from ._engine import Engine, Origin, discard, is_network_error
 from ._errors import as_transport_error
-from ._headers import exhausted_for, retry_after_of
+from ._headers import retry_after_of
+from ._hedge import ahedged, hedged
+from ._standard import (
+    DEFAULT_ATTEMPT_TIMEOUT,
+    DEFAULT_BREAKER_WINDOW,
+    DEFAULT_TIMEOUT,
+    Settings,
+    check_consistent,
+    hedging_settings,
+    optional_seconds,
+    settings_for,
+)
 
 __all__ = ["IDEMPOTENT_METHODS", "RETRY_STATUSES", "HostPolicies", "ResilientTransport"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
 """The methods :class:`ResilientTransport` retries by default (``retry_methods=``)."""
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """The response statuses :class:`ResilientTransport` retries by default (``retry_statuses=``)."""
-_BLOCKING_STATUSES = frozenset({429, 503})
+_BARE_RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 G = TypeVar("G")
+Default = Literal["default"]
+Fallback = Callable[[httpx.Request, "httpx.Response | Exception"], Any]
 
 
 class HostLimiter(LimiterLike, Protocol):
@@ -72,10 +96,11 @@ class HostPolicies:
 
 
 class _Host:
-    __slots__ = ("bare", "once", "policies", "retrying")
+    __slots__ = ("bare", "once", "origin", "policies", "retrying")
 
-    def __init__(self, policies: HostPolicies, once: Pipeline, retrying: Pipeline) -> None:
+    def __init__(self, policies: HostPolicies, once: Pipeline | None, retrying: Pipeline | None):
         self.policies = policies
+        self.origin = Origin(policies.origin, policies.limiter, policies.bulkhead, policies.breaker)
         self.bare = (
             policies.limiter is None and policies.bulkhead is None and (policies.breaker is None)
         )
@@ -83,25 +108,56 @@ class _Host:
         self.retrying = retrying
 
 
+def standard_breaker(origin: str, clock: Clock) -> BreakerLike:
+    """The default breaker: opens 5 s when >= 10% of >= 100 calls in 30 s failed."""
+    return CircuitBreaker(
+        name=origin,
+        failure_rate_threshold=0.1,
+        minimum_calls=100,
+        window_duration=DEFAULT_BREAKER_WINDOW,
+        max_failures=sys.maxsize,  # the ratio alone decides, as in the standard pipeline
+        reset_timeout=5.0,
+        clock=clock,
+    )
+
+
+def standard_bulkhead(origin: str, clock: Clock) -> BulkheadLike:
+    """The default bulkhead: 1000 requests in flight per origin, no queue."""
+    return Bulkhead(1000, name=origin, clock=clock)
+
+
 class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """An httpx transport (sync and async) that adds retry, rate limit, bulkhead and breaker.
+    """An httpx transport (sync and async) with the standard resilience pipeline per origin.
 
     ``transport`` is the inner transport (any sync and/or async httpx transport); by default
     ``httpx.HTTPTransport()`` and ``httpx.AsyncHTTPTransport()``, created on first use.
+    With no other argument each origin gets a bulkhead (1000, no queue), a 30 s deadline,
+    retries (4 attempts), a breaker (10% of >= 100 calls in 30 s, open 5 s), a 10 s attempt
+    timeout and a hold-back on ``Retry-After``; ``None`` (``False`` for ``hold_back``)
+    switches a part off, and ``standard=False`` gives the bare retry-only transport.
     ``retry`` is a :class:`~seawall.Retry` whose attempts, backoff, deadline, budget and clock
-    are used (the transport decides *what* is retried); None disables retries.
+    are used (the transport decides *what* is retried). ``hedging`` (off by default): True
+    (a second attempt after 2 s), a delay in seconds, or ``(delay, extra attempts)``.
+    ``fallback(request, outcome)`` may return a response to use instead of a refusal, an
+    error or a last retryable response (None keeps the outcome; async in async clients).
     """
 
     def __init__(
         self,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
         *,
-        retry: Retry | str | None = "default",
-        breaker: BreakerLike | Callable[[str], BreakerLike] | None = None,
+        standard: bool = True,
+        retry: Retry | Default | None = "default",
+        breaker: BreakerLike | Callable[[str], BreakerLike] | Default | None = "default",
         limiter: HostLimiter | Callable[[str], HostLimiter] | None = None,
-        bulkhead: BulkheadLike | Callable[[str], BulkheadLike] | None = None,
+        bulkhead: BulkheadLike | Callable[[str], BulkheadLike] | Default | None = "default",
+        timeout: float | Default | None = "default",
+        attempt_timeout: float | Default | None = "default",
+        hedging: bool | float | tuple[float, int] | None = None,
+        hold_back: bool | Default = "default",
+        fallback: Fallback | None = None,
         retry_methods: frozenset[str] | set[str] = IDEMPOTENT_METHODS,
-        retry_statuses: frozenset[int] | set[int] = RETRY_STATUSES,
+        retry_statuses: frozenset[int] | set[int] | Default = "default",
         is_failure: Callable[[httpx.Response], bool] | None = None,
         max_retry_after: float = 60.0,
         pace: bool = False,
@@ -112,20 +168,65 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             transport, httpx.BaseTransport | httpx.AsyncBaseTransport
         ):
             raise TypeError(f"transport must be an httpx transport, got {transport!r}")
-        self._clock = SYSTEM_CLOCK if clock is None else clock
+        self._standard = bool(standard)
+        if not self._standard:
+            _refuse_standard_only(timeout, attempt_timeout, hedging, hold_back)
+        if clock is None:
+            # No clock given: follow the Retry's, so its waits and the deadline agree.
+            clock = retry.clock if isinstance(retry, Retry) else SYSTEM_CLOCK
+        self._clock = clock
         self._given = transport
         self._sync: httpx.BaseTransport | None = None
         self._async: httpx.AsyncBaseTransport | None = None
-        self._specs = (breaker, limiter, bulkhead)
+        std = self._standard
+        self._specs = (
+            _pick(breaker, standard_breaker if std else None, self._clock),
+            limiter,
+            _pick(bulkhead, standard_bulkhead if std else None, self._clock),
+        )
         self._retry_methods = frozenset(m.upper() for m in retry_methods)
-        self._retry_statuses = frozenset(retry_statuses)
+        self._retry_statuses = frozenset(
+            (RETRY_STATUSES if std else _BARE_RETRY_STATUSES)
+            if retry_statuses == "default"
+            else retry_statuses
+        )
         self._is_failure = (
             _server_error if is_failure is None else check_callable("is_failure", is_failure)
         )
         self._max_retry_after = check_number("max_retry_after", max_retry_after, inclusive=True)
-        self._pace = bool(pace)
         self._max_hosts = check_int("max_hosts", max_hosts)
+        self._fallback = None if fallback is None else check_callable("fallback", fallback)
         self._retry = self._retry_rules(retry)
+        hedge_delay, max_hedged = hedging_settings(hedging)
+        self._settings = Settings(
+            timeout=optional_seconds(
+                "timeout", DEFAULT_TIMEOUT if timeout == "default" else timeout
+            ),
+            attempt_timeout=optional_seconds(
+                "attempt_timeout",
+                DEFAULT_ATTEMPT_TIMEOUT if attempt_timeout == "default" else attempt_timeout,
+            ),
+            hedge_delay=hedge_delay,
+            max_hedged=max_hedged,
+            retry=None,
+        )
+        if not std:
+            self._settings = Settings(None, None, None, 0, None)
+        window = DEFAULT_BREAKER_WINDOW if breaker == "default" and std else None
+        window = _window_of(self._specs[0]) if window is None else window
+        check_consistent(self._settings.timeout, self._settings.attempt_timeout, window)
+        self._engine = Engine(
+            clock=self._clock,
+            retry=self._retry,
+            retry_methods=self._retry_methods,
+            retry_statuses=self._retry_statuses,
+            is_failure=self._is_failure,
+            max_retry_after=self._max_retry_after,
+            pace=bool(pace),
+            hold_back=std if hold_back == "default" else bool(hold_back),
+            sync_inner=self._sync_inner,
+            async_inner=self._async_inner,
+        )
         self._origins: OrderedDict[str, _Host] = OrderedDict()
         self._hosts: dict[tuple[str, str, int | None], _Host] = {}
         self._lock = threading.Lock()
@@ -134,34 +235,53 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         host = self._host(request)
-        retries = self._retries(request)
-        if host.bare:
-            # No gates for this origin: skip the pipeline's bookkeeping entirely.
-            send = self._sync_inner().handle_request
-            if not retries:
-                return send(request)
-            assert self._retry is not None
-            return self._retry.start().drive(lambda: send(request), _discard)
-        pipeline = host.retrying if retries else host.once
         try:
-            return pipeline.call(self._send, host.policies, request)
+            if self._standard:
+                settings = settings_for(self._settings, request.extensions)
+                engine = self._engine
+                hedge = settings.hedge_delay is not None and engine.replayable(request, settings)
+                response = engine.send(
+                    host.origin, request, settings, self._hedged if hedge else engine.attempt
+                )
+            else:
+                response = self._bare_send(host, request)
         except RejectedError as exc:
-            raise as_transport_error(exc, request) from None
+            error = as_transport_error(exc, request)
+            if self._fallback is None:
+                raise error from None
+            return self._fall_back(request, error)
+        except Exception as exc:
+            if self._fallback is None:
+                raise
+            return self._fall_back(request, exc)
+        if self._fallback is not None and self._gave_up(response):
+            return self._fall_back(request, response)
+        return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = self._host(request)
-        retries = self._retries(request)
-        if host.bare:
-            send = self._async_inner().handle_async_request
-            if not retries:
-                return await send(request)
-            assert self._retry is not None
-            return await self._retry.start().adrive(lambda: send(request), _discard)
-        pipeline = host.retrying if retries else host.once
         try:
-            return await pipeline.acall(self._asend, host.policies, request)
+            if self._standard:
+                settings = settings_for(self._settings, request.extensions)
+                engine = self._engine
+                hedge = settings.hedge_delay is not None and engine.replayable(request, settings)
+                response = await engine.asend(
+                    host.origin, request, settings, self._ahedged if hedge else engine.aattempt
+                )
+            else:
+                response = await self._bare_asend(host, request)
         except RejectedError as exc:
-            raise as_transport_error(exc, request) from None
+            error = as_transport_error(exc, request)
+            if self._fallback is None:
+                raise error from None
+            return await self._afall_back(request, error)
+        except Exception as exc:
+            if self._fallback is None:
+                raise
+            return await self._afall_back(request, exc)
+        if self._fallback is not None and self._gave_up(response):
+            return await self._afall_back(request, response)
+        return response
 
     def close(self) -> None:
         if self._sync is not None:
@@ -175,45 +295,108 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """The policies guarding the origin of ``url`` (created if not yet)."""
         return self._host(httpx.Request("GET", url)).policies
 
-    # -- one attempt ------------------------------------------------------------------------
+    # -- hedging and fallback ---------------------------------------------------------------
 
-    def _send(self, policies: HostPolicies, request: httpx.Request) -> httpx.Response:
+    def _hedged(
+        self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
+    ) -> httpx.Response:
+        return hedged(self._engine, origin, request, settings, deadline_at)
+
+    async def _ahedged(
+        self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
+    ) -> httpx.Response:
+        return await ahedged(self._engine, origin, request, settings, deadline_at)
+
+    def _gave_up(self, response: httpx.Response) -> bool:
+        return response.status_code in self._retry_statuses or self._is_failure(response)
+
+    def _fall_back(
+        self, request: httpx.Request, outcome: httpx.Response | Exception
+    ) -> httpx.Response:
+        assert self._fallback is not None
+        answer = self._fallback(request, outcome)
+        if inspect.isawaitable(answer):
+            _close_awaitable(answer)
+            raise TypeError("an async fallback needs an async client (httpx.AsyncClient)")
+        return self._settle_fallback(answer, outcome)
+
+    async def _afall_back(
+        self, request: httpx.Request, outcome: httpx.Response | Exception
+    ) -> httpx.Response:
+        assert self._fallback is not None
+        answer = self._fallback(request, outcome)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if answer is not None and isinstance(outcome, httpx.Response):
+            await outcome.aclose()
+        return self._settle_fallback(answer, outcome, closed=True)
+
+    def _settle_fallback(
+        self, answer: object, outcome: httpx.Response | Exception, *, closed: bool = False
+    ) -> httpx.Response:
+        if answer is None:
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        if not isinstance(answer, httpx.Response):
+            raise TypeError(f"fallback must return an httpx.Response or None, got {answer!r}")
+        if not closed and isinstance(outcome, httpx.Response):
+            outcome.close()
+        return answer
+
+    # -- the bare transport (standard=False) ------------------------------------------------
+
+    def _bare_send(self, host: _Host, request: httpx.Request) -> httpx.Response:
+        retries = self._retries(request)
+        if host.bare:
+            # No gates for this origin: skip the pipeline's bookkeeping entirely.
+            send = self._sync_inner().handle_request
+            if not retries:
+                return send(request)
+            assert self._retry is not None
+            return self._retry.start().drive(lambda: send(request), discard)
+        pipeline = host.retrying if retries else host.once
+        assert pipeline is not None
+        return pipeline.call(self._send, host.origin, request)
+
+    async def _bare_asend(self, host: _Host, request: httpx.Request) -> httpx.Response:
+        retries = self._retries(request)
+        if host.bare:
+            send = self._async_inner().handle_async_request
+            if not retries:
+                return await send(request)
+            assert self._retry is not None
+            return await self._retry.start().adrive(lambda: send(request), discard)
+        pipeline = host.retrying if retries else host.once
+        assert pipeline is not None
+        return await pipeline.acall(self._asend, host.origin, request)
+
+    def _send(self, origin: Origin, request: httpx.Request) -> httpx.Response:
         response = self._sync_inner().handle_request(request)
-        self._observe(policies, response)
+        self._engine.observe(origin, response)
         return response
 
-    async def _asend(self, policies: HostPolicies, request: httpx.Request) -> httpx.Response:
+    async def _asend(self, origin: Origin, request: httpx.Request) -> httpx.Response:
         response = await self._async_inner().handle_async_request(request)
-        limiter = policies.limiter
+        limiter = origin.limiter
         if limiter is not None and getattr(limiter, "store", None) is not None:
             # A block kept in a store is a round trip: never on the event loop.
-            block = self._block_for(response)
+            block = self._engine.block_for(response)
             if block:
                 await anyio.to_thread.run_sync(limiter.set_retry_after, block)
         else:
-            self._observe(policies, response)
+            self._engine.observe(origin, response)
         return response
-
-    def _observe(self, policies: HostPolicies, response: httpx.Response) -> None:
-        limiter = policies.limiter
-        if limiter is None:
-            return
-        block = self._block_for(response)
-        if block:
-            limiter.set_retry_after(block)
-
-    def _block_for(self, response: httpx.Response) -> float | None:
-        block = None
-        if response.status_code in _BLOCKING_STATUSES:
-            block = retry_after_of(response, now=self._clock.time(), maximum=self._max_retry_after)
-        if block is None and self._pace:
-            block = exhausted_for(response, maximum=self._max_retry_after)
-        return block
-
-    # -- configuration ----------------------------------------------------------------------
 
     def _retries(self, request: httpx.Request) -> bool:
         override = request.extensions.get("seawall")
+        if override:
+            extra = set(override) - {"retry"}
+            if extra:
+                raise ValueError(
+                    f'extensions["seawall"] keys {sorted(extra)!r} need the standard pipeline '
+                    "(this transport was made with standard=False)"
+                )
         if override and "retry" in override:
             wanted = bool(override["retry"])
         else:
@@ -221,18 +404,27 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         # A streamed body cannot be sent twice.
         return wanted and self._retry is not None and isinstance(request.stream, httpx.ByteStream)
 
+    # -- configuration ----------------------------------------------------------------------
+
     def _retry_rules(self, retry: Retry | str | None) -> Retry | None:
         if retry == "default":
-            retry = Retry(attempts=3, initial=0.1, maximum=10.0, max_retry_after=60.0)
+            if self._standard:
+                # Three retries with full jitter under a 2 s, 4 s, 8 s ceiling.
+                retry = Retry(attempts=4, initial=2.0, maximum=30.0, clock=self._clock)
+            else:
+                retry = Retry(attempts=3, initial=0.1, maximum=10.0, max_retry_after=60.0)
         if retry is None:
             return None
         if not isinstance(retry, Retry):
             raise TypeError(f"retry must be a seawall.Retry or None, got {retry!r}")
-        return retry.with_rules(
-            retry_on=_is_network_error,
+        rules = retry.with_rules(
+            retry_on=is_network_error,
             retry_on_result=lambda r: r.status_code in self._retry_statuses,
             delay_hint=self._hint,
         )
+        if self._standard:
+            rules.clock = self._clock  # one clock for the deadline, the hold-back and the waits
+        return rules
 
     def _hint(self, outcome: object) -> float | None:
         if not isinstance(outcome, httpx.Response):
@@ -269,12 +461,15 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             _resolve(bulkhead, origin, "release"),
             _resolve(breaker, origin, "admit"),
         )
+        if self._standard:
+            check_consistent(None, self._settings.attempt_timeout, _window_of(policies.breaker))
+            return _Host(policies, None, None)
         common: dict[str, Any] = {
             "limiter": policies.limiter,
             "bulkhead": policies.bulkhead,
             "breaker": policies.breaker,
             "failure_result": self._is_failure,
-            "on_discard": _discard,
+            "on_discard": discard,
             "clock": self._clock if self._retry is None else self._retry.clock,
         }
         return _Host(policies, Pipeline(**common), Pipeline(retry=self._retry, **common))
@@ -303,16 +498,30 @@ def _server_error(response: httpx.Response) -> bool:
     return response.status_code >= 500
 
 
-def _is_network_error(exc: Exception) -> bool:
-    return isinstance(exc, httpx.TransportError) and not isinstance(exc, RejectedError)
+def _pick(spec: Any, default: Callable[[str, Clock], Any] | None, clock: Clock) -> Any:
+    if spec != "default":
+        return spec
+    return None if default is None else (lambda origin: default(origin, clock))
 
 
-def _discard(response: httpx.Response) -> object:
-    # Close without reading: the connection goes back to the pool (or is dropped) at once.
-    if isinstance(response.stream, httpx.SyncByteStream):
-        response.close()
-        return None
-    return response.aclose()
+def _window_of(breaker: object) -> float | None:
+    """The time window of a breaker instance, when it has one."""
+    window = getattr(breaker, "window_duration", None)
+    return window if isinstance(window, int | float) else None
+
+
+def _refuse_standard_only(*values: object) -> None:
+    names = ("timeout", "attempt_timeout", "hedging", "hold_back")
+    given = [f"{n}={v!r}" for n, v in zip(names, values, strict=True) if v not in ("default", None)]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} need the standard pipeline; drop standard=False to use them"
+        )
+
+
+def _close_awaitable(value: Awaitable[Any]) -> None:
+    if inspect.iscoroutine(value):
+        value.close()
 
 
 def _resolve(spec: Any, origin: str, marker: str) -> Any:

@@ -1,0 +1,355 @@
+"""The standard pipeline's drivers: one request through its origin's gates, sync and async.
+
+Theory of operation. Outermost first::
+
+    bulkhead -> deadline -> retry -> [hedging] -> hold-back -> limiter -> breaker
+        -> attempt timeout -> inner transport
+
+* The **bulkhead** slot is held for the whole request (its retries and waits included) and
+  released on every path; a hedged extra attempt takes a slot of its own (``_hedge.py``).
+* The **deadline** (``timeout``) is a point on the transport's clock fixed when the request
+  starts; retry waits, ``Retry-After`` waits and hold-back waits that would reach it stop
+  the request at once, and each attempt's timeout is cut to the time left.
+* **Retries** follow :class:`~seawall.Retry` (its backoff, attempts and budget); a
+  :class:`~seawall._retry.RetryRun` is only made once an attempt fails, unless the budget or
+  the Retry's own deadline need it from the start.
+* The **hold-back**: a 429 or 503 with a readable ``Retry-After`` holds the origin back until
+  then (extends only, capped at ``max_retry_after``): later attempts wait for it inside the
+  deadline, or are refused at once with ``retry_after`` when it would not fit.
+* The **breaker** permit is taken last and settled exactly once: a response for which
+  ``is_failure`` holds or an exception (an attempt timeout included) is a failure,
+  cancellation is neutral.
+* The **attempt timeout**: async attempts run in an anyio cancel scope (the event loop's
+  clock); sync attempts cannot be cancelled, so the limit is handed to the inner transport as
+  httpx's own ``timeout`` extension (connect, read, write and pool; never loosened), which
+  ``httpx.HTTPTransport`` enforces on every network wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+
+from .._clock import Clock
+from .._errors import RateLimitExceededError, RejectedError
+from .._pipeline import BreakerLike, BulkheadLike
+from .._retry import Retry, RetryRun
+from ._errors import TimeoutTransportError
+from ._headers import exhausted_for, retry_after_of
+from ._standard import Settings
+
+__all__ = ["Engine", "Origin", "discard", "is_network_error"]
+
+_BLOCKING_STATUSES = frozenset({429, 503})
+
+
+class Origin:
+    """One origin's policies and its hold-back (a monotonic time; 0 when not held)."""
+
+    __slots__ = ("breaker", "bulkhead", "held_until", "limiter", "name", "shared")
+
+    def __init__(
+        self,
+        name: str,
+        limiter: Any,
+        bulkhead: BulkheadLike | None,
+        breaker: BreakerLike | None,
+    ) -> None:
+        self.name = name
+        self.limiter = limiter
+        self.bulkhead = bulkhead
+        self.breaker = breaker
+        self.held_until = 0.0
+        # Gates kept in a store are asked with their a-methods in async code.
+        self.shared = any(getattr(g, "store", None) is not None for g in (bulkhead, breaker))
+
+
+class Engine:
+    """Runs requests through an :class:`Origin`'s gates; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        retry: Retry | None,
+        retry_methods: frozenset[str],
+        retry_statuses: frozenset[int],
+        is_failure: Callable[[httpx.Response], bool],
+        max_retry_after: float,
+        pace: bool,
+        hold_back: bool,
+        sync_inner: Callable[[], httpx.BaseTransport],
+        async_inner: Callable[[], httpx.AsyncBaseTransport],
+    ) -> None:
+        self.clock = clock
+        self.retry = retry
+        self.retry_methods = retry_methods
+        self.retry_statuses = retry_statuses
+        self.is_failure = is_failure
+        self.max_retry_after = max_retry_after
+        self.pace = pace
+        self.hold_back = hold_back
+        self.sync_inner = sync_inner
+        self.async_inner = async_inner
+
+    # -- what a request gets ----------------------------------------------------------------
+
+    def replayable(self, request: httpx.Request, settings: Settings) -> bool:
+        """Whether the request may be sent more than once (retried or hedged)."""
+        wanted = settings.retry
+        if wanted is None:
+            wanted = request.method in self.retry_methods
+        # A streamed body cannot be sent twice.
+        return wanted and isinstance(request.stream, httpx.ByteStream)
+
+    def acceptable(self, outcome: httpx.Response | Exception) -> bool:
+        """Whether an outcome ends the request (not an error, not a retryable status)."""
+        return isinstance(outcome, httpx.Response) and (
+            outcome.status_code not in self.retry_statuses
+        )
+
+    def _run(
+        self, request: httpx.Request, settings: Settings, deadline_at: float | None
+    ) -> tuple[Retry | None, RetryRun | None]:
+        retry = self.retry if self.replayable(request, settings) else None
+        if retry is None or (retry.budget is None and retry.deadline is None):
+            return retry, None
+        return retry, retry.start(deadline_at=deadline_at)
+
+    def deadline_at(self, settings: Settings) -> float | None:
+        return None if settings.timeout is None else self.clock.monotonic() + settings.timeout
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def send(
+        self,
+        origin: Origin,
+        request: httpx.Request,
+        settings: Settings,
+        attempt: Callable[[Origin, httpx.Request, Settings, float | None], httpx.Response],
+    ) -> httpx.Response:
+        """The whole request: bulkhead, deadline and retries around ``attempt``."""
+        bulkhead = origin.bulkhead
+        if bulkhead is not None:
+            bulkhead.acquire(timeout=bulkhead.max_wait)
+        try:
+            deadline_at = self.deadline_at(settings)
+            retry, run = self._run(request, settings, deadline_at)
+            while True:
+                try:
+                    response = attempt(origin, request, settings, deadline_at)
+                except Exception as exc:
+                    if retry is None:
+                        raise
+                    run = run or retry.start(deadline_at=deadline_at)
+                    wait = run.after_exception(exc)
+                    if wait is None:
+                        raise
+                else:
+                    if retry is None or response.status_code not in self.retry_statuses:
+                        return response
+                    run = run or retry.start(deadline_at=deadline_at)
+                    wait = run.after_result(response)
+                    if wait is None:
+                        return response
+                    response.close()
+                run.sleep(wait)
+        finally:
+            if bulkhead is not None:
+                bulkhead.release()
+
+    def attempt(
+        self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
+    ) -> httpx.Response:
+        """One attempt: hold-back, limiter, breaker, the inner transport (sync)."""
+        wait, limit, left = self._gate(origin, settings, deadline_at)
+        while wait:
+            self.clock.sleep(wait)
+            wait, limit, left = self._gate(origin, settings, deadline_at)
+        if origin.limiter is not None and not origin.limiter.acquire(timeout=left):
+            raise _no_token()
+        if limit is not None:
+            _bound_timeouts(request, limit)
+        breaker = origin.breaker
+        permit = None if breaker is None else breaker.admit()
+        try:
+            response = self.sync_inner().handle_request(request)
+        except BaseException as exc:
+            if permit is not None:
+                permit.settle(exc)
+            raise
+        if permit is not None:
+            if self.is_failure(response):
+                permit.failure()
+            else:
+                permit.success()
+        self.observe(origin, response)
+        return response
+
+    def _gate(
+        self, origin: Origin, settings: Settings, deadline_at: float | None
+    ) -> tuple[float, float | None, float | None]:
+        """``(hold-back wait, attempt time limit, time left)``; refuses what cannot fit."""
+        limit = settings.attempt_timeout
+        if deadline_at is None and not origin.held_until:
+            return 0.0, limit, None
+        now = self.clock.monotonic()
+        held = origin.held_until - now
+        left = None if deadline_at is None else deadline_at - now
+        if held > 0:
+            if left is not None and held >= left:
+                raise RateLimitExceededError(
+                    f"{origin.name} asked for a pause of {held:g} s more, "
+                    f"past the request deadline",
+                    retry_after=held,
+                )
+            return held, limit, left
+        if left is None:
+            return 0.0, limit, None
+        if left <= 0:
+            raise self._timeout(settings.timeout or 0.0, "request deadline")
+        return 0.0, (left if limit is None or left < limit else limit), left
+
+    def observe(self, origin: Origin, response: httpx.Response) -> None:
+        """Hold the origin back (and block its limiter) when the server asks for a pause."""
+        block = self.block_for(response)
+        if block:
+            if self.hold_back:
+                until = self.clock.monotonic() + block
+                if until > origin.held_until:
+                    origin.held_until = until
+            if origin.limiter is not None:
+                origin.limiter.set_retry_after(block)
+
+    def block_for(self, response: httpx.Response) -> float | None:
+        block = None
+        if response.status_code in _BLOCKING_STATUSES:
+            block = retry_after_of(response, now=self.clock.time(), maximum=self.max_retry_after)
+        if block is None and self.pace:
+            block = exhausted_for(response, maximum=self.max_retry_after)
+        return block
+
+    def _timeout(self, seconds: float, what: str) -> TimeoutTransportError:
+        return TimeoutTransportError(f"{what} of {seconds:g} s ran out", timeout=seconds)
+
+    # -- async ------------------------------------------------------------------------------
+
+    async def asend(
+        self,
+        origin: Origin,
+        request: httpx.Request,
+        settings: Settings,
+        attempt: Any,
+    ) -> httpx.Response:
+        """:meth:`send` for asyncio and trio."""
+        bulkhead = origin.bulkhead
+        if bulkhead is not None:
+            await bulkhead.acquire_async(timeout=bulkhead.max_wait)
+        try:
+            deadline_at = self.deadline_at(settings)
+            retry, run = self._run(request, settings, deadline_at)
+            while True:
+                try:
+                    response: httpx.Response = await attempt(origin, request, settings, deadline_at)
+                except Exception as exc:
+                    if retry is None:
+                        raise
+                    run = run or retry.start(deadline_at=deadline_at)
+                    wait = run.after_exception(exc)
+                    if wait is None:
+                        raise
+                else:
+                    if retry is None or response.status_code not in self.retry_statuses:
+                        return response
+                    run = run or retry.start(deadline_at=deadline_at)
+                    wait = run.after_result(response)
+                    if wait is None:
+                        return response
+                    await response.aclose()
+                await run.asleep(wait)
+        finally:
+            if bulkhead is not None:
+                if origin.shared:
+                    with anyio.CancelScope(shield=True):
+                        await bulkhead.arelease()
+                else:
+                    bulkhead.release()
+
+    async def aattempt(
+        self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
+    ) -> httpx.Response:
+        """One attempt (asyncio or trio); the time limit is a cancel scope."""
+        wait, limit, left = self._gate(origin, settings, deadline_at)
+        while wait:
+            await self.clock.asleep(wait)
+            wait, limit, left = self._gate(origin, settings, deadline_at)
+        limiter = origin.limiter
+        if limiter is not None and not await limiter.acquire_async(timeout=left):
+            raise _no_token()
+        breaker = origin.breaker
+        permit: Any = None
+        if breaker is not None:
+            permit = await breaker.aadmit() if origin.shared else breaker.admit()
+        try:
+            if limit is None:
+                response = await self.async_inner().handle_async_request(request)
+            else:
+                with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
+                    response = await self.async_inner().handle_async_request(request)
+                if scope.cancelled_caught:
+                    raise self._timeout(limit, f"attempt to {origin.name}")
+        except BaseException as exc:
+            if permit is not None:
+                if origin.shared:
+                    with anyio.CancelScope(shield=True):
+                        await permit.asettle(exc)
+                else:
+                    permit.settle(exc)
+            raise
+        if permit is not None:
+            failed = self.is_failure(response)
+            if origin.shared:
+                with anyio.CancelScope(shield=True):
+                    await (permit.afailure() if failed else permit.asuccess())
+            else:
+                permit.failure() if failed else permit.success()
+        if limiter is not None and getattr(limiter, "store", None) is not None:
+            # A block kept in a store is a round trip: never on the event loop.
+            block = self.block_for(response)
+            if block:
+                if self.hold_back:
+                    origin.held_until = max(origin.held_until, self.clock.monotonic() + block)
+                await anyio.to_thread.run_sync(limiter.set_retry_after, block)
+        else:
+            self.observe(origin, response)
+        return response
+
+
+def _bound_timeouts(request: httpx.Request, limit: float) -> None:
+    # httpx's own per-operation timeouts, never loosened: the client's may be shorter.
+    given = request.extensions.get("timeout")
+    if given is None:
+        bounded = dict.fromkeys(("connect", "read", "write", "pool"), limit)
+    else:
+        bounded = {k: limit if v is None or v > limit else v for k, v in given.items()}
+    request.extensions["timeout"] = bounded
+
+
+def _no_token() -> RateLimitExceededError:
+    return RateLimitExceededError("no rate-limit token within the deadline", retry_after=0.0)
+
+
+def is_network_error(exc: Exception) -> bool:
+    """Transport errors (timeouts included) that are not seawall's own rejections."""
+    return isinstance(exc, httpx.TransportError) and not isinstance(exc, RejectedError)
+
+
+def discard(response: httpx.Response) -> object:
+    """Close a response without reading it (an awaitable for async ones)."""
+    if isinstance(response.stream, httpx.SyncByteStream):
+        response.close()
+        return None
+    return response.aclose()
