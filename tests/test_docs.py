@@ -153,6 +153,7 @@ def test_getting_started_block_runs(index: int, capsys: pytest.CaptureFixture[st
 RUNNABLE_SECTIONS = (
     ("stores.md", "## Testing with FakeClock"),
     ("migration.md", "## Step 4: make the tests fast"),
+    ("testing.md", "## An application's tests"),
 )
 
 

@@ -111,6 +111,8 @@ PINNED: dict[str, list[str]] = {
     ],
     "seawall.testing": [
         "FakeClock",
+        "disable_gates",
+        "reset_gates",
         "retry_testing_mode",
         "settle_monitor",
     ],

@@ -20,6 +20,8 @@ from starlette.responses import Response
 from .._callables import is_async_callable
 from .._clock import Clock
 from .._errors import RateLimitExceededError
+from .._gates import OFF
+from .._gates import register as register_gate
 from ._client import ClientKey
 from ._limits import LimitGroup, LimitSpec, PolicyState, parse_limits
 from ._responses import rate_limited, ratelimit_fields
@@ -89,8 +91,16 @@ class RateLimit:
         self._key: Any = key
         self._key_is_async = key is not None and is_async_callable(key)
         self._default_key = ClientKey()
+        register_gate(self)
+
+    def reset(self) -> None:
+        """Forget every client's spent quota (``seawall.testing.reset_gates()`` calls it)."""
+        for bucket in self.group.buckets:
+            bucket.reset()
 
     async def __call__(self, request: Request) -> None:
+        if OFF:  # seawall.testing.disable_gates()
+            return
         key = None
         if self._key is not None:
             key = self._key(request)

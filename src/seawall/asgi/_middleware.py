@@ -31,6 +31,8 @@ from .._clock import SYSTEM_CLOCK, Clock
 from .._core.breaker import FAILURE, NEUTRAL, SUCCESS
 from .._core.validate import check_callable, check_int, check_optional_number
 from .._errors import BulkheadFullError, CircuitOpenError
+from .._gates import OFF
+from .._gates import register as register_gate
 from .._log import logger
 from ..stores._base import Store
 from ._client import ClientKey, KeyFunction, Network, RequestKey, parse_networks
@@ -39,6 +41,7 @@ from ._lifespan import SeawallLifespan
 from ._limits import LimitGroup, LimitSpec, PolicyState, parse_limits
 from ._observed import Observed
 from ._probes import Probes
+from ._report_only import ReportOnly, report_only_gates
 from ._responses import (
     HEADER_STYLES,
     Header,
@@ -102,6 +105,7 @@ class ResilienceMiddleware:
         store: Store | str | None = None,
         degraded: str | None = None,
         store_prefix: str = "asgi",
+        report_only: bool | str | Iterable[str] = False,
         clock: Clock | None = None,
     ) -> None:
         self.app = app
@@ -143,6 +147,31 @@ class ResilienceMiddleware:
             drain_path=drain_path,
             drain_allow=parse_networks("drain_allow", drain_allow),
         )
+        # Report-only mode replaces the gate sequence of this instance only (see
+        # _report_only), so an enforcing middleware's request path never tests for it.
+        gates = report_only_gates(report_only)
+        self._report_only = None if not gates else ReportOnly(self, gates)
+        if self._report_only is not None:
+            self._guarded = self._report_only.guarded  # type: ignore[method-assign]
+        register_gate(self)
+
+    @property
+    def report_only_counts(self) -> dict[str, int]:
+        """Requests a report-only gate let through, by the reason it would have refused them."""
+        return {} if self._report_only is None else self._report_only.counts()
+
+    def reset(self) -> None:
+        """Forget every client's spent quota, close the breaker, zero report-only counts.
+
+        For tests (``seawall.testing.reset_gates()`` calls it on every middleware).
+        """
+        for group in (self.default_limits, *self.route_limits.groups()):
+            for bucket in () if group is None else group.buckets:
+                bucket.reset()
+        if self.breaker is not None:
+            self.breaker.reset()
+        if self._report_only is not None:
+            self._report_only.reset()
 
     # -- dispatch ----------------------------------------------------------------------------
 
@@ -173,7 +202,7 @@ class ResilienceMiddleware:
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         # One coroutine for every gate (rather than one per gate): each await layer costs
         # about as much as a gate's decision.
-        if self._exempt is not None and self._exempt(scope):
+        if OFF or (self._exempt is not None and self._exempt(scope)):  # OFF: testing switch
             await self.app(scope, receive, send)
             return
         extra: list[Header] = []

@@ -75,6 +75,10 @@ class RouteLimits:
             group = table.get((route_id, None), _MISSING)
         return default if group is _MISSING else group
 
+    def groups(self) -> list[LimitGroup]:
+        """The route limit groups built so far (none before the first request)."""
+        return [group for group in (self._table or {}).values() if group is not None]
+
     def _group(self, limits: tuple[Limit, ...] | None, where: str) -> LimitGroup | None:
         if limits is None:
             return None
