@@ -12,7 +12,8 @@ later gate never holds an earlier one's slot):
 2. exemptions: an exempt request skips every gate below;
 3. rate limits: the route's own limit (``@limit``, ``route_limits``) or else the default
    ``rate_limit``, per client key -> 429;
-4. the bulkhead (``max_concurrent``) -> 503;
+4. the bulkhead (``max_concurrent``) -> 503; with ``max_concurrent="auto"`` an adaptive
+   bulkhead sheds by priority instead, before every other gate (see :mod:`._shedding`);
 5. the circuit breaker over the app's own failures (5xx or an exception) -> 503; a client
    that leaves early is neutral (see :mod:`._observed`);
 6. the app, under ``request_timeout`` -> 504 if it has not started its response.
@@ -55,7 +56,9 @@ from ._responses import (
 )
 from ._route_limits import RouteLimits
 from ._shared import StoreOptions
+from ._shedding import AdaptiveBulkhead, PrioritySpec, Shedding, adaptive_bulkhead
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._websocket import websocket_gate
 
 __all__ = ["ResilienceMiddleware"]
 
@@ -89,7 +92,8 @@ class ResilienceMiddleware:
         trusted_proxies: Iterable[str | Network] = (),
         proxy_header: str = "x-forwarded-for",
         exempt: Exempt | None = None,
-        max_concurrent: int | Bulkhead | None = None,
+        max_concurrent: int | str | Bulkhead | AdaptiveBulkhead | None = None,
+        priority: PrioritySpec | None = None,
         max_queue: int | None = None,
         max_wait: float = 0.0,
         breaker: bool | CircuitBreaker | Mapping[str, Any] | None = None,
@@ -106,6 +110,8 @@ class ResilienceMiddleware:
         degraded: str | None = None,
         store_prefix: str = "asgi",
         report_only: bool | str | Iterable[str] = False,
+        websocket_limit: LimitSpec | None = None,
+        websocket_message_rate: LimitSpec | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.app = app
@@ -129,7 +135,16 @@ class ResilienceMiddleware:
         self._key = RequestKey(key, ClientKey(trusted_proxies, header=proxy_header))
         self._sync_key = self._key.sync
         self._exempt = _exempt_predicate(exempt)
-        self.bulkhead = _bulkhead(max_concurrent, max_queue, max_wait, clock, shared)
+        adaptive = adaptive_bulkhead(max_concurrent, "asgi", clock)  # issue 16: shedding
+        if adaptive is None and priority is not None:
+            raise ValueError("priority needs max_concurrent='auto' or an AdaptiveBulkhead")
+        self.bulkhead = _bulkhead(
+            None if adaptive is not None else max_concurrent,  # type: ignore[arg-type]
+            max_queue,
+            max_wait,
+            clock,
+            shared,
+        )
         self._max_wait = max_wait
         self._shared_bulkhead = self.bulkhead is not None and self.bulkhead.store is not None
         self.breaker = _breaker(breaker, clock, shared)
@@ -154,6 +169,14 @@ class ResilienceMiddleware:
         if self._report_only is not None:
             self._guarded = self._report_only.guarded  # type: ignore[method-assign]
         register_gate(self)
+        self.websocket = websocket_gate(
+            self, websocket_limit, websocket_message_rate, max_keys=max_keys, clock=clock
+        )
+        # Adaptive shedding wraps whatever gate sequence this instance runs (issue 16).
+        self.shedding = None
+        if adaptive is not None:
+            self.shedding = Shedding(adaptive, priority, self._exempt, self._guarded, self._reject)
+            self._guarded = self.shedding  # type: ignore[method-assign]
 
     @property
     def report_only_counts(self) -> dict[str, int]:
@@ -179,6 +202,8 @@ class ResilienceMiddleware:
         if scope["type"] != "http":
             if scope["type"] == "lifespan" and self.lifespan is not None:
                 await self._lifespan_events(scope, receive, send)
+            elif scope["type"] == "websocket" and self.websocket is not None:
+                await self.websocket(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
             return
