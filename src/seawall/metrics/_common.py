@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._breaker.breaker import CircuitBreaker
+from .._bulkhead.adaptive import AdaptiveBulkhead
 from .._bulkhead.bulkhead import Bulkhead
 from .._core.breaker import CircuitState
 from .._events import (
+    AdaptiveBulkheadChanged,
     BulkheadChanged,
     CallRecorded,
     CircuitStateChange,
@@ -51,7 +53,7 @@ COUNTERS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 Labels = tuple[str, ...]
-Policy = CircuitBreaker | RateLimiter | KeyedRateLimiter | Bulkhead
+Policy = CircuitBreaker | RateLimiter | KeyedRateLimiter | Bulkhead | AdaptiveBulkhead
 
 
 def label(name: str | None) -> str:
@@ -69,6 +71,7 @@ class Recorder:
         self.wait_seconds: dict[str, float] = {}
         self.breaker_state: dict[str, int] = {}
         self.bulkhead: dict[str, tuple[int, int]] = {}
+        self.adaptive: dict[str, tuple[int, int]] = {}
         self.degraded: dict[Labels, int] = {}
         self.stalled: dict[str, int] = {}
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -77,6 +80,7 @@ class Recorder:
             CircuitStateChange: self._on_state,
             LimiterWaited: self._on_wait,
             BulkheadChanged: self._on_bulkhead,
+            AdaptiveBulkheadChanged: self._on_adaptive,
             StoreDegraded: self._on_degraded,
             DegradedDecision: self._on_decision,
             WatchdogFired: self._on_firing,
@@ -119,6 +123,9 @@ class Recorder:
     def _on_bulkhead(self, event: BulkheadChanged) -> None:
         self.bulkhead[label(event.name)] = (event.in_flight, event.queued)
 
+    def _on_adaptive(self, event: AdaptiveBulkheadChanged) -> None:
+        self.adaptive[label(event.name)] = (event.limit, event.in_flight)
+
     def _on_degraded(self, event: StoreDegraded) -> None:
         self.degraded[event.policy, label(event.name)] = int(event.active)
 
@@ -137,10 +144,10 @@ class Recorder:
 
     def watch(self, policy: object) -> None:
         """Read ``policy`` live at every collection (holds a reference until ``forget()``)."""
-        if not isinstance(policy, CircuitBreaker | RateLimiter | KeyedRateLimiter | Bulkhead):
+        if not isinstance(policy, Policy):
             raise TypeError(
-                "watch() takes CircuitBreaker, RateLimiter, KeyedRateLimiter or Bulkhead "
-                f"objects, got {policy!r}"
+                "watch() takes CircuitBreaker, RateLimiter, KeyedRateLimiter, Bulkhead or "
+                f"AdaptiveBulkhead objects, got {policy!r}"
             )
         with self._lock:
             if all(p is not policy for p in self._watched):
@@ -175,6 +182,15 @@ class Recorder:
             if isinstance(p, Bulkhead):
                 stats = p.stats
                 values[label(p.name)] = (stats.in_flight, stats.queued)
+        return values
+
+    def adaptive_bulkheads(self) -> dict[str, tuple[int, int]]:
+        """``(limit, in_flight)`` by adaptive bulkhead name."""
+        values = dict(self.adaptive)
+        for p in self._snapshot():
+            if isinstance(p, AdaptiveBulkhead):
+                stats = p.stats
+                values[label(p.name)] = (stats.limit, stats.in_flight)
         return values
 
     def tokens(self) -> dict[str, float]:

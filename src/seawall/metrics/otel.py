@@ -20,6 +20,8 @@ The instruments::
     seawall.limiter.keys              gauge        name (watched keyed limiters)
     seawall.bulkhead.in_flight        gauge        name
     seawall.bulkhead.queued           gauge        name
+    seawall.adaptive.limit            gauge        name (adaptive bulkheads)
+    seawall.adaptive.in_flight        gauge        name (adaptive bulkheads)
     seawall.store.degraded            gauge        policy, name; 1 while degraded
     seawall.store.degraded_decisions  counter      policy, name, mode
     seawall.watchdog.firings          counter      name
@@ -142,6 +144,12 @@ _GAUGES: tuple[tuple[str, str, Labels, Callable[[Recorder], Mapping[Labels, floa
     ("seawall.bulkhead.queued", "{call}", ("name",),
      lambda r: {(k,): v[1] for k, v in r.bulkheads().items()},
      "Callers queued for a bulkhead slot."),
+    ("seawall.adaptive.limit", "{call}", ("name",),
+     lambda r: {(k,): v[0] for k, v in r.adaptive_bulkheads().items()},
+     "An adaptive bulkhead's current concurrency limit."),
+    ("seawall.adaptive.in_flight", "{call}", ("name",),
+     lambda r: {(k,): v[1] for k, v in r.adaptive_bulkheads().items()},
+     "Calls holding an adaptive bulkhead slot."),
     ("seawall.limiter.tokens", "{token}", ("name",),
      lambda r: {(k,): v for k, v in r.tokens().items()},
      "Tokens in a watched limiter's bucket."),

@@ -20,6 +20,8 @@ The metrics::
     seawall_limiter_keys (gauge)            name                        watched keyed limiters
     seawall_bulkhead_in_flight (gauge)      name                        occupancy
     seawall_bulkhead_queued (gauge)         name                        occupancy
+    seawall_adaptive_limit (gauge)          name                        adaptive bulkheads
+    seawall_adaptive_in_flight (gauge)      name                        adaptive bulkheads
     seawall_store_degraded (gauge)          policy, name                1 while degraded
     seawall_store_degraded_decisions_total  policy, name, mode          degraded decisions
     seawall_watchdog_firings_total          name                        watchdog firings
@@ -133,6 +135,19 @@ class PrometheusMetrics:
             "Callers queued for a bulkhead slot.",
             ("name",),
             {(k,): v[1] for k, v in bulkheads.items()},
+        )
+        adaptive = r.adaptive_bulkheads()
+        yield _gauge(
+            "seawall_adaptive_limit",
+            "An adaptive bulkhead's current concurrency limit.",
+            ("name",),
+            {(k,): v[0] for k, v in adaptive.items()},
+        )
+        yield _gauge(
+            "seawall_adaptive_in_flight",
+            "Calls holding an adaptive bulkhead slot.",
+            ("name",),
+            {(k,): v[1] for k, v in adaptive.items()},
         )
         yield _gauge(
             "seawall_limiter_tokens",
