@@ -4,9 +4,10 @@ Route limits come from ``@limit(...)`` on endpoints and from the middleware's
 ``route_limits={"/items/{item_id}": "5/minute", "POST /login": "3/minute"}`` (keys are full
 path templates, mount prefixes included, optionally preceded by a method; they win over the
 decorator). The table is built on the first request from the app's routes
-(``scope["app"].routes``, as Starlette sets it), and the request's route is found with
-:func:`resolve_route`, exactly as Starlette's router finds it. An app without route limits
-pays nothing for this: no route is matched per request.
+(``scope["app"].routes``, as Starlette sets it), and the request's route is found with a
+:class:`RouteIndex`, exactly as Starlette's router finds it but asking only the routes that
+share the request's leading path segments, so the cost does not grow with the number of
+routes. An app without route limits pays nothing for this: no route is matched per request.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .._clock import Clock
 from .._log import logger
 from ._dependency import LIMIT_ATTRIBUTE
 from ._limits import Limit, LimitGroup, LimitSpec, parse_limits
-from ._routes import endpoint_of, iter_routes, resolve_route
+from ._routes import RouteIndex, endpoint_of, iter_routes
 from ._shared import StoreOptions
 from ._types import ASGIApp, Scope
 
@@ -39,7 +40,7 @@ def _split(template: str) -> tuple[str | None, str]:
 class RouteLimits:
     """The per-route limit table and its lookup."""
 
-    __slots__ = ("_clock", "_max_keys", "_routes", "_shared", "_specs", "_table")
+    __slots__ = ("_clock", "_index", "_max_keys", "_shared", "_specs", "_table")
 
     def __init__(
         self,
@@ -57,7 +58,7 @@ class RouteLimits:
         self._max_keys = max_keys
         self._clock = clock
         self._table: dict[Entry, LimitGroup | None] | None = None
-        self._routes: Sequence[Any] = ()
+        self._index = RouteIndex(())
 
     def lookup(self, scope: Scope, app: ASGIApp, default: LimitGroup | None) -> LimitGroup | None:
         """The limit group for this request (None: unlimited)."""
@@ -66,7 +67,7 @@ class RouteLimits:
             table = self._build(scope, app)
         if not table:
             return default
-        resolved = resolve_route(self._routes, scope)
+        resolved = self._index.resolve(scope)
         if resolved is None:
             return default
         route_id = id(resolved.route)
@@ -94,7 +95,7 @@ class RouteLimits:
             if self._specs:
                 logger.warning("seawall: route_limits ignored: the app exposes no routes")
             return table
-        self._routes = routes
+        self._index = RouteIndex(routes)
         unused = set(self._specs)
         for template, route in iter_routes(routes):
             endpoint = endpoint_of(route)
