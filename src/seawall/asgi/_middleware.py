@@ -58,6 +58,7 @@ from ._route_limits import RouteLimits
 from ._shared import StoreOptions
 from ._shedding import AdaptiveBulkhead, PrioritySpec, Shedding, adaptive_bulkhead
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._websocket import websocket_gate
 
 __all__ = ["ResilienceMiddleware"]
 
@@ -109,6 +110,8 @@ class ResilienceMiddleware:
         degraded: str | None = None,
         store_prefix: str = "asgi",
         report_only: bool | str | Iterable[str] = False,
+        websocket_limit: LimitSpec | None = None,
+        websocket_message_rate: LimitSpec | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.app = app
@@ -166,6 +169,9 @@ class ResilienceMiddleware:
         if self._report_only is not None:
             self._guarded = self._report_only.guarded  # type: ignore[method-assign]
         register_gate(self)
+        self.websocket = websocket_gate(
+            self, websocket_limit, websocket_message_rate, max_keys=max_keys, clock=clock
+        )
         # Adaptive shedding wraps whatever gate sequence this instance runs (issue 16).
         self.shedding = None
         if adaptive is not None:
@@ -196,6 +202,8 @@ class ResilienceMiddleware:
         if scope["type"] != "http":
             if scope["type"] == "lifespan" and self.lifespan is not None:
                 await self._lifespan_events(scope, receive, send)
+            elif scope["type"] == "websocket" and self.websocket is not None:
+                await self.websocket(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
             return
