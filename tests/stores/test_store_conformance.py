@@ -368,6 +368,24 @@ _BREAKER = BreakerSpec(
         minimum_calls=100,
     ),
 )
+# A time window (four 0.5 s buckets) with both rates: every store keeps it exactly as memory.
+_WINDOWED = BreakerSpec(
+    "hyp-windowed",
+    BreakerConfig(
+        max_failures=100,
+        reset_timeout=1.0,
+        half_open_max_calls=1,
+        success_threshold=1,
+        stale_attempt_timeout=1.5,
+        failure_rate_threshold=0.5,
+        slow_call_duration=0.25,
+        slow_call_rate_threshold=0.75,
+        window_size=100,
+        minimum_calls=3,
+        window_duration=2.0,
+        window_buckets=4,
+    ),
+)
 _BULKHEAD = BulkheadSpec("hyp-bulkhead", max_concurrent=2, lease=60.0)
 
 
@@ -393,6 +411,7 @@ class StoresAgree(RuleBasedStateMachine):
         ]
         self.tickets: dict[str | None, list[float]] = {}
         self.breaker_tickets: list[tuple[int, int]] = []
+        self.windowed_tickets: list[tuple[int, int]] = [(0, 0)]
         self.holds: list[list[Hold]] = []
 
     def _all(self, op: Callable[[Store], Any]) -> Any:
@@ -454,6 +473,25 @@ class StoresAgree(RuleBasedStateMachine):
         self._all(lambda s: s.force(_BREAKER, action))
 
     @rule()
+    def admit_windowed(self) -> None:
+        decision, _transition = self._all(lambda s: s.admit(_WINDOWED))
+        if isinstance(decision, tuple):
+            self.windowed_tickets.append(decision)
+
+    @rule(
+        data=st.data(),
+        outcome=st.sampled_from([0, 0, 1, 2]),
+        duration=st.sampled_from([0.0, 0.25, 1.0]),
+    )
+    def record_windowed(self, data: st.DataObject, outcome: int, duration: float) -> None:
+        ticket = data.draw(st.sampled_from(self.windowed_tickets[-3:]))
+        self._all(lambda s: s.record(_WINDOWED, ticket, outcome, duration))
+
+    @rule(action=st.sampled_from(["open", "reset"]))
+    def force_windowed(self, action: str) -> None:
+        self._all(lambda s: s.force(_WINDOWED, action))
+
+    @rule()
     def try_hold(self) -> None:
         holds = [store.try_hold(_BULKHEAD) for store in self.stores]
         assert [h is None for h in holds[1:]] == [holds[0] is None] * 2
@@ -470,6 +508,7 @@ class StoresAgree(RuleBasedStateMachine):
     @invariant()
     def views_agree(self) -> None:
         self._all(lambda s: s.view(_BREAKER))
+        self._all(lambda s: s.view(_WINDOWED))
         self._all(lambda s: s.holders(_BULKHEAD))
 
     def teardown(self) -> None:

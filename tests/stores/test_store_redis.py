@@ -29,6 +29,7 @@ from seawall.stores._base import (
     Reservation,
     StoreUnavailableError,
 )
+from seawall.stores._redis.keys import policy_key
 from seawall.stores._redis.store import RedisStore
 from seawall.testing import FakeClock
 
@@ -190,12 +191,19 @@ def test_force_open_isolates_and_force_closed_disables_tripping(store: RedisStor
         store.record(spec, (2, 0), 7, 0.0)
 
 
-def test_windowed_breaker_config_is_refused(store: RedisStore) -> None:
-    """A failure-rate window cannot live in Redis: ValueError, and the flag says so."""
-    cfg = BreakerConfig(5, 1.0, 1, 1, 1.0, 0.5, None, None, 10, 5)
-    assert RedisStore.supports_breaker_windows is False
-    with pytest.raises(ValueError, match="window"):
-        store.admit(BreakerSpec(_name(), cfg))
+def test_windowed_breaker_keeps_its_window_in_the_hash(store: RedisStore) -> None:
+    """A 50% rate over a count window of 4: the flags, failures and the trip live in Redis."""
+    cfg = BreakerConfig(100, 1.0, 1, 1, 1.0, 0.5, None, None, 4, 4)
+    spec = BreakerSpec(_name(), cfg)
+    for outcome in (FAILURE, SUCCESS, SUCCESS):
+        assert store.record(spec, (0, 0), outcome, 0.0) is None
+    key = policy_key(store._prefix, spec.name, "breaker")
+    raw = store._call(lambda c: c.hmget(key, "w", "wf", "ws", "bk"))
+    assert [v.decode() for v in raw] == ["100", "1", "0", ""]
+    transition = store.record(spec, (0, 0), FAILURE, 0.0)
+    assert transition is not None
+    assert (transition.new.name, store.view(spec).state) == ("OPEN", "open")
+    assert store._call(lambda c: c.hmget(key, "w", "bk")) == [None, None]
 
 
 # -- bulkhead --------------------------------------------------------------------------------

@@ -304,6 +304,111 @@ def test_breaker_scripts_equal_rules(
         store.close()
 
 
+# -- breaker windows --------------------------------------------------------------------------
+
+window_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("time"), steps),
+        st.tuples(st.just("admit")),
+        # record on the latest ticket (or an older one), with an outcome and a duration
+        st.tuples(
+            st.just("record"),
+            st.sampled_from([-1, -1, -1, 0]),
+            st.sampled_from([0, 0, 1, 1, 2]),
+            st.sampled_from([0.0, 0.5, 1.0, 1.5]),
+        ),
+        st.tuples(st.just("force"), st.sampled_from(["open", "closed", "reset"])),
+        st.tuples(st.just("view")),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def _redis_window(store: RedisStore, spec: BreakerSpec) -> tuple[str, int, int, list[list[int]]]:
+    key = store._breaker_args(spec, ())[0]
+    raw = store._call(lambda c: c.hmget(key, "w", "wf", "ws", "bk"))
+    flags, failures, slow, buckets = (b"" if v is None else v for v in raw)
+    parsed = [
+        [int(float(i)), int(c), int(f), int(sl)]
+        for i, c, f, sl in (b.split(":") for b in buckets.decode().split(",") if b)
+    ]
+    return flags.decode(), int(failures or 0), int(slow or 0), parsed
+
+
+def _python_window(state: BreakerState) -> tuple[str, int, int, list[list[int]]]:
+    flags = "".join(str(f) for f in state.window)
+    return flags, state.window_failures, state.window_slow, [list(b) for b in state.buckets]
+
+
+@settings(SETTINGS, max_examples=300)
+@given(
+    window=st.one_of(
+        st.tuples(st.just(None), st.integers(1, 6), st.just(10)),  # a count window of N calls
+        st.tuples(st.sampled_from([1.0, 2.0, 4.0, 0.3, 1.7]), st.just(100), st.integers(1, 5)),
+    ),
+    rates=st.sampled_from(
+        [(0.5, None, None), (None, 1.0, 0.5), (0.75, 1.0, 1.0), (1.0, 0.5, 0.25)]
+    ),
+    minimum_calls=st.integers(1, 5),
+    max_failures=st.sampled_from([2, 100]),
+    start=starts,
+    events=window_events,
+)
+@example(  # a failure in bucket [0, 1) stops counting exactly at 4.0: the success stays closed
+    window=(4.0, 100, 4),
+    rates=(0.5, None, None),
+    minimum_calls=2,
+    max_failures=100,
+    start=1_700_000_000.0,
+    events=[("admit",), ("record", -1, 1, 0.0), ("time", 4.0), ("admit",), ("record", -1, 0, 0.0)],
+)
+def test_breaker_window_scripts_equal_rules(
+    server: RedisServer,
+    window: tuple[float | None, int, int],
+    rates: tuple[float | None, float | None, float | None],
+    minimum_calls: int,
+    max_failures: int,
+    start: float,
+    events: list[tuple],
+) -> None:
+    """Count and time windows: every transition and the stored window equal _rules'."""
+    duration, size, buckets = window
+    cfg = BreakerConfig(
+        max_failures, 1.0, 1, 1, 2.0, rates[0], rates[1], rates[2], size, minimum_calls,
+        window_duration=duration, window_buckets=buckets,
+    )  # fmt: skip
+    clock = FakeClock(wall=start)
+    store = _store(server, clock)
+    spec = BreakerSpec(f"win-{uuid.uuid4().hex}", cfg)
+    state = BreakerState()
+    last: float | None = None
+    tickets: list[tuple[int, int]] = [(0, 0)]
+    try:
+        for event in events:
+            now = clock.time()
+            if event[0] == "time":
+                clock.jump_wall(event[1])
+                continue
+            last = _rules.rebase_breaker(state, now if last is None else last, now)
+            if event[0] == "admit":
+                got = store.admit(spec)
+                assert got == _rules.breaker_admit(state, cfg, now)
+                if isinstance(got[0], tuple):
+                    tickets.append(got[0])
+            elif event[0] == "record":
+                ticket = tickets[event[1] % len(tickets)]
+                got_r = store.record(spec, ticket, event[2], event[3])
+                assert got_r == _rules.breaker_record(state, cfg, now, ticket, event[2], event[3])
+            elif event[0] == "force":
+                assert store.force(spec, event[1]) == _rules.breaker_force(state, event[1], now)
+            else:
+                assert store.view(spec) == _rules.breaker_view(state, cfg, now)
+            assert _redis_window(store, spec) == _python_window(state)
+    finally:
+        store.close()
+
+
 # -- bulkhead leases -------------------------------------------------------------------------
 
 lease_events = st.lists(

@@ -20,6 +20,8 @@ Payloads (little-endian, version 1):
   ``blocked_until``, the key text (cut to fit, for ``seawall status``);
 * breaker (``SWBR``): every field of :class:`~seawall._core.breaker.BreakerState`, the last
   wall time seen, the reset timeout (for status), probes, the sliding window and the name;
+  then, only for a time-window breaker holding calls, the count of its buckets and each bucket
+  (index, calls, failures, slow), so count-window records read as they always did;
 * bulkhead info (``SWBH``): max_concurrent and the name.
 """
 
@@ -188,6 +190,8 @@ def decode_slot(data: bytes) -> KeySlot | None:
 
 _BREAKER = struct.Struct("<BQIdIQ???IIQQQQQddHIH")
 _PROBE = struct.Struct("<Qd")
+_BUCKETS = struct.Struct("<I")
+_BUCKET = struct.Struct("<qQQQ")
 
 
 def encode_breaker(s: BreakerState, last_now: float, reset_timeout: float, name: str) -> bytes:
@@ -200,7 +204,10 @@ def encode_breaker(s: BreakerState, last_now: float, reset_timeout: float, name:
         reset_timeout, len(s.probes), len(s.window), len(raw_name),
     )  # fmt: skip
     probes = b"".join(_PROBE.pack(pid, at) for pid, at in s.probes.items())
-    return frame(BREAKER, fixed + probes + bytes(s.window) + raw_name)
+    buckets = b""
+    if s.buckets:
+        buckets = _BUCKETS.pack(len(s.buckets)) + b"".join(_BUCKET.pack(*b) for b in s.buckets)
+    return frame(BREAKER, fixed + probes + bytes(s.window) + raw_name + buckets)
 
 
 class BreakerRecord(NamedTuple):
@@ -220,7 +227,11 @@ def decode_breaker(data: bytes) -> BreakerRecord | None:
     f = _unpack(_BREAKER, payload)
     n_probes, n_window, n_name = f[18], f[19], f[20]
     at = _BREAKER.size + n_probes * _PROBE.size
-    if at + n_window + n_name != len(payload):
+    end = at + n_window + n_name
+    n_buckets = 0
+    if end + _BUCKETS.size <= len(payload):
+        (n_buckets,) = _BUCKETS.unpack_from(payload, end)
+    if end + (_BUCKETS.size + n_buckets * _BUCKET.size if n_buckets else 0) != len(payload):
         raise BadRecord("breaker record lengths do not add up")
     s = BreakerState()
     try:
@@ -235,7 +246,9 @@ def decode_breaker(data: bytes) -> BreakerRecord | None:
         pid, admitted = _PROBE.unpack_from(payload, _BREAKER.size + i * _PROBE.size)
         s.probes[pid] = admitted
     s.window.extend(payload[at : at + n_window])
-    name = payload[at + n_window :].decode("utf-8", "replace")
+    name = payload[at + n_window : end].decode("utf-8", "replace")
+    for i in range(n_buckets):
+        s.buckets.append(list(_BUCKET.unpack_from(payload, end + _BUCKETS.size + i * _BUCKET.size)))
     return BreakerRecord(s, f[16], f[17], name)
 
 

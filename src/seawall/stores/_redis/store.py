@@ -146,8 +146,6 @@ class RedisStore(Store):
     scripts, and for tests). ``prefix`` starts every key. No I/O happens here.
     """
 
-    supports_breaker_windows = False
-
     def __init__(
         self,
         url: str,
@@ -340,11 +338,6 @@ class RedisStore(Store):
 
     def _breaker_args(self, spec: BreakerSpec, extra: tuple[str, ...]) -> tuple[str, list[str]]:
         cfg = spec.config
-        if cfg.uses_window:
-            raise ValueError(
-                f"the Redis store keeps consecutive-failure breakers only; breaker "
-                f"{spec.name!r} has a failure-rate or slow-call window"
-            )
         args = [
             self._now(),
             spec.name,
@@ -380,13 +373,13 @@ class RedisStore(Store):
     def record(
         self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
     ) -> Transition | None:
-        extra = _outcome_args(ticket, outcome)
+        extra = _outcome_args(ticket, outcome, spec, duration)
         return replies.transition(self._breaker("breaker_record", spec, *extra))
 
     async def arecord(
         self, spec: BreakerSpec, ticket: Ticket, outcome: int, duration: float
     ) -> Transition | None:
-        extra = _outcome_args(ticket, outcome)
+        extra = _outcome_args(ticket, outcome, spec, duration)
         return replies.transition(await self._abreaker("breaker_record", spec, *extra))
 
     def force(self, spec: BreakerSpec, action: str) -> Transition | None:
@@ -497,8 +490,30 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
-def _outcome_args(ticket: Ticket, outcome: int) -> tuple[str, str, str]:
+def _outcome_args(
+    ticket: Ticket, outcome: int, spec: BreakerSpec, duration: float
+) -> tuple[str, ...]:
     if outcome not in (0, 1, 2):
         raise ValueError(f"outcome must be SUCCESS, FAILURE or NEUTRAL, got {outcome!r}")
     generation, probe_id = ticket
-    return str(int(generation)), str(int(probe_id)), str(outcome)
+    cfg = spec.config
+    if not cfg.uses_window:
+        return str(int(generation)), str(int(probe_id)), str(outcome)
+    # breaker_record.lua's window arguments; '' for a rate that is off.
+    return (
+        str(int(generation)),
+        str(int(probe_id)),
+        str(outcome),
+        fmt(duration),
+        _optional(cfg.failure_rate_threshold),
+        _optional(cfg.slow_call_duration),
+        _optional(cfg.slow_call_rate_threshold),
+        str(cfg.window_size),
+        str(cfg.minimum_calls),
+        fmt(cfg.bucket_width),
+        str(cfg.window_buckets),
+    )
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else fmt(value)

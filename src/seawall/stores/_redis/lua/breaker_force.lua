@@ -24,4 +24,7 @@ else
   end
 end
 save_breaker(key, s)
+-- Every force leaves the window empty: a reset while closed clears it (_breaker_core.force),
+-- and a breaker that is not closed keeps none (_breaker_core._move emptied it).
+redis.call('HDEL', key, 'w', 'wf', 'ws', 'bk')
 return reply('', '', '', tr, s)
