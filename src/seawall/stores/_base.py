@@ -15,6 +15,8 @@ writes without its lock, and a record it cannot read is reset with a warning, no
 from __future__ import annotations
 
 import abc
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -22,15 +24,18 @@ from .._core.breaker import BreakerConfig, Ticket, Transition
 from .._errors import StoreError
 
 __all__ = [
+    "Admission",
     "BreakerSpec",
     "BreakerView",
     "BulkheadSpec",
+    "Gates",
     "Hold",
     "LimiterSpec",
     "PolicyStatus",
     "Reservation",
     "Store",
     "StoreUnavailableError",
+    "group_gates",
 ]
 
 
@@ -48,6 +53,8 @@ class LimiterSpec:
     keyed: bool = False
     max_block: float = 3600.0
     """Longest Retry-After block :meth:`Store.block` may set, in seconds."""
+    group: str = ""
+    """Redis: the hash tag of the key (the name's when empty); see :class:`Gates`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,8 @@ class BreakerSpec:
 
     name: str
     config: BreakerConfig
+    group: str = ""
+    """Redis: the hash tag of the key (the name's when empty); see :class:`Gates`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,8 @@ class BulkheadSpec:
     name: str
     max_concurrent: int
     lease: float = 5.0
+    group: str = ""
+    """Redis: the hash tag of the key (the name's when empty); see :class:`Gates`."""
 
 
 class Reservation(NamedTuple):
@@ -130,6 +141,65 @@ class PolicyStatus:
     name: str
     key: str | None
     state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """What one request must pass, in this order: every limit, the bulkhead, the breaker.
+
+    :meth:`Store.admit_request` decides them in one store operation. On Redis every key of
+    an admission must live in one Cluster hash slot, so each spec's ``group`` must be the
+    same non-empty text (:func:`group_gates` builds them so).
+    """
+
+    limits: tuple[LimiterSpec, ...] = ()
+    bulkhead: BulkheadSpec | None = None
+    breaker: BreakerSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The answer to :meth:`Store.admit_request`.
+
+    ``refused_by`` is None when every gate admitted the request, else the first gate that
+    refused (``"limit"``, ``"bulkhead"`` or ``"breaker"``), and ``retry_after`` says when to
+    come back; a refusal holds nothing (the tokens, slot and probe of the gates before it are
+    given back in the same step). ``limits`` has one :class:`Reservation` per limit (the
+    ``RateLimit`` header numbers; ``wait > 0`` on the limits that refused). An admitted
+    request holds ``hold`` (release it once) and ``ticket`` (record the breaker outcome once).
+    """
+
+    refused_by: str | None
+    retry_after: float
+    limits: tuple[Reservation, ...]
+    hold: Hold | None = None
+    ticket: Ticket | None = None
+    transition: Transition | None = None
+
+    @property
+    def admitted(self) -> bool:
+        """Whether every gate admitted the request."""
+        return self.refused_by is None
+
+
+def group_gates(
+    group: str,
+    limits: Sequence[LimiterSpec] = (),
+    bulkhead: BulkheadSpec | None = None,
+    breaker: BreakerSpec | None = None,
+) -> Gates:
+    """:class:`Gates` whose specs all carry ``group`` (one Redis hash slot for all of them)."""
+    if not isinstance(group, str) or not group:
+        raise ValueError(f"group must be a non-empty str, got {group!r}")
+    return Gates(
+        tuple(_grouped(spec, group) for spec in limits),
+        None if bulkhead is None else _grouped(bulkhead, group),
+        None if breaker is None else _grouped(breaker, group),
+    )
+
+
+def _grouped(spec: Any, group: str) -> Any:
+    return dataclasses.replace(spec, group=group)
 
 
 class Store(abc.ABC):
@@ -222,6 +292,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def holders(self, spec: BulkheadSpec) -> int:
         """How many slots are held now."""
+
+    # -- one request's admission ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def admit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        """Admit one request through every gate of ``gates`` in one store operation.
+
+        Limits are keyed by ``key`` and charged ``costs`` tokens each (1 by default), all or
+        none; then the bulkhead; then the breaker. See :class:`Admission`.
+        """
+
+    @abc.abstractmethod
+    async def aadmit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        """:meth:`admit_request` for tasks."""
 
     # -- administration ---------------------------------------------------------------------
 

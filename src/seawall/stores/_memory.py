@@ -10,16 +10,19 @@ on the clock's wall time.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.breaker import BreakerState, Ticket, Transition
 from .._core.limiter import Bucket
 from .._core.validate import check_number
-from . import _rules
+from . import _admit, _rules
 from ._base import (
+    Admission,
     BreakerSpec,
     BreakerView,
     BulkheadSpec,
+    Gates,
     Hold,
     LimiterSpec,
     PolicyStatus,
@@ -45,6 +48,11 @@ class _MemoryHold(Hold):
 
     async def arelease(self) -> None:
         self.release()
+
+    def drop(self) -> None:
+        """:meth:`release` with the store's lock already held."""
+        self._released = True
+        self._store._slots[self._name].discard(self.slot)
 
 
 class MemoryStore(Store):
@@ -151,13 +159,16 @@ class MemoryStore(Store):
 
     def try_hold(self, spec: BulkheadSpec) -> Hold | None:
         with self._lock:
-            self._bulkheads[spec.name] = spec
-            held = self._slots.setdefault(spec.name, set())
-            for slot in range(spec.max_concurrent):
-                if slot not in held:
-                    held.add(slot)
-                    return _MemoryHold(self, spec.name, slot)
-            return None
+            return self._take_slot(spec)
+
+    def _take_slot(self, spec: BulkheadSpec) -> _MemoryHold | None:
+        self._bulkheads[spec.name] = spec
+        held = self._slots.setdefault(spec.name, set())
+        for slot in range(spec.max_concurrent):
+            if slot not in held:
+                held.add(slot)
+                return _MemoryHold(self, spec.name, slot)
+        return None
 
     async def atry_hold(self, spec: BulkheadSpec) -> Hold | None:
         return self.try_hold(spec)
@@ -165,6 +176,32 @@ class MemoryStore(Store):
     def holders(self, spec: BulkheadSpec) -> int:
         with self._lock:
             return len(self._slots.get(spec.name, ()))
+
+    # -- one request's admission ---------------------------------------------------------------
+
+    def admit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        charge = _admit.check_costs(gates, costs)
+        now = self._clock.time()
+        bulkhead, breaker = gates.bulkhead, gates.breaker
+        with self._lock:
+            buckets = [self._bucket(s, key if s.keyed else None) for s in gates.limits]
+            return _admit.decide(
+                buckets,
+                now,
+                charge,
+                None if bulkhead is None else lambda: self._take_slot(bulkhead),
+                _drop,
+                None
+                if breaker is None
+                else lambda: _rules.breaker_admit(self._breaker(breaker, now), breaker.config, now),
+            )
+
+    async def aadmit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        return self.admit_request(gates, key, costs)
 
     # -- administration ---------------------------------------------------------------------
 
@@ -213,6 +250,11 @@ class MemoryStore(Store):
 
     async def aclose(self) -> None:
         return None
+
+
+def _drop(hold: Hold) -> None:
+    assert isinstance(hold, _MemoryHold)
+    hold.drop()
 
 
 def _view_dict(view: BreakerView) -> dict[str, object]:

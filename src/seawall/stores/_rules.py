@@ -18,6 +18,7 @@ Shared state lives on wall time, which can jump. Two rules keep a jump harmless:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from .._core.breaker import (
     BreakerConfig,
@@ -47,6 +48,8 @@ __all__ = [
     "bucket_reserve_held",
     "bucket_ttl",
     "lease_acquire",
+    "limits_commit",
+    "limits_plan",
     "rebase_breaker",
     "rebase_bucket",
 ]
@@ -123,6 +126,44 @@ def bucket_reserve_held(
             return Reservation(math.inf, b.full_at, remaining, reset_after)
         receipts[holder] = float(tokens)
     return answer
+
+
+def limits_plan(
+    buckets: Sequence[Bucket], now: float, costs: Sequence[int]
+) -> tuple[bool, list[float], list[Reservation]]:
+    """One request's limits, all or nothing, deciding without committing.
+
+    Returns whether every bucket has its ``costs`` tokens now, the ``full_at`` each would
+    have once charged (for :func:`limits_commit`), and each bucket's answer as it stands
+    (``wait`` > 0 on the buckets that refuse; nothing spent).
+    """
+    granted = True
+    planned: list[float] = []
+    answers: list[Reservation] = []
+    for b, cost in zip(buckets, costs, strict=True):
+        rebase_bucket(b, now)
+        new_full_at = (b.full_at if b.full_at > now else now) + cost * b.interval
+        wait = new_full_at - now - b.span
+        if wait <= EPSILON:
+            wait = 0.0
+        else:
+            granted = False
+        planned.append(new_full_at)
+        remaining, reset_after = b.describe(now)
+        answers.append(Reservation(wait, b.full_at, remaining, reset_after))
+    return granted, planned, answers
+
+
+def limits_commit(
+    buckets: Sequence[Bucket], now: float, planned: Sequence[float]
+) -> list[Reservation]:
+    """Charge every bucket as :func:`limits_plan` planned; each one's answer after it."""
+    answers = []
+    for b, full_at in zip(buckets, planned, strict=True):
+        b.full_at = full_at
+        remaining, reset_after = b.describe(now)
+        answers.append(Reservation(0.0, full_at, remaining, reset_after))
+    return answers
 
 
 def bucket_cancel(b: Bucket, ticket: float, tokens: int) -> bool:

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from ..._clock import SYSTEM_CLOCK, Clock
 from ..._core.breaker import BreakerState, Ticket, Transition
 from ..._core.validate import check_number
+from .. import _admit
 from .._base import (
+    Admission,
     BreakerSpec,
     BreakerView,
     BulkheadSpec,
+    Gates,
     Hold,
     LimiterSpec,
     PolicyStatus,
@@ -37,6 +40,7 @@ from .._base import (
     StoreUnavailableError,
 )
 from .._rules import breaker_force
+from . import admit as _file_admit
 from . import decide as _decide
 from .files import Files
 from .lock import LockFile
@@ -209,6 +213,60 @@ class FileStore(Store):
             return b.holders(spec.max_concurrent)
         except OSError as exc:
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
+
+    # -- one request's admission -----------------------------------------------------------------
+
+    def _records(self, gates: Gates) -> _file_admit.Records:
+        tables = [self._files.table(self._files.base("lim", s.name)) for s in gates.limits]
+        slots = None if gates.bulkhead is None else self._slots(gates.bulkhead)
+        breaker = gates.breaker
+        found = (
+            None if breaker is None else self._files.breaker(self._files.base("brk", breaker.name))
+        )
+        return _file_admit.Records(tables, slots, found)
+
+    def admit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        charge = _admit.check_costs(gates, costs)
+        records = self._records(gates)
+        deadline = self._clock.monotonic() + self.timeout
+        held: list[tuple[LockFile, int]] = []
+        try:
+            for lock in _file_admit.locks_of(records):
+                left = max(0.0, deadline - self._clock.monotonic())
+                held.append((lock, lock.acquire(self._clock, left)))
+            return _file_admit.decide_locked(self._clock, gates, key, charge, records)
+        except OSError as exc:
+            raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
+        finally:
+            for lock, fd in reversed(held):
+                lock.release(fd)
+
+    async def aadmit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        charge = _admit.check_costs(gates, costs)
+        bulkhead = gates.bulkhead
+        if bulkhead is not None:
+            b = self._files.bulkhead(
+                self._files.base("blk", bulkhead.name), bulkhead.max_concurrent
+            )
+            if not b.described:
+                await self._alocked(b.lock, b.describe, bulkhead.max_concurrent, bulkhead.name)
+        records = self._records(gates)
+        deadline = self._clock.monotonic() + self.timeout
+        held: list[tuple[LockFile, int]] = []
+        try:
+            for lock in _file_admit.locks_of(records):
+                left = max(0.0, deadline - self._clock.monotonic())
+                held.append((lock, await lock.aacquire(self._clock, left)))
+            return _file_admit.decide_locked(self._clock, gates, key, charge, records)
+        except OSError as exc:
+            raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
+        finally:
+            for lock, fd in reversed(held):
+                lock.release(fd)
 
     # -- administration -----------------------------------------------------------------------
 

@@ -63,14 +63,15 @@ class AsyncClients:
             self._clients[loop] = client
         return client
 
-    async def run(self, s: Script, key: str, args: Sequence[str | bytes]) -> Reply:
-        """Run ``s`` on ``key`` in one round trip; failures as ``store_failure`` sorts them."""
+    async def run(self, s: Script, key: str | Sequence[str], args: Sequence[str | bytes]) -> Reply:
+        """Run ``s`` on ``key`` (or keys) in one round trip; failures as ``store_failure``."""
         client = self._client()
+        keys = (key,) if isinstance(key, str) else tuple(key)
         try:
             try:
-                raw = await client.evalsha(s.sha, 1, key, *args)
+                raw = await client.evalsha(s.sha, len(keys), *keys, *args)
             except NoScriptError:
-                raw = await client.eval(s.text, 1, key, *args)
+                raw = await client.eval(s.text, len(keys), *keys, *args)
         except (TimeoutError, RedisError, OSError) as exc:
             raise store_failure(exc, self._target.display, s.name) from exc
         return decode(raw)

@@ -4,6 +4,11 @@ Every key is ``<prefix>:{<tag>}:<kind>[:<digest>]``. The tag is a digest of the 
 so all keys of one policy share one Cluster hash slot and a policy name can never move a key
 to another slot or inject glob characters; a limiter's user key enters only as a digest of
 its length-prefixed bytes. The raw name and key are kept *inside* the hash, for ``status``.
+
+A spec with a ``group`` (the gates of one request's admission, see ``Gates``) is tagged by
+the group instead, and its name enters as a digest after the kind:
+``<prefix>:{<group tag>}:<kind>:<name digest>[:<key digest>]``; every gate of one admission
+then lives in one hash slot, so one script can decide them all, on a Cluster too.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ __all__ = [
     "bucket_key",
     "check_prefix",
     "fmt",
+    "grouped_pattern",
     "parse_url",
     "policy_key",
     "policy_pattern",
@@ -95,20 +101,30 @@ def _length_prefixed(text: str | None) -> bytes:
 
 
 @lru_cache(maxsize=4096)
-def policy_key(prefix: str, name: str, kind: str) -> str:
-    """The key of a breaker or bulkhead record."""
+def policy_key(prefix: str, name: str, kind: str, group: str = "") -> str:
+    """The key of a breaker or bulkhead record (tagged by ``group`` when given)."""
+    if group:
+        return f"{prefix}:{{{_tag(group)}}}:{kind}:{_tag(name)}"
     return f"{prefix}:{{{_tag(name)}}}:{kind}"
 
 
 @lru_cache(maxsize=65536)
-def bucket_key(prefix: str, name: str, key: str | None) -> str:
+def bucket_key(prefix: str, name: str, key: str | None, group: str = "") -> str:
     """The key of one limiter bucket (``key`` None for an unkeyed limiter)."""
-    return f"{prefix}:{{{_tag(name)}}}:limiter:{_digest(_length_prefixed(key))}"
+    digest = _digest(_length_prefixed(key))
+    if group:
+        return f"{prefix}:{{{_tag(group)}}}:limiter:{_tag(name)}:{digest}"
+    return f"{prefix}:{{{_tag(name)}}}:limiter:{digest}"
 
 
 def policy_pattern(prefix: str, name: str) -> str:
     """SCAN pattern for every key of one policy (no user text in it)."""
     return f"{prefix}:{{{_tag(name)}}}:*"
+
+
+def grouped_pattern(prefix: str, name: str) -> str:
+    """SCAN pattern for the keys of policy ``name`` in any group (see the module docstring)."""
+    return f"{prefix}:{{*}}:*:{_tag(name)}*"
 
 
 def store_pattern(prefix: str) -> str:

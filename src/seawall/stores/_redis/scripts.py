@@ -48,27 +48,62 @@ def _source(name: str) -> str:
     return (files("seawall.stores._redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
+# The admission script calls the single operations' code as functions. Each part becomes
+# the body of a Lua function whose parameters KEYS and ARGV shadow the script's own, so the
+# unchanged text of a prelude (which reads its arguments from fixed ARGV positions) runs
+# once per gate with that gate's arguments; an operation's top-level ``return`` becomes the
+# function's return.
+_COMPOSED = {
+    "admit": (
+        ("bucket_api", ("_bucket",), "return { load = load_bucket, rebase = rebase, "
+         "save = save_bucket, describe = describe, span = SPAN, interval = INTERVAL, "
+         "burst = BURST }"),
+        ("lease_acquire", ("_lease", "lease_acquire"), ""),
+        ("breaker_admit", ("_breaker", "breaker_admit"), ""),
+    ),
+}  # fmt: skip
+
+
+def _compose(name: str) -> str:
+    parts = [_source("_common")]
+    for function, sources, tail in _COMPOSED[name]:
+        body = "\n".join(_source(part) for part in sources)
+        parts.append(f"local function {function}(KEYS, ARGV)\n{body}\n{tail}\nend")
+    parts.append(_source(name))
+    return "\n".join(parts)
+
+
 @cache
 def script(name: str) -> Script:
     """The script for operation ``name`` (e.g. ``"limiter_reserve"``), preludes included."""
-    family = name.split("_", 1)[0]
-    text = "\n".join(_source(part) for part in (*_PRELUDES[family], name))
+    if name in _COMPOSED:
+        text = _compose(name)
+    else:
+        family = name.split("_", 1)[0]
+        text = "\n".join(_source(part) for part in (*_PRELUDES[family], name))
     return Script(name, text, hashlib.sha1(text.encode("utf-8")).hexdigest())
 
 
 Reply = list[str]
 
 
-def run(client: Client, s: Script, key: str, args: Sequence[str | bytes], where: str) -> Reply:
-    """Run ``s`` on ``key`` in one round trip; failures as :func:`store_failure` sorts them.
+def run(
+    client: Client,
+    s: Script,
+    key: str | Sequence[str],
+    args: Sequence[str | bytes],
+    where: str,
+) -> Reply:
+    """Run ``s`` on ``key`` (or keys) in one round trip; failures sorted by :func:`store_failure`.
 
     ``where`` is the store's redacted URL, for the message.
     """
+    keys = (key,) if isinstance(key, str) else tuple(key)
     try:
         try:
-            raw = client.evalsha(s.sha, 1, key, *args)
+            raw = client.evalsha(s.sha, len(keys), *keys, *args)
         except NoScriptError:
-            raw = client.eval(s.text, 1, key, *args)
+            raw = client.eval(s.text, len(keys), *keys, *args)
     except FAILURES as exc:
         raise store_failure(exc, where, s.name) from exc
     return decode(raw)

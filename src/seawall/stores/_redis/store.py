@@ -33,10 +33,13 @@ from ..._clock import SYSTEM_CLOCK, Clock
 from ..._core.breaker import Ticket, Transition
 from ..._core.validate import check_number
 from ..._errors import StoreError
+from .. import _admit
 from .._base import (
+    Admission,
     BreakerSpec,
     BreakerView,
     BulkheadSpec,
+    Gates,
     Hold,
     LimiterSpec,
     PolicyStatus,
@@ -44,7 +47,7 @@ from .._base import (
     Store,
     StoreUnavailableError,
 )
-from . import replies
+from . import admission, replies
 from .aio import AsyncClients
 from .cluster import FailFastCluster
 from .errors import FAILURES, store_failure
@@ -52,6 +55,7 @@ from .keys import (
     bucket_key,
     check_prefix,
     fmt,
+    grouped_pattern,
     parse_url,
     policy_key,
     policy_pattern,
@@ -233,7 +237,10 @@ class RedisStore(Store):
                 self._buckets.clear()
             fixed = [fmt(spec.interval), fmt(spec.burst), spec.name]
             fixed += ["", "0"] if key is None else [key, "1"]
-            found = (bucket_key(self._prefix, spec.name, key), [a.encode() for a in fixed])
+            found = (
+                bucket_key(self._prefix, spec.name, key, spec.group),
+                [a.encode() for a in fixed],
+            )
             self._buckets[spec, key] = found
         return found
 
@@ -348,10 +355,10 @@ class RedisStore(Store):
             fmt(cfg.stale_attempt_timeout),
             *extra,
         ]
-        return policy_key(self._prefix, spec.name, "breaker"), args
+        return policy_key(self._prefix, spec.name, "breaker", spec.group), args
 
     def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        rkey = policy_key(self._prefix, spec.name, "breaker")
+        rkey = policy_key(self._prefix, spec.name, "breaker", spec.group)
         holder, lost = self._holder(rkey)
         try:
             reply = self._breaker("breaker_admit", spec, _RECEIPT, holder, *lost)
@@ -361,7 +368,7 @@ class RedisStore(Store):
         return replies.admission(reply), replies.transition(reply)
 
     async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        rkey = policy_key(self._prefix, spec.name, "breaker")
+        rkey = policy_key(self._prefix, spec.name, "breaker", spec.group)
         holder, lost = self._holder(rkey)
         try:
             reply = await self._abreaker("breaker_admit", spec, _RECEIPT, holder, *lost)
@@ -393,7 +400,7 @@ class RedisStore(Store):
     # -- bulkhead ---------------------------------------------------------------------------
 
     def _lease_args(self, spec: BulkheadSpec) -> tuple[str, list[str]]:
-        key = policy_key(self._prefix, spec.name, "bulkhead")
+        key = policy_key(self._prefix, spec.name, "bulkhead", spec.group)
         return key, [self._now(), spec.name, str(spec.max_concurrent)]
 
     def _hold_args(self, spec: BulkheadSpec) -> tuple[str, str, list[str], list[str]]:
@@ -442,6 +449,82 @@ class RedisStore(Store):
         key, args = self._lease_args(spec)
         return int(self._run("lease_count", key, args)[0])
 
+    # -- one request's admission: one script call for every gate --------------------------
+
+    def _admission(self, gates: Gates, key: str | None) -> admission.Call:
+        limit_keys = [self._bucket(s, key if s.keyed else None)[0] for s in gates.limits]
+        bulkhead = None if gates.bulkhead is None else self._lease_args(gates.bulkhead)[0]
+        breaker = gates.breaker
+        breaker_key = (
+            None
+            if breaker is None
+            else policy_key(self._prefix, breaker.name, "breaker", breaker.group)
+        )
+        holder = f"{self._holder_prefix}{next(self._holder_ids):x}"
+        with self._lock:
+            limit_lost = [self._lost_answers.pop(k, []) for k in limit_keys]
+            breaker_lost = [] if breaker_key is None else self._lost_answers.pop(breaker_key, [])
+        bulkhead_lost = [] if bulkhead is None else self._leases.take_lost(bulkhead)
+        return admission.Call(
+            limit_keys, bulkhead, breaker_key, holder, limit_lost, bulkhead_lost, breaker_lost
+        )
+
+    def _admission_lost(self, gates: Gates, call: admission.Call, exc: BaseException) -> None:
+        """The script may still run: every gate cancels this holder next time."""
+        for rkey, lost in zip(call.limit_keys, call.limit_lost, strict=True):
+            self._answer_lost(rkey, [call.holder, *lost], exc)
+        if call.bulkhead_key is not None and gates.bulkhead is not None:
+            self._lost(call.bulkhead_key, gates.bulkhead, [*call.bulkhead_lost, call.holder], exc)
+        if call.breaker_key is not None:
+            self._answer_lost(call.breaker_key, [call.holder, *call.breaker_lost], exc)
+
+    def _admitted(self, gates: Gates, call: admission.Call, raw: list[str]) -> Admission:
+        reply = admission.parse(raw)
+        replies.warn_if_reset("1" if reply.limits_corrupt else "0", "limiter", self.url)
+        replies.warn_if_reset("1" if reply.breaker_corrupt else "0", "breaker", self.url)
+        if not reply.breaker_reached and call.breaker_key is not None and call.breaker_lost:
+            with self._lock:  # not cancelled this time: the next call on the breaker will
+                self._lost_answers.setdefault(call.breaker_key, []).extend(call.breaker_lost)
+        hold = None
+        if reply.slot >= 0 and call.bulkhead_key is not None and gates.bulkhead is not None:
+            self._leases.held(call.bulkhead_key, gates.bulkhead, call.holder)
+            hold = _RedisHold(self, call.bulkhead_key, gates.bulkhead, call.holder, reply.slot)
+        return Admission(
+            reply.refused_by, reply.retry_after, reply.limits, hold, reply.ticket, reply.transition
+        )
+
+    def admit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        charge = _admit.check_costs(gates, costs)
+        call = self._admission(gates, key)
+        args = admission.arguments(call, gates, key, charge, self._now(), _RECEIPT)
+        try:
+            raw = run(self._conn(), script("admit"), call.keys, args, self.url)
+        except BaseException as exc:
+            self._admission_lost(gates, call, exc)
+            raise
+        return self._admitted(gates, call, raw)
+
+    async def aadmit_request(
+        self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
+    ) -> Admission:
+        charge = _admit.check_costs(gates, costs)
+        call = self._admission(gates, key)
+        args = admission.arguments(call, gates, key, charge, self._now(), _RECEIPT)
+        try:
+            if self._async.native():
+                raw = await self._async.run(script("admit"), call.keys, args)
+            else:
+                conn = self._conn()
+                raw = await anyio.to_thread.run_sync(
+                    run, conn, script("admit"), call.keys, args, self.url
+                )
+        except BaseException as exc:  # timed out, disconnected or cancelled: answer lost
+            self._admission_lost(gates, call, exc)
+            raise
+        return self._admitted(gates, call, raw)
+
     # -- administration ---------------------------------------------------------------------
 
     def _status_now(self, client: Client) -> float:
@@ -468,6 +551,8 @@ class RedisStore(Store):
 
     def _reset(self, client: Client, name: str) -> int:
         keys = list(client.scan_iter(match=policy_pattern(self._prefix, name), count=1000))
+        # The same policy kept in an admission's group (see keys.py) lives under another tag.
+        keys += client.scan_iter(match=grouped_pattern(self._prefix, name), count=1000)
         # Receipts go too, but only records count: a receipt is no state of its own.
         return sum(int(client.delete(k)) for k in keys if ":r:" not in _text(k))
 

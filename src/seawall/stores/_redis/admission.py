@@ -1,0 +1,126 @@
+"""The Redis store's admission of one request: the ``admit`` script's arguments and reply.
+
+One ``EVALSHA`` decides every gate (see ``lua/admit.lua``). The request's holder id is the
+same for all of them: the receipt of its tokens in each bucket, the field of its lease, the
+receipt of its half-open probe. When the answer is lost, the store hands that id, and the
+lost ids the call carried, back to each gate's book of lost answers, so the next round trip
+on each gate cancels whatever the late script may still grant.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..._core.breaker import Ticket, Transition
+from .._admit import BULKHEAD_RETRY_AFTER
+from .._base import Gates, Reservation
+from . import replies
+from .keys import fmt
+
+__all__ = ["Call", "Reply", "arguments", "parse"]
+
+
+@dataclass(slots=True)
+class Call:
+    """One admission's keys, holder id and the lost ids it carries, per gate."""
+
+    limit_keys: list[str]
+    bulkhead_key: str | None
+    breaker_key: str | None
+    holder: str
+    limit_lost: list[list[str]]
+    bulkhead_lost: list[str]
+    breaker_lost: list[str]
+
+    @property
+    def keys(self) -> list[str]:
+        """KEYS of the script, in its order."""
+        found = list(self.limit_keys)
+        found += [k for k in (self.bulkhead_key, self.breaker_key) if k is not None]
+        return found
+
+
+def arguments(
+    call: Call, gates: Gates, key: str | None, costs: Sequence[int], now: str, receipt: str
+) -> list[str]:
+    """ARGV of the ``admit`` script (see its header)."""
+    args = [now, call.holder, receipt, str(len(gates.limits))]
+    for spec, cost in zip(gates.limits, costs, strict=True):
+        user_key = key if spec.keyed and key is not None else None
+        args += [fmt(spec.interval), fmt(spec.burst), spec.name]
+        args += ["" if user_key is None else user_key, "0" if user_key is None else "1"]
+        args.append(str(cost))
+    bulkhead = gates.bulkhead
+    if bulkhead is None:
+        args += ["0", "", "0", "0"]
+    else:
+        args += ["1", bulkhead.name, str(bulkhead.max_concurrent), fmt(bulkhead.lease)]
+    breaker = gates.breaker
+    if breaker is None:
+        args += ["0", "", "0", "0", "0", "0", "0"]
+    else:
+        cfg = breaker.config
+        if cfg.uses_window:
+            raise ValueError(
+                f"the Redis store keeps consecutive-failure breakers only; breaker "
+                f"{breaker.name!r} has a failure-rate or slow-call window"
+            )
+        args += ["1", breaker.name, str(cfg.max_failures), fmt(cfg.reset_timeout)]
+        args += [str(cfg.half_open_max_calls), str(cfg.success_threshold)]
+        args += [fmt(cfg.stale_attempt_timeout)]
+    args += [str(len(lost)) for lost in call.limit_lost]
+    args += [str(len(call.bulkhead_lost)), str(len(call.breaker_lost))]
+    for lost in call.limit_lost:
+        args += lost
+    return args + call.bulkhead_lost + call.breaker_lost
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The script's answer, decoded."""
+
+    refused_by: str | None
+    retry_after: float
+    slot: int
+    breaker_reached: bool
+    limits_corrupt: bool
+    ticket: Ticket | None
+    transition: Transition | None
+    breaker_corrupt: bool
+    limits: tuple[Reservation, ...]
+
+
+def parse(raw: list[str]) -> Reply:
+    """Decode ``raw`` (see the script's header)."""
+    refused = raw[0] or None
+    retry_after = float(raw[1])
+    if refused == "lost":
+        refused, retry_after = "limit", math.inf  # told no already: never granted
+    elif refused == "bulkhead":
+        retry_after = BULKHEAD_RETRY_AFTER
+    breaker = raw[5:14]
+    ticket = None
+    transition = None
+    if breaker[0]:
+        transition = replies.transition(breaker)
+        if breaker[0] == "t":
+            admitted = replies.admission(breaker)
+            assert isinstance(admitted, tuple)
+            ticket = admitted
+    limits = []
+    for i in range(14, len(raw), 4):
+        wait, ticket_at, remaining, reset_after = (float(x) for x in raw[i : i + 4])
+        limits.append(Reservation(wait, ticket_at, int(remaining), reset_after))
+    return Reply(
+        refused,
+        retry_after,
+        int(raw[2]),
+        raw[3] == "2",
+        raw[4] == "1",
+        ticket,
+        transition,
+        breaker[8] == "1",
+        tuple(limits),
+    )
