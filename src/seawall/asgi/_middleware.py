@@ -335,7 +335,11 @@ class ResilienceMiddleware:
                 await self._settle(permit, exc, observed)
             raise
         if permit is not None:
-            await self._report(permit, self._verdict_of(expired, observed))
+            outcome = self._verdict_of(expired, observed)
+            if self._shared_breaker:
+                await _AREPORT[outcome](permit)
+            else:
+                _REPORT[outcome](permit)  # no coroutine to await on every request in memory
         if expired:
             await self._expired(scope, receive, send, observed)
 

@@ -86,21 +86,36 @@ RejectHook = Callable[[Scope, Rejection], ASGIApp | Awaitable[ASGIApp]]
 def rate_limited(
     headers: Sequence[Header], retry_after: float, policies: Sequence[str]
 ) -> Rejection:
-    seconds = delta_seconds(retry_after)
+    """A 429 carrying ``headers`` (the RateLimit fields) and ``Retry-After``."""
+    return _rate_limited(tuple(headers), delta_seconds(retry_after), tuple(policies))
+
+
+def unavailable(reason: str, retry_after: float, detail: str) -> Rejection:
+    """A 503 for ``reason`` with ``Retry-After``."""
+    return _unavailable(reason, delta_seconds(retry_after), detail)
+
+
+# A flood of refusals repeats the same few rejections (same fields, same whole seconds), and
+# a flood is when a refusal's cost matters: each distinct one is built once. Rejections are
+# immutable, so sharing one between requests is safe.
+@lru_cache(maxsize=1024)
+def _rate_limited(
+    headers: tuple[Header, ...], seconds: int, policies: tuple[str, ...]
+) -> Rejection:
     return Rejection(
         429,
         "rate_limited",
         "Too Many Requests",
         f"Request quota exceeded; retry in {seconds} seconds.",
         seconds,
-        tuple(policies),
+        policies,
         _QUOTA_EXCEEDED,
         (*headers, (b"retry-after", str(seconds).encode())),
     )
 
 
-def unavailable(reason: str, retry_after: float, detail: str) -> Rejection:
-    seconds = delta_seconds(retry_after)
+@lru_cache(maxsize=256)
+def _unavailable(reason: str, seconds: int, detail: str) -> Rejection:
     return Rejection(
         503,
         reason,
@@ -120,10 +135,15 @@ def ratelimit_fields(
     style: str, policy_field: bytes, states: Sequence[PolicyState], wall_now: float
 ) -> list[Header]:
     """The rate-limit header fields of ``style`` for ``states`` (one per quota)."""
+    if style == "ietf" and len(states) == 1:
+        # The common case, on every limited response: one quota, whose field is cached.
+        state = states[0]
+        item = _ratelimit_item(state.name, state.remaining, _window_left(state))
+        return [(b"ratelimit-policy", policy_field), (b"ratelimit", item)]
     headers: list[Header] = []
     if style != "legacy":
-        items = ", ".join(f'"{s.name}";r={s.remaining};t={_window_left(s)}' for s in states)
-        headers += [(b"ratelimit-policy", policy_field), (b"ratelimit", items.encode("ascii"))]
+        items = b", ".join(_ratelimit_item(s.name, s.remaining, _window_left(s)) for s in states)
+        headers += [(b"ratelimit-policy", policy_field), (b"ratelimit", items)]
     if style != "ietf":
         tight = min(states, key=lambda s: (s.remaining, -s.reset_after))
         reset = math.ceil(wall_now + _window_left(tight))
@@ -133,6 +153,13 @@ def ratelimit_fields(
             (b"x-ratelimit-reset", str(reset).encode()),
         ]
     return headers
+
+
+# A quota's field takes few distinct values (remaining 0..q, seconds 0..w), so a client
+# hammering one limit keeps hitting the same few: formatting them once is cheaper.
+@lru_cache(maxsize=4096)
+def _ratelimit_item(name: str, remaining: int, seconds: int) -> bytes:
+    return f'"{name}";r={remaining};t={seconds}'.encode("ascii")
 
 
 def _window_left(state: PolicyState) -> int:
