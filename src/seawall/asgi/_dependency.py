@@ -23,11 +23,13 @@ from .._errors import RateLimitExceededError
 from .._gates import OFF
 from .._gates import register as register_gate
 from ._client import ClientKey
-from ._limits import LimitGroup, LimitSpec, PolicyState, parse_limits
+from ._limits import LimitGroup, LimitSpec, PolicyState, check_cost, parse_limits
 from ._responses import rate_limited, ratelimit_fields
+from ._types import Scope
 
 __all__ = [
     "CLIENT_KEY",
+    "COST_ATTRIBUTE",
     "LIMIT_ATTRIBUTE",
     "RateLimit",
     "RateLimited",
@@ -41,17 +43,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 CLIENT_KEY = "seawall.client_key"
 #: The attribute ``@limit`` sets on an endpoint.
 LIMIT_ATTRIBUTE = "__seawall_limit__"
+#: The attribute ``@limit(..., cost=)`` sets on an endpoint.
+COST_ATTRIBUTE = "__seawall_cost__"
+
+Cost = int | Callable[[Scope], int]
 
 
-def limit(spec: LimitSpec | None) -> Callable[[F], F]:
+def limit(spec: LimitSpec | None, *, cost: Cost = 1) -> Callable[[F], F]:
     """Mark an endpoint with its own limit (``None``: no limit, not even the default).
 
-    The middleware applies it per client in place of its default ``rate_limit``.
+    The middleware applies it per client in place of its default ``rate_limit``. Each
+    request takes ``cost`` tokens from every quota: a whole number, or ``cost(scope)``.
     """
     limits = None if spec is None else parse_limits("limit", spec)
+    if limits is not None and not callable(cost):
+        check_cost(cost, limits)  # now, not at the first request
 
     def mark(endpoint: F) -> F:
         setattr(endpoint, LIMIT_ATTRIBUTE, limits)
+        setattr(endpoint, COST_ATTRIBUTE, cost)
         return endpoint
 
     return mark
@@ -82,10 +92,12 @@ class RateLimit:
         *,
         key: Callable[[Request], Hashable | Awaitable[Hashable | None] | None] | None = None,
         name: str = "endpoint",
+        cost: Cost = 1,
         max_keys: int = 10_000,
         clock: Clock | None = None,
     ) -> None:
-        self.group = LimitGroup(name, parse_limits("spec", spec), max_keys=max_keys, clock=clock)
+        limits = parse_limits("spec", spec)
+        self.group = LimitGroup(name, limits, max_keys=max_keys, clock=clock, cost=cost)
         if key is not None and not callable(key):
             raise TypeError(f"key must be a callable key(request), got {key!r}")
         self._key: Any = key
@@ -110,7 +122,8 @@ class RateLimit:
             key = request.scope.get(CLIENT_KEY)
         if key is None:
             key = self._default_key(request.scope)
-        granted, states = self.group.hit(key)
+        group = self.group
+        granted, states = group.hit(key, group.cost or group.weight(request.scope))
         if not granted:
             raise RateLimited(self.group, states, max(s.retry_after for s in states))
 

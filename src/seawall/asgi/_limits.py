@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -23,8 +23,9 @@ from .._clock import Clock
 from .._limiter.keyed import KeyedRateLimiter
 from .._limiter.limiter import RateLimitDecision
 from ..stores._base import Store
+from ._types import Scope
 
-__all__ = ["Limit", "LimitGroup", "PolicyState", "parse_limits"]
+__all__ = ["Limit", "LimitGroup", "PolicyState", "check_cost", "parse_limits"]
 
 _UNITS = {
     "s": 1, "sec": 1, "second": 1,
@@ -94,14 +95,26 @@ def _parse_item(name: str, text: str) -> Limit:
     return Limit(amount, multiplier * unit)
 
 
+def check_cost(cost: object, limits: Sequence[Limit], what: str = "cost") -> int:
+    """``cost`` as the tokens a request takes: a whole number from 1 to the smallest quota."""
+    if cost.__class__ is not int or cost < 1:
+        raise ValueError(f"{what} must be a whole number >= 1, got {cost!r}")
+    most = min(limit.amount for limit in limits)
+    if cost > most:
+        raise ValueError(f"{what} {cost!r} exceeds the smallest quota ({most} requests)")
+    return cost
+
+
 class LimitGroup:
     """Every quota that applies to one scope (the app default, or one route), per client key.
 
     ``names`` label the quotas in the RateLimit fields: ``prefix`` alone for a single quota,
-    ``prefix-1``, ``prefix-2``... for several.
+    ``prefix-1``, ``prefix-2``... for several. ``cost`` is the tokens one request takes from
+    each quota: a whole number, or a function of the request's scope (then :attr:`cost` is 0
+    and :meth:`weight` asks the function).
     """
 
-    __slots__ = ("_buckets", "limits", "names", "policy_field", "shared")
+    __slots__ = ("_buckets", "_weigh", "cost", "limits", "names", "policy_field", "shared")
 
     def __init__(
         self,
@@ -113,8 +126,14 @@ class LimitGroup:
         store: Store | str | None = None,
         degraded: str = "local",
         store_name: str | None = None,
+        cost: int | Callable[[Scope], int] = 1,
     ) -> None:
         self.limits = tuple(limits)
+        self._weigh: Callable[[Scope], int] | None = None
+        if callable(cost):
+            self.cost, self._weigh = 0, cost
+        else:
+            self.cost = check_cost(cost, self.limits)
         if len(self.limits) == 1:
             self.names: tuple[str, ...] = (prefix,)
         else:
@@ -146,25 +165,33 @@ class LimitGroup:
         """The keyed limiters, one per quota (for inspection and tests)."""
         return self._buckets
 
-    def hit(self, key: Hashable) -> tuple[bool, tuple[PolicyState, ...]]:
-        """Charge one request to ``key`` in every quota, or in none if any would refuse.
+    def weight(self, scope: Scope) -> int:
+        """The tokens the request of ``scope`` costs in each quota."""
+        if self._weigh is None:
+            return self.cost
+        return check_cost(self._weigh(scope), self.limits, "cost(scope)")
 
-        With several quotas every bucket is read first and charged only if all hold a token;
-        a refused request spends nothing. (Read and charge are not one atomic step across
-        threads: two threads racing on the same key may spend a token in an earlier quota
-        for a request a later one refuses. Within one event loop there is no such gap.)
+    def hit(self, key: Hashable, cost: int = 1) -> tuple[bool, tuple[PolicyState, ...]]:
+        """Charge ``cost`` tokens to ``key`` in every quota, or none if any would refuse.
+
+        With several quotas every bucket is read first and charged only if all hold
+        ``cost`` tokens; a refused request spends nothing. (Read and charge are not one
+        atomic step across threads: two threads racing on the same key may spend tokens in
+        an earlier quota for a request a later one refuses. Within one event loop there is
+        no such gap.)
         """
         if len(self._buckets) == 1:
-            decision = self._buckets[0].consume(key)
+            decision = self._buckets[0].consume(key, cost)
             return decision.granted, (self._state(0, decision),)
         levels = [bucket.tokens(key) for bucket in self._buckets]
-        if any(level < 1.0 - 1e-9 for level in levels):
-            return False, tuple(self._peeked(i, level) for i, level in enumerate(levels))
-        decisions = [bucket.consume(key) for bucket in self._buckets]
+        if any(level < cost - 1e-9 for level in levels):
+            peeked = (self._peeked(i, level, cost) for i, level in enumerate(levels))
+            return False, tuple(peeked)
+        decisions = [bucket.consume(key, cost) for bucket in self._buckets]
         states = tuple(self._state(i, d) for i, d in enumerate(decisions))
         return all(d.granted for d in decisions), states
 
-    async def ahit(self, key: Hashable) -> tuple[bool, tuple[PolicyState, ...]]:
+    async def ahit(self, key: Hashable, cost: int = 1) -> tuple[bool, tuple[PolicyState, ...]]:
         """:meth:`hit` for buckets kept in a store; every store call is awaited and guarded.
 
         The last quota is not peeked: it is charged first, since a refused charge spends
@@ -174,18 +201,19 @@ class LimitGroup:
         """
         buckets = self._buckets
         if len(buckets) == 1:
-            decision = await buckets[0].aconsume(key)
+            decision = await buckets[0].aconsume(key, cost)
             return decision.granted, (self._state(0, decision),)
         *first, last = buckets
         levels = [await bucket.atokens(key) for bucket in first]
-        if any(level < 1.0 - 1e-9 for level in levels):
+        if any(level < cost - 1e-9 for level in levels):
             levels.append(await last.atokens(key))
-            return False, tuple(self._peeked(i, level) for i, level in enumerate(levels))
-        closing = await last.aconsume(key)
+            peeked = (self._peeked(i, level, cost) for i, level in enumerate(levels))
+            return False, tuple(peeked)
+        closing = await last.aconsume(key, cost)
         if not closing.granted:
-            peeked = (self._peeked(i, level) for i, level in enumerate(levels))
+            peeked = (self._peeked(i, level, cost) for i, level in enumerate(levels))
             return False, (*peeked, self._state(len(first), closing))
-        decisions = [await bucket.aconsume(key) for bucket in first]
+        decisions = [await bucket.aconsume(key, cost) for bucket in first]
         decisions.append(closing)
         states = tuple(self._state(i, d) for i, d in enumerate(decisions))
         return all(d.granted for d in decisions), states
@@ -206,10 +234,10 @@ class LimitGroup:
             ),
         )
 
-    def _peeked(self, index: int, level: float) -> PolicyState:
+    def _peeked(self, index: int, level: float, cost: int = 1) -> PolicyState:
         limit = self.limits[index]
         interval = limit.window / limit.amount
-        missing = max(0.0, 1.0 - level)
+        missing = max(0.0, cost - level)
         return PolicyState(
             self.names[index],
             limit.amount,

@@ -87,6 +87,7 @@ class ResilienceMiddleware:
         app: ASGIApp,
         *,
         rate_limit: LimitSpec | None = None,
+        cost: int | Callable[[Scope], int] = 1,
         route_limits: Mapping[str, LimitSpec | None] | None = None,
         key: KeyFunction | None = None,
         trusted_proxies: Iterable[str | Network] = (),
@@ -126,6 +127,7 @@ class ResilienceMiddleware:
                 parse_limits("rate_limit", rate_limit),
                 max_keys=max_keys,
                 clock=clock,
+                cost=cost,
                 **shared.for_policy("default"),
             )
         )
@@ -241,10 +243,10 @@ class ResilienceMiddleware:
         if group is None:
             rejection = None
         elif group.shared:
-            granted, states = await group.ahit(key)
+            granted, states = await group.ahit(key, group.cost or group.weight(scope))
             rejection = self._verdict(group, granted, states, extra)
         else:
-            rejection = self._charge(group, key, extra)
+            rejection = self._charge(group, key, extra, group.cost or group.weight(scope))
         bulkhead = self.bulkhead
         if rejection is None and bulkhead is not None:
             rejection = await self._take_slot(bulkhead)
@@ -277,8 +279,10 @@ class ResilienceMiddleware:
                 else:
                     bulkhead.release()
 
-    def _charge(self, group: LimitGroup, key: Hashable, extra: list[Header]) -> Rejection | None:
-        granted, states = group.hit(key)
+    def _charge(
+        self, group: LimitGroup, key: Hashable, extra: list[Header], cost: int = 1
+    ) -> Rejection | None:
+        granted, states = group.hit(key, cost)
         return self._verdict(group, granted, states, extra)
 
     def _verdict(

@@ -129,7 +129,8 @@ class ReportOnly:
         )
         if group is None:
             return None
-        granted, states = await group.ahit(key) if group.shared else group.hit(key)
+        cost = group.cost or group.weight(scope)
+        granted, states = await group.ahit(key, cost) if group.shared else group.hit(key, cost)
         rejection: Rejection | None = mw._verdict(group, granted, states, extra)
         return rejection
 

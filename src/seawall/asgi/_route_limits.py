@@ -17,7 +17,7 @@ from typing import Any
 
 from .._clock import Clock
 from .._log import logger
-from ._dependency import LIMIT_ATTRIBUTE
+from ._dependency import COST_ATTRIBUTE, LIMIT_ATTRIBUTE
 from ._limits import Limit, LimitGroup, LimitSpec, parse_limits
 from ._routes import RouteIndex, endpoint_of, iter_routes
 from ._shared import StoreOptions
@@ -80,11 +80,15 @@ class RouteLimits:
         """The route limit groups built so far (none before the first request)."""
         return [group for group in (self._table or {}).values() if group is not None]
 
-    def _group(self, limits: tuple[Limit, ...] | None, where: str) -> LimitGroup | None:
+    def _group(
+        self, limits: tuple[Limit, ...] | None, where: str, cost: Any = 1
+    ) -> LimitGroup | None:
         if limits is None:
             return None
         shared = {} if self._shared is None else self._shared.for_policy(f"route:{where}")
-        return LimitGroup("route", limits, max_keys=self._max_keys, clock=self._clock, **shared)
+        return LimitGroup(
+            "route", limits, max_keys=self._max_keys, clock=self._clock, cost=cost, **shared
+        )
 
     def _build(self, scope: Scope, app: ASGIApp) -> dict[Entry, LimitGroup | None]:
         owner = scope.get("app") or app
@@ -101,7 +105,8 @@ class RouteLimits:
             endpoint = endpoint_of(route)
             if endpoint is not None and hasattr(endpoint, LIMIT_ATTRIBUTE):
                 limits = getattr(endpoint, LIMIT_ATTRIBUTE)
-                table[(id(route), None)] = self._group(limits, template)
+                cost = getattr(endpoint, COST_ATTRIBUTE, 1)  # @limit(..., cost=)
+                table[(id(route), None)] = self._group(limits, template, cost)
             for method, path in self._specs:
                 if path == template:
                     where = f"{method} {template}" if method else template
