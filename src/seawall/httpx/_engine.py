@@ -41,7 +41,7 @@ from ._errors import TimeoutTransportError
 from ._headers import exhausted_for, retry_after_of
 from ._standard import Settings
 
-__all__ = ["Engine", "Origin", "discard", "is_network_error"]
+__all__ = ["Engine", "Origin", "SlotLease", "discard", "is_network_error"]
 
 _BLOCKING_STATUSES = frozenset({429, 503})
 
@@ -65,6 +65,15 @@ class Origin:
         self.held_until = 0.0
         # Gates kept in a store are asked with their a-methods in async code.
         self.shared = any(getattr(g, "store", None) is not None for g in (bulkhead, breaker))
+
+
+class SlotLease:
+    """Whether the request's bulkhead slot was handed to a worker that outlives the request."""
+
+    __slots__ = ("kept",)
+
+    def __init__(self) -> None:
+        self.kept = False
 
 
 class Engine:
@@ -103,7 +112,7 @@ class Engine:
         if wanted is None:
             wanted = request.method in self.retry_methods
         # A streamed body cannot be sent twice.
-        return wanted and isinstance(request.stream, httpx.ByteStream)
+        return isinstance(request.stream, httpx.ByteStream)
 
     def acceptable(self, outcome: httpx.Response | Exception) -> bool:
         """Whether an outcome ends the request (not an error, not a retryable status)."""
@@ -130,8 +139,13 @@ class Engine:
         request: httpx.Request,
         settings: Settings,
         attempt: Callable[[Origin, httpx.Request, Settings, float | None], httpx.Response],
+        lease: SlotLease | None = None,
     ) -> httpx.Response:
-        """The whole request: bulkhead, deadline and retries around ``attempt``."""
+        """The whole request: bulkhead, deadline and retries around ``attempt``.
+
+        ``lease.kept`` set by the end means a worker thread still uses the request's slot
+        and releases it itself (an abandoned sync hedge).
+        """
         bulkhead = origin.bulkhead
         if bulkhead is not None:
             bulkhead.acquire(timeout=bulkhead.max_wait)
@@ -158,7 +172,7 @@ class Engine:
                     response.close()
                 run.sleep(wait)
         finally:
-            if bulkhead is not None:
+            if bulkhead is not None and (lease is None or not lease.kept):
                 bulkhead.release()
 
     def attempt(

@@ -27,7 +27,7 @@ import httpx
 
 from .._clock import Clock
 from .._errors import BulkheadFullError
-from ._engine import Engine, Origin
+from ._engine import Engine, Origin, SlotLease
 from ._standard import Settings
 
 __all__ = ["ahedged", "hedged"]
@@ -139,14 +139,19 @@ def hedged(
     request: httpx.Request,
     settings: Settings,
     deadline_at: float | None,
+    lease: SlotLease,
 ) -> httpx.Response:
-    """One hedged attempt group (sync: each attempt in a worker thread)."""
+    """One hedged attempt group (sync: each attempt in a worker thread).
+
+    The first attempt uses the request's bulkhead slot; if it is abandoned still running,
+    ``lease.kept`` is set and its thread releases that slot when it ends.
+    """
     assert settings.hedge_delay is not None
     clock: Clock = engine.clock
     race = _Race(settings.max_hedged)
     lock = threading.Lock()
     changed = threading.Event()
-    finished = [False]
+    state = {"finished": False, "first_running": True}
 
     def one(first: bool) -> None:
         bulkhead = None if first else origin.bulkhead
@@ -166,12 +171,17 @@ def hedged(
             if bulkhead is not None:
                 bulkhead.release()
         with lock:
-            late = finished[0]
+            late = state["finished"]
+            if first:
+                state["first_running"] = False
             if not late:
                 race.outcomes.append(outcome)
                 changed.set()
-        if late and isinstance(outcome, httpx.Response):
-            outcome.close()  # the race is over: nobody will read it
+        if late:
+            if first and lease.kept and origin.bulkhead is not None:
+                origin.bulkhead.release()  # the request's slot, handed over at its end
+            if isinstance(outcome, httpx.Response):
+                outcome.close()  # the race is over: nobody will read it
 
     def launch() -> None:
         first = race.launched == 0
@@ -183,14 +193,20 @@ def hedged(
         with lock:
             step = race.next_step(engine)
             if step == "done":
-                finished[0] = True
+                state["finished"] = True
+                lease.kept = state["first_running"]
+
                 break
             changed.clear()
+            seen = (len(race.outcomes), race.skipped)
         if step == "launch":
             launch()
             continue
-        delay = settings.hedge_delay if race.can_launch() else None
-        if not clock.wait_for(changed, delay) and race.can_launch():
+        clock.wait_for(changed, settings.hedge_delay if race.can_launch() else None)
+        with lock:
+            # Nothing new after the wait: the delay passed (a fake clock sets the event too).
+            quiet = seen == (len(race.outcomes), race.skipped)
+        if quiet and race.can_launch():
             launch()
     for response in race.losers():
         response.close()

@@ -32,6 +32,7 @@ attempt), with whatever breaker, limiter and bulkhead are passed.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import threading
@@ -50,7 +51,8 @@ from .._core.validate import check_callable, check_int, check_number
 from .._errors import RejectedError
 from .._pipeline import BreakerLike, BulkheadLike, LimiterLike, Pipeline
 from .._retry import Retry
-from ._engine import Engine, Origin, discard, is_network_error
+from ._adaptive import AdaptiveSpec, adaptive_origins
+from ._engine import Engine, Origin, SlotLease, discard, is_network_error
 from ._errors import as_transport_error
 from ._headers import retry_after_of
 from ._hedge import ahedged, hedged
@@ -140,6 +142,9 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     (a second attempt after 2 s), a delay in seconds, or ``(delay, extra attempts)``.
     ``fallback(request, outcome)`` may return a response to use instead of a refusal, an
     error or a last retryable response (None keeps the outcome; async in async clients).
+    ``adaptive_concurrency`` (off by default): True (Gradient2), ``"vegas"``, ``"aimd"`` or a
+    function origin -> :class:`~seawall.AdaptiveBulkhead` gives each origin a concurrency limit
+    learned from its latency, in front of the inner transport (see ``docs/adaptive.md``).
     """
 
     def __init__(
@@ -162,6 +167,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         max_retry_after: float = 60.0,
         pace: bool = False,
         max_hosts: int = 1000,
+        adaptive_concurrency: AdaptiveSpec = False,
         clock: Clock | None = None,
     ) -> None:
         if transport is not None and not isinstance(
@@ -195,6 +201,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         )
         self._max_retry_after = check_number("max_retry_after", max_retry_after, inclusive=True)
         self._max_hosts = check_int("max_hosts", max_hosts)
+        self._adaptive = adaptive_origins(adaptive_concurrency, self._clock, self._max_hosts)
         self._fallback = None if fallback is None else check_callable("fallback", fallback)
         self._retry = self._retry_rules(retry)
         hedge_delay, max_hedged = hedging_settings(hedging)
@@ -240,9 +247,17 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 settings = settings_for(self._settings, request.extensions)
                 engine = self._engine
                 hedge = settings.hedge_delay is not None and engine.replayable(request, settings)
-                response = engine.send(
-                    host.origin, request, settings, self._hedged if hedge else engine.attempt
-                )
+                if hedge:
+                    lease = SlotLease()
+                    response = engine.send(
+                        host.origin,
+                        request,
+                        settings,
+                        functools.partial(self._hedged, lease),
+                        lease,
+                    )
+                else:
+                    response = engine.send(host.origin, request, settings, engine.attempt)
             else:
                 response = self._bare_send(host, request)
         except RejectedError as exc:
@@ -298,9 +313,14 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     # -- hedging and fallback ---------------------------------------------------------------
 
     def _hedged(
-        self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
+        self,
+        lease: SlotLease,
+        origin: Origin,
+        request: httpx.Request,
+        settings: Settings,
+        deadline_at: float | None,
     ) -> httpx.Response:
-        return hedged(self._engine, origin, request, settings, deadline_at)
+        return hedged(self._engine, origin, request, settings, deadline_at, lease)
 
     async def _ahedged(
         self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
@@ -478,16 +498,18 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if self._sync is None:
             with self._lock:
                 if self._sync is None:
-                    self._sync = _side(self._given, httpx.BaseTransport, httpx.HTTPTransport)
+                    inner = _side(self._given, httpx.BaseTransport, httpx.HTTPTransport)
+                    adaptive = self._adaptive  # issue 16: a slot per attempt, per origin
+                    self._sync = inner if adaptive is None else adaptive.sync(inner)
         return self._sync
 
     def _async_inner(self) -> httpx.AsyncBaseTransport:
         if self._async is None:
             with self._lock:
                 if self._async is None:
-                    self._async = _side(
-                        self._given, httpx.AsyncBaseTransport, httpx.AsyncHTTPTransport
-                    )
+                    ainner = _side(self._given, httpx.AsyncBaseTransport, httpx.AsyncHTTPTransport)
+                    adaptive = self._adaptive
+                    self._async = ainner if adaptive is None else adaptive.asynchronous(ainner)
         return self._async
 
     def __repr__(self) -> str:

@@ -1,0 +1,83 @@
+"""Hedging against a real uvicorn server with a slow first answer (sync, asyncio and trio)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from seawall.httpx import ResilientTransport
+
+pytestmark = pytest.mark.slow
+
+hits: Counter[str] = Counter()
+gave_up: dict[str, threading.Event] = {}
+
+
+async def tail(request: Request) -> PlainTextResponse:
+    """The first request per key answers after 2 s unless its client leaves; later ones at once."""
+    key = request.path_params["key"]
+    hits[key] += 1
+    if hits[key] > 1:
+        return PlainTextResponse("fast")
+    left = gave_up.setdefault(key, threading.Event())
+    for _ in range(200):
+        if await request.is_disconnected():
+            left.set()
+            return PlainTextResponse("gone")
+        await asyncio.sleep(0.01)
+    return PlainTextResponse("slow")
+
+
+app = Starlette(routes=[Route("/tail/{key}", tail)])
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """A uvicorn server in a thread on a free port, stopped after the module."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn exited"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.mark.anyio
+async def test_async_hedge_answers_and_the_slow_request_is_abandoned(
+    base_url: str, anyio_backend: str
+) -> None:
+    """The hedge after 50 ms answers 'fast'; the server sees the first client leave."""
+    key = f"async-{anyio_backend}"
+    transport = ResilientTransport(retry=None, hedging=0.05)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(f"{base_url}/tail/{key}")
+    assert (response.status_code, response.text) == (200, "fast")
+    assert hits[key] == 2
+    assert gave_up[key].wait(10), "the server never saw the cancelled attempt's client leave"
+
+
+def test_sync_hedge_answers_first(base_url: str) -> None:
+    """Sync client: the hedge after 50 ms answers 'fast' while the first waits on the server."""
+    transport = ResilientTransport(retry=None, hedging=0.05)
+    with httpx.Client(transport=transport) as client:
+        response = client.get(f"{base_url}/tail/sync")
+    assert (response.status_code, response.text) == (200, "fast")
+    assert hits["sync"] == 2
