@@ -35,6 +35,9 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._core.retry import Backoff, BudgetWindow, next_wait, usable_hint
 from ._core.validate import check_callable, check_int, check_number, check_optional_number
 from ._errors import CircuitOpenError
+from .stores._base import Store
+from .stores._budget import SharedBudget
+from .stores._open import store_for_policy
 
 __all__ = ["Retry", "RetryBudget", "RetryBudgetLike", "RetryRun", "retry", "testing_mode"]
 
@@ -72,6 +75,9 @@ class RetryBudgetLike(Protocol):
         """Count one retry and return True if allowed; False means do not retry."""
         ...
 
+    # A budget may also offer ``async def atry_retry() -> bool``: Retry.acall awaits it
+    # instead of calling try_retry(), so a budget kept in a store never blocks the loop.
+
 
 class RetryBudget:
     """Limits retries to a share of calls so a fleet cannot amplify an outage.
@@ -80,6 +86,12 @@ class RetryBudget:
     are at most ``ratio`` times the calls in that window plus ``minimum_per_second * window``
     (so a quiet service can still retry). Share one budget between the Retry objects that call
     the same dependency. Thread-safe.
+
+    With ``store=`` and ``name=`` the budget is kept in a store and shared by every process
+    using that name: a token bucket that calls deposit into and retries withdraw from (see
+    ``seawall.stores._budget``), one round trip per retry decision and none per call;
+    ``degraded`` says what to do while the store does not answer (``"local"``: this
+    process's own window, ``"allow"`` or ``"deny"``).
     """
 
     def __init__(
@@ -89,24 +101,86 @@ class RetryBudget:
         minimum_per_second: float = 1.0,
         window: int = 10,
         clock: Clock | None = None,
+        store: Store | str | None = None,
+        name: str | None = None,
+        degraded: str | None = None,
     ) -> None:
         self._core = BudgetWindow(ratio=ratio, minimum_per_second=minimum_per_second, window=window)
+        self._shape = (
+            f"ratio={ratio!r}, minimum_per_second={minimum_per_second!r}, window={window!r}"
+        )
         self._clock = SYSTEM_CLOCK if clock is None else clock
         self._lock = threading.Lock()
+        self.name = name
+        self._shared: SharedBudget | None = None
+        if store is not None or degraded is not None:
+            found, mode = store_for_policy(store, degraded, name, "retry budget")
+            if found is not None and name is not None:
+                self._shared = SharedBudget(
+                    found,
+                    mode,
+                    name,
+                    ratio=float(ratio),
+                    minimum_per_second=float(minimum_per_second),
+                    window=window,
+                    clock=self._clock,
+                )
+
+    @property
+    def store(self) -> Store | None:
+        """The store the budget is kept in; None when it lives in this process."""
+        return None if self._shared is None else self._shared.guard.store
+
+    @property
+    def degraded_decisions(self) -> int:
+        """Retry decisions made without the store (always 0 in memory)."""
+        return 0 if self._shared is None else self._shared.guard.degraded_decisions
 
     def record_call(self) -> None:
         with self._lock:
             self._core.record_call(self._clock.monotonic())
+        if self._shared is not None:
+            self._shared.record_call()  # no I/O: the deposit goes with the next retry
 
     def try_retry(self) -> bool:
+        shared = self._shared
+        if shared is None:
+            return self._local_retry()
+        return self._decided(shared.withdraw())
+
+    async def atry_retry(self) -> bool:
+        """:meth:`try_retry` without blocking the event loop (one awaited round trip if shared)."""
+        shared = self._shared
+        if shared is None:
+            return self._local_retry()
+        return self._decided(await shared.awithdraw())
+
+    def _local_retry(self) -> bool:
         with self._lock:
             return self._core.try_retry(self._clock.monotonic())
 
+    def _decided(self, granted: bool | None) -> bool:
+        if granted is not None:
+            return granted
+        mode = self._shared.guard.mode if self._shared is not None else "local"
+        if mode == "local":
+            return self._local_retry()
+        return mode == "allow"
+
     @property
     def counts(self) -> tuple[int, int]:
-        """``(calls, retries)`` counted in the current window."""
+        """``(calls, retries)`` of this process in the current window.
+
+        A shared budget counts them too (its ``degraded="local"`` fallback decides on them),
+        but its retries are granted by the store and not counted here.
+        """
         with self._lock:
             return self._core.counts(self._clock.monotonic())
+
+    def __repr__(self) -> str:
+        shared = self._shared
+        where = "" if shared is None else f", name={self.name!r}, store={shared.guard.where!r}"
+        return f"RetryBudget({self._shape}{where})"
 
 
 class Retry:
@@ -269,7 +343,37 @@ class RetryRun:
 
     def _next(self, hint: float | None) -> float | None:
         policy = self._policy
-        wait = next_wait(
+        wait = self._wait(hint)
+        if wait is None or (policy.budget is not None and not policy.budget.try_retry()):
+            return None
+        self.attempts += 1
+        return wait
+
+    async def _anext(self, hint: float | None) -> float | None:
+        wait = self._wait(hint)
+        if wait is None:
+            return None
+        budget = self._policy.budget
+        if budget is not None:
+            atry = getattr(budget, "atry_retry", None)
+            if not (await atry() if atry is not None else budget.try_retry()):
+                return None
+        self.attempts += 1
+        return wait
+
+    async def _aafter_exception(self, exc: Exception) -> float | None:
+        if not self._policy.retries_exception(exc):
+            return None
+        return await self._anext(self._policy.hint_for(exc))
+
+    async def _aafter_result(self, result: object) -> float | None:
+        if not self._policy.retries_result(result):
+            return None
+        return await self._anext(self._policy.hint_for(result))
+
+    def _wait(self, hint: float | None) -> float | None:
+        policy = self._policy
+        return next_wait(
             backoff=policy.backoff,
             attempts_made=self.attempts,
             max_attempts=policy.attempts,
@@ -279,10 +383,6 @@ class RetryRun:
             now=policy.clock.monotonic(),
             deadline_at=self.deadline_at,
         )
-        if wait is None or (policy.budget is not None and not policy.budget.try_retry()):
-            return None
-        self.attempts += 1
-        return wait
 
     def drive(self, attempt: Callable[[], T], discard: Callable[[T], object] | None = None) -> T:
         """Run ``attempt`` until it succeeds or this run stops; ``discard`` gets retried results."""
@@ -313,11 +413,11 @@ class RetryRun:
             try:
                 result = await attempt()
             except Exception as exc:
-                wait = self.after_exception(exc)
+                wait = await self._aafter_exception(exc)
                 if wait is None:
                     raise
             else:
-                wait = self.after_result(result)
+                wait = await self._aafter_result(result)
                 if wait is None:
                     return result
                 if discard is not None:

@@ -81,6 +81,8 @@ limiter_events = st.lists(
         st.tuples(st.just("lose_after"), st.integers(0, 30)),
         st.tuples(st.just("lose_before")),
         st.tuples(st.just("late"), st.integers(0, 30), st.integers(1, 4)),
+        # a shared retry budget's step: deposit (whole, fractional or none), then take one
+        st.tuples(st.just("withdraw"), st.sampled_from([0.0, 0.2, 0.5, 1.0, 2.5, 7.0])),
     ),
     min_size=1,
     max_size=40,
@@ -103,7 +105,8 @@ limiter_events = st.lists(
 def test_limiter_scripts_equal_rules(
     server: RedisServer, interval: float, burst: float, start: float, events: list[tuple]
 ) -> None:
-    """Every answer (reserve with lost ones given back, cancel, block, peek) equals _rules'."""
+    """Every answer (reserve with lost ones given back, cancel, block, peek, withdraw) equals
+    _rules'."""
     clock = FakeClock(wall=start)
     store = _store(server, clock)
     spec = LimiterSpec(f"lim-{uuid.uuid4().hex}", interval, burst, max_block=5.0)
@@ -142,6 +145,9 @@ def test_limiter_scripts_equal_rules(
                 assert got_b == _rules.bucket_block(bucket, now, event[1], spec.max_block)
             elif event[0] == "peek":
                 assert store.peek(spec, "k") == _rules.bucket_peek(bucket, now)
+            elif event[0] == "withdraw":
+                got_w = store.withdraw(spec, "k", event[1])
+                assert got_w == _rules.bucket_withdraw(bucket, now, event[1])
     finally:
         store.close()
 

@@ -249,6 +249,18 @@ class Store(abc.ABC):
     def peek(self, spec: LimiterSpec, key: str | None) -> tuple[float, float]:
         """``(tokens, seconds until full)`` for ``key``, changing nothing."""
 
+    def withdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        """Put ``deposit`` tokens in the bucket (never past full), then take one if it is there.
+
+        A shared retry budget's one operation (see ``stores._rules.bucket_withdraw``): calls
+        deposit, a retry withdraws; the taken token is granted exactly when ``wait`` is 0.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot keep a shared retry budget")
+
+    async def awithdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        """:meth:`withdraw` for tasks."""
+        raise NotImplementedError(f"{type(self).__name__} cannot keep a shared retry budget")
+
     # -- circuit breaker (see _breaker_core) ------------------------------------------------
 
     @abc.abstractmethod

@@ -113,6 +113,14 @@ class MemoryStore(Store):
         with self._lock:
             return _rules.bucket_peek(self._bucket(spec, key), now)
 
+    def withdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        now = self._clock.time()
+        with self._lock:
+            return _rules.bucket_withdraw(self._bucket(spec, key), now, deposit)
+
+    async def awithdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        return self.withdraw(spec, key, deposit)
+
     # -- circuit breaker --------------------------------------------------------------------
 
     def _breaker(self, spec: BreakerSpec, now: float) -> BreakerState:

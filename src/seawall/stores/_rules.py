@@ -47,6 +47,7 @@ __all__ = [
     "bucket_reserve",
     "bucket_reserve_held",
     "bucket_ttl",
+    "bucket_withdraw",
     "lease_acquire",
     "limits_commit",
     "limits_plan",
@@ -164,6 +165,19 @@ def limits_commit(
         remaining, reset_after = b.describe(now)
         answers.append(Reservation(0.0, full_at, remaining, reset_after))
     return answers
+
+
+def bucket_withdraw(b: Bucket, now: float, deposit: float) -> Reservation:
+    """A shared retry budget's one step: put ``deposit`` tokens in, then take one if it is there.
+
+    The deposit goes in first (:func:`bucket_refund`: never past full, so what a quiet
+    stretch saved is capped at ``burst``); the token is taken only when it is there now
+    (``max_wait`` 0), so a refused retry takes nothing.
+    """
+    rebase_bucket(b, now)
+    if deposit > 0:
+        bucket_refund(b, now, deposit)
+    return bucket_reserve(b, now, 1, 0.0)
 
 
 def bucket_cancel(b: Bucket, ticket: float, tokens: int) -> bool:

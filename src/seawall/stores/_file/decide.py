@@ -23,7 +23,17 @@ from .._base import BreakerSpec, BreakerView, LimiterSpec, Reservation
 from .breaker import BreakerFile
 from .table import LimiterTable
 
-__all__ = ["admit_rule", "block", "cancel", "peek", "record_rule", "reserve", "run_breaker", "view"]
+__all__ = [
+    "admit_rule",
+    "block",
+    "cancel",
+    "peek",
+    "record_rule",
+    "reserve",
+    "run_breaker",
+    "view",
+    "withdraw",
+]
 
 T = TypeVar("T")
 
@@ -63,6 +73,19 @@ def block(
     if blocked or found.stored:
         t.save(found.offset, key, found.bucket)
     return blocked
+
+
+def withdraw(
+    clock: Clock, t: LimiterTable, spec: LimiterSpec, key: str | None, deposit: float
+) -> Reservation:
+    now = clock.time()
+    found = t.load(spec, key, now)
+    if isinstance(found, float):  # no slot for a new key: refused, nothing taken
+        return Reservation(found, math.nan, 0, found)
+    result = _rules.bucket_withdraw(found.bucket, now, deposit)
+    if result.wait == 0.0 or found.stored:
+        t.save(found.offset, key, found.bucket)
+    return result
 
 
 def peek(clock: Clock, t: LimiterTable, spec: LimiterSpec, key: str | None) -> tuple[float, float]:

@@ -143,6 +143,14 @@ class FileStore(Store):
         t = self._files.table(self._files.base("lim", spec.name))
         return self._locked(t.lock, _decide.peek, self._clock, t, spec, key)
 
+    def withdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        t = self._files.table(self._files.base("lim", spec.name))
+        return self._locked(t.lock, _decide.withdraw, self._clock, t, spec, key, deposit)
+
+    async def awithdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        t = self._files.table(self._files.base("lim", spec.name))
+        return await self._alocked(t.lock, _decide.withdraw, self._clock, t, spec, key, deposit)
+
     # -- circuit breaker ----------------------------------------------------------------------
 
     def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:

@@ -329,6 +329,13 @@ class RedisStore(Store):
         reply = self._limiter("limiter_peek", spec, key)
         return float(reply[0]), float(reply[1])
 
+    def withdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        return replies.reservation(self._limiter("limiter_withdraw", spec, key, fmt(deposit)))
+
+    async def awithdraw(self, spec: LimiterSpec, key: str | None, deposit: float) -> Reservation:
+        reply = await self._alimiter("limiter_withdraw", spec, key, fmt(deposit))
+        return replies.reservation(reply)
+
     # -- circuit breaker --------------------------------------------------------------------
 
     def _breaker(self, op: str, spec: BreakerSpec, *extra: str) -> list[str]:
