@@ -1,24 +1,35 @@
-"""ResilienceMiddleware under uvicorn + wrk, as ratios to a bare Starlette app in the same run.
+"""ResilienceMiddleware under uvicorn + wrk, as ratios to a bare Starlette app in the same rounds.
 
-    python3 benchmarks/bench_asgi.py            # ~2.5 minutes: 2 rounds x 8 variants x 5 s
+    python3 benchmarks/bench_asgi.py                  # ~5 minutes: 2 rounds x 15 variants x 5 s
     python3 benchmarks/bench_asgi.py --duration 3 --rounds 1 --only seawall seawall-429
 
 Each variant is served by one uvicorn worker in a subprocess on a free 127.0.0.1 port (this
 file is also the app module: ``uvicorn bench_asgi:create --factory``), and loaded by ``wrk``
-(Debian package ``wrk``) with one thread and 32 connections after a warm-up. Reported per
-variant (medians over rounds): requests/s and its ratio to bare; the server's CPU per request
-(user+system time of the uvicorn process from /proc, divided by requests) and its ratio to
-bare. Every limiter is configured never to reject, except ``seawall-429``, which rejects
-every request but the first (the cost of a 429 against a bare 200); ``seawall-nofields`` is
-``seawall`` without the RateLimit response fields (their cost is mostly the server's header
-serialisation). Peers run only if
-installed (``pip install slowapi asgi-ratelimit``).
+(``apt-get install -y wrk``) with one thread and 32 connections after a one-second warm-up.
+Rounds are interleaved (every variant once, then again), so drift on a shared machine hits
+every variant alike; the table gives medians over rounds.
+
+Variants: ``bare`` (Starlette, one route); seawall with a per-client limit that never refuses
+(``-limit``), that limit plus a bulkhead and a breaker (no suffix), and a limit that refuses
+every request but the first (``-429``: what a refusal costs against a bare 200), each in
+memory, in a file store (``seawall-file...``) and in Redis (``seawall-redis...``);
+asgi-ratelimit with its memory and Redis backends; slowapi if installed. The file store lives
+in a temporary directory; Redis is a ``redis-server`` this script starts on a free port.
+
+Columns: requests/s and its ratio to bare; the uvicorn process's CPU per request (user+system
+from /proc) and its ratio to bare; for Redis variants, Redis's own CPU per request
+(``used_cpu_sys`` + ``used_cpu_user`` of ``INFO cpu``) and round trips per request (the
+``INFO commandstats`` calls counted during the run, less the INFO calls themselves, divided by
+the requests); ``total x bare`` adds Redis's CPU to the server's. uvicorn uses uvloop and
+httptools when installed (``pip install 'uvicorn[standard]'``, what production runs); the
+header line says which.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -29,24 +40,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = [
-    "bare",
-    "noop-asgi",
-    "seawall",
-    "seawall-nofields",
-    "seawall-429",
-    "seawall-file",
-    "seawall-redis",
-    "slowapi",
-    "slowapi-asgi",
-    "asgi-ratelimit",
+SEAWALL = [
+    f"seawall{store}{kind}" for store in ("", "-file", "-redis") for kind in ("-limit", "", "-429")
 ]
+VARIANTS = ["bare", *SEAWALL, "asgi-ratelimit", "asgi-ratelimit-redis", "slowapi"]
 NEVER = "1000000/second"
-STORE_VARIANTS = ("seawall-file", "seawall-redis")
+PEERS = {"slowapi": "slowapi", "asgi-ratelimit": "ratelimit", "asgi-ratelimit-redis": "ratelimit"}
 
 
 # -- the apps (imported by uvicorn in the child) ---------------------------------------------
@@ -64,58 +68,60 @@ def _base() -> Any:
     return Starlette(routes=[Route("/", hello)])
 
 
+def _seawall(app: Any, variant: str, store: str) -> None:
+    from seawall.asgi import ResilienceMiddleware
+
+    full = not variant.endswith("-limit")
+    app.add_middleware(
+        ResilienceMiddleware,
+        rate_limit="1/hour" if variant.endswith("-429") else NEVER,
+        max_concurrent=1000 if full else None,
+        breaker=full,
+        store=store,
+        store_prefix=variant,  # one Redis, one directory: each variant keeps its own keys
+    )
+
+
+def _asgi_ratelimit(app: Any, redis_url: str | None) -> None:
+    from ratelimit import RateLimitMiddleware, Rule
+    from ratelimit.backends.simple import MemoryBackend
+
+    async def by_peer(scope: Any) -> tuple[str, str]:
+        # asgi-ratelimit's own client_ip refuses loopback peers, so key by peer here.
+        return scope["client"][0], "default"
+
+    backend: Any = MemoryBackend()
+    if redis_url is not None:
+        from ratelimit.backends.redis import RedisBackend
+        from redis.asyncio import StrictRedis
+
+        backend = RedisBackend(StrictRedis.from_url(redis_url))
+    app.add_middleware(
+        RateLimitMiddleware,
+        authenticate=by_peer,
+        backend=backend,
+        config={r"^/": [Rule(second=1_000_000)]},
+    )
+
+
 def create() -> Any:
     """The app for ``SEAWALL_BENCH_VARIANT`` (a uvicorn factory)."""
     variant = os.environ["SEAWALL_BENCH_VARIANT"]
+    store = os.environ.get("SEAWALL_BENCH_STORE", "memory://")
     app = _base()
-    if variant == "noop-asgi":
-
-        class Noop:
-            def __init__(self, app: Any) -> None:
-                self.app = app
-
-            async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-                await self.app(scope, receive, send)
-
-        app.add_middleware(Noop)
-    elif variant.startswith("seawall"):
-        from seawall.asgi import ResilienceMiddleware
-
-        # The store variants keep the limit, the bulkhead and the breaker in a store that the
-        # driver set up (a temporary directory, or a redis-server it started).
-        store = os.environ.get("SEAWALL_BENCH_STORE") if variant in STORE_VARIANTS else None
-        app.add_middleware(
-            ResilienceMiddleware,
-            rate_limit="1/hour" if variant == "seawall-429" else NEVER,
-            max_concurrent=1000,
-            breaker=True,
-            headers=None if variant == "seawall-nofields" else "ietf",
-            store=store or "memory://",
-        )
-    elif variant in ("slowapi", "slowapi-asgi"):
+    if variant.startswith("seawall"):
+        _seawall(app, variant, store)
+    elif variant.startswith("asgi-ratelimit"):
+        _asgi_ratelimit(app, store if variant.endswith("-redis") else None)
+    elif variant == "slowapi":
         from slowapi import Limiter, _rate_limit_exceeded_handler
         from slowapi.errors import RateLimitExceeded
-        from slowapi.middleware import SlowAPIASGIMiddleware, SlowAPIMiddleware
+        from slowapi.middleware import SlowAPIASGIMiddleware
         from slowapi.util import get_remote_address
 
         app.state.limiter = Limiter(key_func=get_remote_address, default_limits=[NEVER])
         app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)
-        middleware = SlowAPIMiddleware if variant == "slowapi" else SlowAPIASGIMiddleware
-        app.add_middleware(middleware)
-    elif variant == "asgi-ratelimit":
-        from ratelimit import RateLimitMiddleware, Rule
-        from ratelimit.backends.simple import MemoryBackend
-
-        async def by_peer(scope: Any) -> tuple[str, str]:
-            # asgi-ratelimit's own client_ip refuses loopback peers, so key by peer here.
-            return scope["client"][0], "default"
-
-        app.add_middleware(
-            RateLimitMiddleware,
-            authenticate=by_peer,
-            backend=MemoryBackend(),
-            config={r"^/": [Rule(second=1_000_000)]},
-        )
+        app.add_middleware(SlowAPIASGIMiddleware)
     elif variant != "bare":
         raise ValueError(f"unknown variant {variant!r}")
     return app
@@ -125,15 +131,8 @@ def create() -> Any:
 
 
 def _installed(variant: str) -> bool:
-    module = {"slowapi": "slowapi", "slowapi-asgi": "slowapi", "asgi-ratelimit": "ratelimit"}
-    name = module.get(variant)
-    if name is None:
-        return True
-    try:
-        __import__(name)
-    except ImportError:
-        return False
-    return True
+    module = PEERS.get(variant)
+    return module is None or importlib.util.find_spec(module) is not None
 
 
 def _free_port() -> int:
@@ -158,11 +157,19 @@ def _wrk(url: str, seconds: float) -> tuple[float, int, int]:
     return rate, total, int(bad.group(1)) if bad else 0
 
 
-def _serve(variant: str, stores: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def _store_of(variant: str, stores: dict[str, str]) -> str | None:
+    if "-file" in variant:
+        return stores["file"]
+    if variant.endswith("-redis") or "-redis-" in variant:
+        return stores["redis"]
+    return None
+
+
+def _serve(variant: str, store: str | None) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "SEAWALL_BENCH_VARIANT": variant}
-    if variant in stores:
-        env["SEAWALL_BENCH_STORE"] = stores[variant]
+    if store is not None:
+        env["SEAWALL_BENCH_STORE"] = store
     process = subprocess.Popen(
         [
             sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bench_asgi:create",
@@ -171,52 +178,108 @@ def _serve(variant: str, stores: dict[str, str]) -> tuple[subprocess.Popen[bytes
         ],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{variant}: uvicorn exited: {process.stderr.read()!r}")  # type: ignore[union-attr]
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process, url
+                return process, f"http://127.0.0.1:{port}/"
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{variant}: uvicorn did not start")
 
 
-def measure(variant: str, seconds: float, stores: dict[str, str]) -> tuple[float, float, int]:
-    """Requests/s, server CPU µs per request, and non-2xx count for one variant."""
-    process, url = _serve(variant, stores)
+class RedisMeter:
+    """Redis's CPU seconds and command count, read with INFO (its own calls left out)."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._client = redis.Redis.from_url(url)
+
+    def read(self) -> tuple[float, int]:
+        cpu = self._client.info("cpu")
+        stats = self._client.info("commandstats")
+        calls = sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+        return float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]), calls
+
+
+@dataclass
+class Sample:
+    rate: float
+    cpu_us: float
+    redis_us: float
+    trips: float
+    bad: int
+
+
+def measure(variant: str, seconds: float, stores: dict[str, str], meter: Any) -> Sample:
+    """One variant, once: throughput, CPU per request (server, Redis), round trips."""
+    store = _store_of(variant, stores)
+    process, url = _serve(variant, store)
+    uses_redis = store is not None and store == stores.get("redis")
     try:
         _wrk(url, 1.0)  # warm-up
         cpu0 = _cpu_seconds(process.pid)
+        redis0 = meter.read() if uses_redis else (0.0, 0)
         rate, total, bad = _wrk(url, seconds)
+        redis1 = meter.read() if uses_redis else (0.0, 0)
         cpu = _cpu_seconds(process.pid) - cpu0
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return rate, cpu / total * 1e6, bad
+    redis_cpu, calls = redis1[0] - redis0[0], redis1[1] - redis0[1]
+    return Sample(rate, cpu / total * 1e6, redis_cpu / total * 1e6, calls / total, bad)
 
 
 @contextlib.contextmanager
-def _stores(variants: list[str]) -> Iterator[dict[str, str]]:
-    """Store URLs for the store variants: a temporary directory, a redis-server on a free port."""
+def _stores(variants: list[str]) -> Iterator[tuple[dict[str, str], Any]]:
+    """Store URLs (a temporary directory, a redis-server on a free port) and a Redis meter."""
     stores: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="seawall-bench-") as tmp:
-        stores["seawall-file"] = Path(tmp, "state").as_uri()
-        server = None
-        if "seawall-redis" in variants:
+        stores["file"] = Path(tmp, "state").as_uri()
+        server = meter = None
+        if any(_store_of(v, {"file": "f", "redis": "r"}) == "r" for v in variants):
             sys.path.insert(0, str(HERE.parent / "tests"))
             from _redis_server import RedisServer
 
             server = RedisServer()
             server.start()
-            stores["seawall-redis"] = server.url
+            stores["redis"] = server.url
+            meter = RedisMeter(server.url)
         try:
-            yield stores
+            yield stores, meter
         finally:
             if server is not None:
                 server.close()
+
+
+def _stack() -> str:
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop}, {http}"
+
+
+def report(results: dict[str, list[Sample]], rounds: int, duration: float) -> None:
+    """Print the medians, as ratios to bare."""
+
+    def med(variant: str, field: str) -> float:
+        return statistics.median(getattr(s, field) for s in results[variant])
+
+    bare_rate, bare_cpu = med("bare", "rate"), med("bare", "cpu_us")
+    print(f"uvicorn 1 worker ({_stack()}), wrk -t1 -c32, {rounds} x {duration:g} s, medians")
+    print(
+        f"{'variant':<22}{'req/s':>8}{'x bare':>8}{'CPU us/req':>11}{'x bare':>8}"
+        f"{'Redis us':>9}{'total x':>8}{'trips':>7}{'non-2xx':>9}"
+    )
+    for variant in results:
+        rate, cpu, redis = med(variant, "rate"), med(variant, "cpu_us"), med(variant, "redis_us")
+        bad = max(s.bad for s in results[variant])
+        print(
+            f"{variant:<22}{rate:>8.0f}{rate / bare_rate:>8.2f}{cpu:>11.1f}{cpu / bare_cpu:>8.2f}"
+            f"{redis:>9.1f}{(cpu + redis) / bare_cpu:>8.2f}{med(variant, 'trips'):>7.2f}{bad:>9}"
+        )
 
 
 def main() -> None:
@@ -229,23 +292,12 @@ def main() -> None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
     wanted = set(args.only or VARIANTS) | {"bare"}
     variants = [v for v in VARIANTS if v in wanted and _installed(v)]
-    results: dict[str, list[tuple[float, float, int]]] = {v: [] for v in variants}
-    with _stores(variants) as stores:
+    results: dict[str, list[Sample]] = {v: [] for v in variants}
+    with _stores(variants) as (stores, meter):
         for _ in range(args.rounds):
             for variant in variants:  # interleaved, so drift hits every variant alike
-                results[variant].append(measure(variant, args.duration, stores))
-    bare_rate = statistics.median(r[0] for r in results["bare"])
-    bare_cpu = statistics.median(r[1] for r in results["bare"])
-    print(f"uvicorn 1 worker, wrk -t1 -c32, {args.rounds} x {args.duration:g} s, medians")
-    print(f"{'variant':<16}{'req/s':>9}{'x bare':>8}{'CPU us/req':>12}{'x bare':>8}{'non-2xx':>9}")
-    for variant in variants:
-        rate = statistics.median(r[0] for r in results[variant])
-        cpu = statistics.median(r[1] for r in results[variant])
-        bad = max(r[2] for r in results[variant])
-        print(
-            f"{variant:<16}{rate:>9.0f}{rate / bare_rate:>8.2f}{cpu:>12.1f}"
-            f"{cpu / bare_cpu:>8.2f}{bad:>9}"
-        )
+                results[variant].append(measure(variant, args.duration, stores, meter))
+    report(results, args.rounds, args.duration)
 
 
 if __name__ == "__main__":

@@ -221,3 +221,63 @@ async def test_a_final_newline_cannot_dodge_a_route_limit(clock: FakeClock) -> N
     app.add_middleware(ResilienceMiddleware, route_limits={"POST /login": "1/minute"}, clock=clock)
     assert await statuses(app, "POST", "/login", 1) == [200]
     assert await statuses(app, "POST", "/login%0A", 1) == [429]
+
+
+# -- the resolution cache -----------------------------------------------------------------------
+
+
+def route_limits_of(app: Starlette) -> Any:
+    layer: Any = app.middleware_stack
+    while not isinstance(layer, ResilienceMiddleware):
+        layer = layer.app
+    return layer.route_limits
+
+
+async def test_one_path_under_two_root_paths_resolves_twice(clock: FakeClock) -> None:
+    """'/p/login' is '/login' under root_path '/p' and '/p/login' without: each its own limit."""
+    app = Starlette(routes=[Route("/login", ok), Route("/p/login", ok)])
+    app.add_middleware(
+        ResilienceMiddleware,
+        route_limits={"/login": "1/minute", "/p/login": "3/minute"},
+        clock=clock,
+    )
+    await statuses(app, "GET", "/", 1)  # builds the middleware and its route table
+    limits = route_limits_of(app)
+    under_p = {**http_scope("/login", "GET", root_path="/p"), "app": app}
+    bare = {**http_scope("/p/login", "GET"), "app": app}
+    assert under_p["path"] == bare["path"] == "/p/login"
+    groups = [limits.lookup(s, app, None) for s in (under_p, bare, under_p, bare)]
+    assert [g.limits[0].amount for g in groups] == [1, 3, 1, 3]
+
+
+async def test_host_routes_are_never_cached(clock: FakeClock) -> None:
+    """With a Host route, one path on two hosts goes to two routes, so each keeps its limit."""
+    app = Starlette(
+        routes=[
+            Host("a.example", app=Router(routes=[Route("/x", limited)])),
+            Route("/x", ok),
+        ]
+    )
+    app.add_middleware(ResilienceMiddleware, rate_limit="3/minute", clock=clock)
+    async with client(app) as c:
+        on_a = [(await c.get("/x", headers={"host": "a.example"})).status_code for _ in range(2)]
+        on_b = [(await c.get("/x", headers={"host": "b.example"})).status_code for _ in range(4)]
+    assert on_a == [200, 429]
+    assert on_b == [200, 200, 200, 429]
+
+
+async def test_the_cache_holds_at_most_its_size(clock: FakeClock) -> None:
+    """1,100 distinct paths leave at most 1,024 remembered, and the answers stay exact."""
+    app = many_routes(3, Route("/items/{n:int}", limited))
+    app.add_middleware(ResilienceMiddleware, rate_limit="5/minute", clock=clock)
+    await statuses(app, "GET", "/r1", 1)
+    limits = route_limits_of(app)
+    default = route_limits_of(app)  # any object stands for the default here
+    found = [
+        limits.lookup({**http_scope(f"/items/{i}", "GET"), "app": app}, app, default)
+        for i in range(1100)
+    ]
+    assert len(limits._cache) <= 1024
+    assert len({id(group) for group in found}) == 1
+    assert found[0] is not default
+    assert limits.lookup({**http_scope("/r2", "GET"), "app": app}, app, default) is default

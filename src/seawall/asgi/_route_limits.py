@@ -7,7 +7,9 @@ decorator). The table is built on the first request from the app's routes
 (``scope["app"].routes``, as Starlette sets it), and the request's route is found with a
 :class:`RouteIndex`, exactly as Starlette's router finds it but asking only the routes that
 share the request's leading path segments, so the cost does not grow with the number of
-routes. An app without route limits pays nothing for this: no route is matched per request.
+routes; when every route matches on the path alone (no ``Host``, no custom ``matches``),
+each (method, root_path, path) is resolved once and remembered (at most ``CACHE_SIZE``).
+An app without route limits pays nothing for this: no route is matched per request.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ __all__ = ["RouteLimits"]
 
 
 _MISSING: Any = object()
+_DEFAULT: Any = object()  # resolved to the app default (not cached as the default's value)
+#: Resolutions remembered by (type, method, root_path, path); a full table is emptied.
+CACHE_SIZE = 1024
+CacheKey = tuple[str, str | None, str, str]
 Entry = tuple[int, str | None]  # (id of the route, method or None for every method)
 
 
@@ -40,7 +46,7 @@ def _split(template: str) -> tuple[str | None, str]:
 class RouteLimits:
     """The per-route limit table and its lookup."""
 
-    __slots__ = ("_clock", "_index", "_max_keys", "_shared", "_specs", "_table")
+    __slots__ = ("_cache", "_clock", "_index", "_max_keys", "_shared", "_specs", "_table")
 
     def __init__(
         self,
@@ -59,6 +65,7 @@ class RouteLimits:
         self._clock = clock
         self._table: dict[Entry, LimitGroup | None] | None = None
         self._index = RouteIndex(())
+        self._cache: dict[CacheKey, LimitGroup | None] | None = None
 
     def lookup(self, scope: Scope, app: ASGIApp, default: LimitGroup | None) -> LimitGroup | None:
         """The limit group for this request (None: unlimited)."""
@@ -67,14 +74,28 @@ class RouteLimits:
             table = self._build(scope, app)
         if not table:
             return default
+        cache = self._cache
+        if cache is None:
+            group = self._resolve(scope, table)
+        else:
+            where = (scope["type"], scope.get("method"), scope.get("root_path", ""), scope["path"])
+            group = cache.get(where, _MISSING)
+            if group is _MISSING:
+                group = self._resolve(scope, table)
+                if len(cache) >= CACHE_SIZE:
+                    cache.clear()  # a flood of distinct paths costs a walk each, nothing more
+                cache[where] = group
+        return default if group is _DEFAULT else group
+
+    def _resolve(self, scope: Scope, table: dict[Entry, LimitGroup | None]) -> Any:
         resolved = self._index.resolve(scope)
         if resolved is None:
-            return default
+            return _DEFAULT
         route_id = id(resolved.route)
-        group = table.get((route_id, scope["method"]), _MISSING)
+        group = table.get((route_id, scope.get("method")), _MISSING)
         if group is _MISSING:
-            group = table.get((route_id, None), _MISSING)
-        return default if group is _MISSING else group
+            group = table.get((route_id, None), _DEFAULT)
+        return group
 
     def groups(self) -> list[LimitGroup]:
         """The route limit groups built so far (none before the first request)."""
@@ -100,6 +121,9 @@ class RouteLimits:
                 logger.warning("seawall: route_limits ignored: the app exposes no routes")
             return table
         self._index = RouteIndex(routes)
+        # Requests repeat their paths: when the routes match on the path alone, remember
+        # each path's answer, so a hit costs one dict lookup.
+        self._cache = {} if self._index.path_only else None
         unused = set(self._specs)
         for template, route in iter_routes(routes):
             endpoint = endpoint_of(route)

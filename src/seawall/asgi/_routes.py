@@ -93,10 +93,13 @@ class _Node:
 class RouteIndex:
     """One router's routes, filed by their fixed leading segments (see the module docs)."""
 
-    __slots__ = ("_all", "_mounts", "_root")
+    __slots__ = ("_all", "_mounts", "_root", "path_only")
 
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         known = _path_matchers()
+        #: Whether every route, mounts' included, matches on the method, path and root_path
+        #: alone (no Host, no custom matches()): then a resolution may be cached by those.
+        self.path_only = _path_only(routes, known)
         self._all: list[Candidate] = list(enumerate(routes))
         self._root = _Node()
         for candidate in self._all:
@@ -156,6 +159,16 @@ class RouteIndex:
         if index is None:
             index = self._mounts[position] = RouteIndex(children)
         return index.resolve({**scope, **child_scope}, prefix + _prefix(route))
+
+
+def _path_only(routes: Sequence[BaseRoute], known: frozenset[Callable[..., Any]]) -> bool:
+    for route in routes:
+        if type(route).matches not in known:
+            return False
+        children = _children(route)
+        if children is not None and not _path_only(children, known):
+            return False
+    return True
 
 
 def _position(candidate: Candidate) -> int:
