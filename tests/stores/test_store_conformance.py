@@ -45,6 +45,8 @@ from seawall.stores import (
 from seawall.testing import FakeClock
 
 KINDS = ["local", "memory", "file", "redis"]
+# The async scenarios also run the Redis store with each async client ("redis": glide).
+AKINDS = [*KINDS, "redis-py"]
 _prefixes = itertools.count()
 
 
@@ -68,11 +70,26 @@ def _store(kind: str, clock: FakeClock, root: Path, redis_url: str) -> Store | N
         return FileStore(root / f"state{next(_prefixes)}", clock=clock)
     # A generous timeout: these tests are about decisions, not about a loaded machine's latency.
     return RedisStore(
-        redis_url, time_source="client", clock=clock, prefix=f"conf{next(_prefixes)}", timeout=5
+        redis_url,
+        time_source="client",
+        clock=clock,
+        prefix=f"conf{next(_prefixes)}",
+        timeout=5,
+        async_client="redis-py" if kind == "redis-py" else "auto",
     )
 
 
 Make = Callable[..., Any]
+
+
+def _builder(store: Store | None, clock: FakeClock) -> Make:
+    def build(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if store is not None:
+            kwargs["store"] = store
+        return cls(*args, clock=clock, **kwargs)
+
+    build.store = store  # type: ignore[attr-defined]
+    return build
 
 
 @pytest.fixture(params=KINDS)
@@ -81,25 +98,21 @@ def make(
 ) -> Iterator[Make]:
     """Build a policy class with this test's store (or none) and the fake clock."""
     store = _store(request.param, clock, tmp_path, redis_url)
-
-    def build(cls: type, *args: Any, **kwargs: Any) -> Any:
-        if store is not None:
-            kwargs["store"] = store
-        return cls(*args, clock=clock, **kwargs)
-
-    build.store = store  # type: ignore[attr-defined]
-    yield build
+    yield _builder(store, clock)
     if store is not None:
         store.close()
 
 
-@pytest.fixture
-async def amake(make: Make) -> AsyncIterator[Make]:
-    """``make`` for async tests: the store is closed on the test's own event loop."""
-    yield make
-    store = make.store  # type: ignore[attr-defined]
+@pytest.fixture(params=AKINDS)
+async def amake(
+    request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path, redis_url: str
+) -> AsyncIterator[Make]:
+    """``make`` for async tests (Redis with each async client), closed on the test's loop."""
+    store = _store(request.param, clock, tmp_path, redis_url)
+    yield _builder(store, clock)
     if store is not None:
         await store.aclose()
+        store.close()
 
 
 # -- rate limiter ----------------------------------------------------------------------------

@@ -6,24 +6,27 @@ import contextlib
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from _redis_server import REDIS_PASSWORD, RedisServer
 from seawall import Bulkhead, CircuitBreaker, RateLimiter, StoreError
-from seawall.stores import FileStore, LimiterSpec, RedisStore, StoreUnavailableError
+from seawall.stores import BulkheadSpec, FileStore, LimiterSpec, RedisStore, StoreUnavailableError
 
 pytestmark = pytest.mark.slow
 
 LIMITER = LimiterSpec("x", 1.0, 1.0)
 WRONG = "wrong-Zk9-secret"
 
-# What seawall runs on Redis, as docs/redis-store.md ("Access control") tells users to grant.
+# What seawall runs on Redis, as docs/redis-store.md ("Access control") tells users to grant
+# (INFO: valkey-glide asks for the server's version when it connects).
 DOCUMENTED_ACL = (
     "resetkeys ~seawall:* resetchannels -@all +evalsha +eval +exists +expire +hdel +hgetall "
-    "+hmget +hset +get +set +time +scan +del"
+    "+hmget +hset +get +set +time +scan +del +info"
 )
 
 
@@ -181,13 +184,61 @@ def test_a_refused_acl_user_raises_store_error(
 
 
 @pytest.mark.anyio
-async def test_a_wrong_password_raises_in_async_code_too(locked_redis_server: RedisServer) -> None:
-    """acquire_async with a wrong password raises StoreError on asyncio and on trio."""
-    url = _redis_url(locked_redis_server, f":{WRONG}@")
-    limiter = RateLimiter(10, name="x", store=RedisStore(url))
-    with pytest.raises(StoreError, match="refused our credentials") as caught:
+@pytest.mark.parametrize(
+    ("userinfo", "shown", "message"),
+    [
+        (f":{WRONG}@", ":***@", "refused our credentials (invalid username-password pair or"),
+        ("", "", "requires a password and the store URL gives none"),
+        ("ghost:pw@", "ghost:***@", "refused our credentials (invalid username-password pair"),
+        ("carol:carol-pw@", "carol:***@", "may not run what seawall needs (this user has no perm"),
+    ],
+    ids=["wrong-password", "no-password", "unknown-user", "user-without-commands"],
+)
+async def test_refusals_raise_the_same_store_error_in_async_code(
+    locked_redis_server: RedisServer, userinfo: str, shown: str, message: str, async_client: str
+) -> None:
+    """Each refusal is the same StoreError with either async client, on both loops, not degraded."""
+    with locked_redis_server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "carol", "on", ">carol-pw", "~*", "+get")
+    url = _redis_url(locked_redis_server, userinfo)
+    store = RedisStore(url, async_client=async_client)
+    limiter = RateLimiter(10, name="x", store=store)
+    with pytest.raises(StoreError) as caught:
         await limiter.acquire_async()
+    where = f"redis://{shown}127.0.0.1:{locked_redis_server.port}/0"
+    assert str(caught.value).startswith(f"Redis store {where}")
+    assert message in str(caught.value)
+    assert WRONG not in str(caught.value)
     assert not isinstance(caught.value, StoreUnavailableError)
+    assert limiter.degraded_decisions == 0
+    await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_documented_acl_runs_every_async_operation(
+    locked_redis_server: RedisServer, async_client: str
+) -> None:
+    """The ACL of docs/redis-store.md serves either async client: limiter, breaker, bulkhead."""
+    with locked_redis_server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "sw", "on", ">sw-pw", *DOCUMENTED_ACL.split())
+    store = RedisStore(_redis_url(locked_redis_server, "sw:sw-pw@"), async_client=async_client)
+    names = [f"acl-a{kind}-{uuid.uuid4().hex[:6]}" for kind in "lbw"]
+    limiter = RateLimiter(1, burst=1, name=names[0], store=store)
+    breaker = CircuitBreaker(max_failures=1, name=names[1], store=store)
+    bulkhead = Bulkhead(1, name=names[2], store=store)
+    assert [await limiter.acquire_async(timeout=0), await limiter.acquire_async(timeout=0)] == [
+        True,
+        False,
+    ]
+    assert await breaker.acall(anyio.sleep, 0) is None
+    await bulkhead.acquire_async(timeout=0)  # raises BulkheadFullError when refused
+    assert store.holders(BulkheadSpec(names[2], 1)) == 1
+    await bulkhead.arelease()
+    assert store.holders(BulkheadSpec(names[2], 1)) == 0
+    assert limiter.degraded_decisions + breaker.degraded_decisions == 0
+    assert bulkhead.degraded_decisions == 0
+    assert [store.reset(name) for name in names] == [1, 1, 1]  # other tests count policies
+    await store.aclose()
 
 
 def test_a_user_with_the_documented_acl_runs_every_operation(

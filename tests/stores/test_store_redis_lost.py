@@ -140,7 +140,7 @@ async def _three_slow(
 state: dict[str, Any] = {}
 
 
-async def _stalled_middleware_scenario(server: RedisServer) -> None:
+async def _stalled_middleware_scenario(server: RedisServer, async_client: str) -> None:
     clock = FakeClock()
     inside, go = anyio.Event(), anyio.Event()
 
@@ -157,7 +157,7 @@ async def _stalled_middleware_scenario(server: RedisServer) -> None:
     app = Starlette(routes=[Route("/", fast), Route("/slow", slow)])
     # Long enough that a loaded machine answers in time, short enough to stall quickly; and
     # degraded="deny", so that a slow answer can never pass for a free slot.
-    store = RedisStore(server.url, timeout=1.0)
+    store = RedisStore(server.url, timeout=1.0, async_client=async_client)
     mw = ResilienceMiddleware(app, max_concurrent=3, store=store, degraded="deny", clock=clock)
     assert mw.bulkhead is not None
     transport = httpx.ASGITransport(app=mw)
@@ -194,9 +194,11 @@ async def _stalled_middleware_scenario(server: RedisServer) -> None:
 
 
 @pytest.mark.anyio
-async def test_middleware_admits_at_once_after_a_stall(server: RedisServer) -> None:
+async def test_middleware_admits_at_once_after_a_stall(
+    server: RedisServer, async_client: str
+) -> None:
     """ResilienceMiddleware(max_concurrent=3) on a resumed Redis: 200 at once, never 4 holders."""
-    await _stalled_middleware_scenario(server)
+    await _stalled_middleware_scenario(server, async_client)
 
 
 def _lease_end(server: RedisServer, spec: BulkheadSpec) -> list[float]:
@@ -271,9 +273,11 @@ def test_stale_reservations_give_their_tokens_back(server: RedisServer) -> None:
 
 
 @pytest.mark.anyio
-async def test_stale_async_reservations_give_their_tokens_back(server: RedisServer) -> None:
-    """The same on asyncio (native client) and trio (worker threads)."""
-    store = RedisStore(server.url, timeout=0.1)
+async def test_stale_async_reservations_give_their_tokens_back(
+    server: RedisServer, async_client: str
+) -> None:
+    """The same on asyncio and trio, with each async client."""
+    store = RedisStore(server.url, timeout=0.1, async_client=async_client)
     failures: list[BaseException] = []
 
     async def reserve(spec: LimiterSpec) -> None:
@@ -334,10 +338,14 @@ def test_stale_probe_admissions_are_given_back(server: RedisServer) -> None:
 
 
 @pytest.mark.anyio
-async def test_stale_async_probe_admissions_are_given_back(server: RedisServer) -> None:
-    """The same on asyncio (native client) and trio (worker threads)."""
+async def test_stale_async_probe_admissions_are_given_back(
+    server: RedisServer, async_client: str
+) -> None:
+    """The same on asyncio and trio, with each async client."""
     clock = FakeClock(wall=1_700_000_000.0)
-    store = RedisStore(server.url, time_source="client", clock=clock, timeout=0.1)
+    store = RedisStore(
+        server.url, time_source="client", clock=clock, timeout=0.1, async_client=async_client
+    )
     spec = BreakerSpec("lost-abrk", BRK_CFG)
     failures: list[BaseException] = []
 

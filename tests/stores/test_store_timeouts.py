@@ -73,10 +73,10 @@ def test_a_frozen_redis_fails_each_sync_decision_within_the_timeout(
 @pytest.mark.anyio
 @pytest.mark.parametrize("op", list(ASYNC))
 async def test_a_frozen_redis_fails_each_async_decision_within_the_timeout(
-    frozen: RedisServer, op: str
+    frozen: RedisServer, op: str, async_client: str
 ) -> None:
     """Each of 3 awaited decisions on a frozen Redis raises in one timeout, asyncio and trio."""
-    store = RedisStore(frozen.url, timeout=TIMEOUT)
+    store = RedisStore(frozen.url, timeout=TIMEOUT, async_client=async_client)
     await ASYNC[op](store)
     frozen.pause()
     for _ in range(3):
@@ -89,9 +89,11 @@ async def test_a_frozen_redis_fails_each_async_decision_within_the_timeout(
 
 
 @pytest.mark.anyio
-async def test_a_cancelled_holder_gives_its_redis_slot_back(redis_server: RedisServer) -> None:
+async def test_a_cancelled_holder_gives_its_redis_slot_back(
+    redis_server: RedisServer, async_client: str
+) -> None:
     """A task cancelled while holding a shared slot releases it in its finally: 0 holders."""
-    store = RedisStore(redis_server.url, timeout=2.0)
+    store = RedisStore(redis_server.url, timeout=2.0, async_client=async_client)
     bulkhead = Bulkhead(1, name="cancel-bh", store=store)
     holding = anyio.Event()
 
@@ -154,9 +156,11 @@ MAX_LAG = 0.12
 
 
 @pytest.mark.anyio
-async def test_a_pipeline_over_a_frozen_store_leaves_the_loop_free(frozen: RedisServer) -> None:
+async def test_a_pipeline_over_a_frozen_store_leaves_the_loop_free(
+    frozen: RedisServer, async_client: str
+) -> None:
     """Pipeline.acall with a bulkhead and a breaker in a frozen Redis never blocks the loop."""
-    store = RedisStore(frozen.url, timeout=STALL_TIMEOUT)
+    store = RedisStore(frozen.url, timeout=STALL_TIMEOUT, async_client=async_client)
     pipeline = Pipeline(
         bulkhead=Bulkhead(2, name="lag-bh", store=store),
         breaker=CircuitBreaker(name="lag-brk", store=store),

@@ -1,18 +1,22 @@
-"""The Redis store's async round trips: native on asyncio, a worker thread elsewhere.
+"""The Redis store's async round trips with redis-py, and the choice of the async client.
 
 On asyncio, redis-py's ``redis.asyncio`` client talks to Redis on the event loop itself, with
 no thread hop (about half the CPU of a call through ``anyio.to_thread``, measured by
 ``benchmarks/bench_asgi.py``). Its connections belong to the loop that opened them, so one
 client is kept per running loop. trio (which ``redis.asyncio`` does not support) and Redis
 Cluster use the sync client in a worker thread, which works everywhere.
+
+:func:`async_clients` picks between these and valkey-glide (``aio_glide``), which is native
+on both loops; see ``RedisStore``'s ``async_client`` and ``docs/redis-store.md``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import weakref
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -25,7 +29,90 @@ from .scripts import Reply, Script, decode
 if TYPE_CHECKING:
     from .keys import RedisTarget
 
-__all__ = ["AsyncClients"]
+__all__ = [
+    "ASYNC_CLIENTS",
+    "GLIDE_OPTIONS",
+    "AsyncClients",
+    "Clients",
+    "async_clients",
+    "choose_async_client",
+    "glide_installed",
+]
+
+#: The values of ``RedisStore(async_client=...)`` and of the URL's ``async_client`` option.
+ASYNC_CLIENTS = ("auto", "redis-py", "glide")
+#: The URL query options valkey-glide is configured from (any other is redis-py's own).
+GLIDE_OPTIONS = frozenset({"password", "username", "db", "ssl_cert_reqs", "ssl_ca_certs"})
+
+
+class Clients(Protocol):
+    """What the store needs of an async client: one per running loop, made on first use."""
+
+    def native(self) -> bool: ...
+    async def run(self, s: Script, keys: Sequence[str], args: Sequence[str | bytes]) -> Reply: ...
+    async def call(self, *command: str | bytes) -> Any: ...
+    async def aclose(self) -> None: ...
+
+
+def glide_installed() -> bool:
+    """Whether valkey-glide can be imported (looked up, not imported: that costs 0.3 s)."""
+    return importlib.util.find_spec("glide") is not None
+
+
+def choose_async_client(given: str, target: RedisTarget) -> str:
+    """``"glide"`` or ``"redis-py"``: the argument, else the URL's option, else ``"auto"``'s pick.
+
+    ``"auto"`` takes valkey-glide when it is installed, the URL asks nothing of the client that
+    glide does not understand (redis-py's own query options) and names a single Redis: glide's
+    cluster client retries ``CLUSTERDOWN`` until its request timeout (measured: 100.7-101.7 ms
+    per decision for a 0.1 s timeout, against 0.1-0.4 ms for ``cluster.FailFastCluster``), so
+    a Cluster keeps redis-py. This looks for the module without importing it: glide loads
+    when the store is first used.
+    """
+    if given not in ASYNC_CLIENTS:
+        raise ValueError(f"async_client must be 'auto', 'redis-py' or 'glide', got {given!r}")
+    url_choice = target.async_client
+    if url_choice is not None and url_choice not in ASYNC_CLIENTS:
+        raise ValueError(
+            f"url option async_client must be 'auto', 'redis-py' or 'glide', got {url_choice!r}"
+        )
+    if url_choice is not None and given != "auto" and url_choice not in ("auto", given):
+        raise ValueError(
+            f"async_client={given!r} contradicts the url's async_client={url_choice!r}"
+        )
+    choice = given if given != "auto" else (url_choice or "auto")
+    unknown = sorted(target.options - GLIDE_OPTIONS)
+    installed = glide_installed()
+    if choice == "glide":
+        if not installed:
+            raise ImportError(
+                "async_client='glide' needs valkey-glide: pip install 'seawall[glide]'",
+                name="glide",
+            )
+        if unknown:
+            raise ValueError(
+                f"async_client='glide' cannot honour the url option(s) {', '.join(unknown)} "
+                f"(redis-py's); use async_client='redis-py' or drop them"
+            )
+        if target.cluster:
+            raise ValueError(
+                "async_client='glide' is for a single Redis: glide's cluster client waits out "
+                "CLUSTERDOWN until its request timeout, so a Redis Cluster keeps redis-py's "
+                "fail-fast client (async_client='redis-py' or 'auto')"
+            )
+        return "glide"
+    if choice == "auto" and installed and not unknown and not target.cluster:
+        return "glide"
+    return "redis-py"
+
+
+def async_clients(choice: str, target: RedisTarget, timeout: float) -> Clients:
+    """The async clients for ``choice`` (from :func:`choose_async_client`)."""
+    if choice == "glide":
+        from .aio_glide import GlideClients
+
+        return GlideClients(target, timeout)
+    return AsyncClients(target, timeout)
 
 
 class AsyncClients:
@@ -76,10 +163,11 @@ class AsyncClients:
             raise store_failure(exc, self._target.display, s.name) from exc
         return decode(raw)
 
-    async def call(self, fn: Callable[[AsyncRedis], Any]) -> Any:
+    async def call(self, *command: str | bytes) -> Any:
         """Run one plain command (e.g. a lease's ``HDEL``); failures as in :meth:`run`."""
         try:
-            return await fn(self._client())
+            client: Any = self._client()  # redis-py leaves execute_command untyped
+            return await client.execute_command(*command)
         except (TimeoutError, RedisError, OSError) as exc:
             raise store_failure(exc, self._target.display) from exc
 

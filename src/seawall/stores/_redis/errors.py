@@ -24,7 +24,7 @@ from redis.exceptions import (
 from ..._errors import StoreError
 from .._base import StoreUnavailableError
 
-__all__ = ["FAILURES", "store_failure"]
+__all__ = ["FAILURES", "refused", "store_failure"]
 
 #: What a Redis call can raise when it fails; :func:`store_failure` sorts them.
 FAILURES = (RedisError, RedisClusterException, OSError)
@@ -38,23 +38,33 @@ def store_failure(exc: BaseException, where: str, doing: str = "") -> StoreError
     ``doing`` names the operation (e.g. ``"limiter_reserve"``) for the outage message.
     """
     cause = _refusal(exc)
-    if isinstance(cause, NoPermissionError):
+    if cause is not None:
+        return refused(cause, where, permission=isinstance(cause, NoPermissionError))
+    what = f"{doing} failed: " if doing else ""
+    return StoreUnavailableError(f"Redis store {where}: {what}{exc}")
+
+
+def refused(cause: object, where: str, *, permission: bool) -> StoreError:
+    """The :class:`StoreError` for a server that refused us: ``permission`` (NOPERM) or login.
+
+    ``cause`` is what the server said (an exception, or its reply as text).
+
+    Shared by both async clients (``aio_glide`` reads the same refusals from glide's messages).
+    """
+    if permission:
         return StoreError(
             f"Redis store {where}: the Redis user may not run what seawall needs ({cause}); "
             "see 'Access control' in docs/redis-store.md"
         )
-    if cause is not None and not _gives_password(where):
+    if not _gives_password(where):
         return StoreError(
             f"Redis store {where} requires a password and the store URL gives none ({cause}); "
             "put it in the URL: redis://:PASSWORD@host:port/db"
         )
-    if cause is not None:
-        return StoreError(
-            f"Redis store {where} refused our credentials ({cause}); check the user name and "
-            "password of the store URL (the password is not shown here)"
-        )
-    what = f"{doing} failed: " if doing else ""
-    return StoreUnavailableError(f"Redis store {where}: {what}{exc}")
+    return StoreError(
+        f"Redis store {where} refused our credentials ({cause}); check the user name and "
+        "password of the store URL (the password is not shown here)"
+    )
 
 
 def _gives_password(where: str) -> bool:

@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..._redact import redact_url
 
@@ -51,6 +51,10 @@ class RedisTarget:
     cluster: bool
     display: str
     """The URL with its password shown as ``***`` (see :func:`redact_url`), for messages."""
+    async_client: str | None = None
+    """The URL's ``async_client`` option, taken out of ``client_url`` (None when absent)."""
+    options: frozenset[str] = frozenset()
+    """The names of the URL's other query options (what the client is asked to honour)."""
 
 
 def parse_url(url: str) -> RedisTarget:
@@ -75,7 +79,14 @@ def parse_url(url: str) -> RedisTarget:
     if cluster and parts.path not in ("", "/", "/0"):
         raise ValueError(f"url of a Redis Cluster can only name database 0, got {display!r}")
     scheme = "rediss" if tls else "redis"
-    return RedisTarget(scheme + url[len(parts.scheme) :], tls, cluster, display)
+    client_url = scheme + url[len(parts.scheme) :]
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    chosen = [v for k, v in query if k == "async_client"]
+    if chosen:  # seawall's own option: redis-py would refuse it
+        rest = urlencode([(k, v) for k, v in query if k != "async_client"])
+        client_url = client_url.split("?", 1)[0] + (f"?{rest}" if rest else "")
+    options = frozenset(k for k, _ in query if k != "async_client")
+    return RedisTarget(client_url, tls, cluster, display, chosen[-1] if chosen else None, options)
 
 
 def check_prefix(prefix: str) -> str:

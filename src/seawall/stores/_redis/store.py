@@ -8,9 +8,11 @@ Redis costs about ``timeout`` per call and surfaces as :class:`StoreUnavailableE
 server that refuses our credentials raises :class:`StoreError` instead (see ``_redis_errors``).
 The password stays in the client's URL: ``url``, ``repr`` and every message show it as ``***``.
 
-The sync methods use redis-py's thread-safe sync client. The async ones use redis-py's
-``redis.asyncio`` client on asyncio (one per running loop, see ``_redis_async``) and the sync
-client in a worker thread on trio and for Redis Cluster. coredis 6, the anyio-native client,
+The sync methods use redis-py's thread-safe sync client. The async ones use valkey-glide,
+native on asyncio and trio, when it is installed (``aio_glide``), else redis-py's
+``redis.asyncio`` client on asyncio (one per running loop, see ``aio``) and the sync client in
+a worker thread on trio and for Redis Cluster (``async_client`` chooses; see ``aio``'s
+``choose_async_client``). coredis 6, the anyio-native client,
 ties its connection pool to a task group that a parent task must enter and keep open, which
 a store shared by unrelated request tasks cannot do (see ``docs/redis-store.md``).
 """
@@ -48,7 +50,7 @@ from .._base import (
     StoreUnavailableError,
 )
 from . import admission, replies
-from .aio import AsyncClients
+from .aio import async_clients, choose_async_client
 from .cluster import FailFastCluster
 from .errors import FAILURES, store_failure
 from .keys import (
@@ -67,8 +69,7 @@ from .scripts import run, script
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from redis.asyncio import Redis as AsyncRedis
-
+    from .aio import Clients
     from .scripts import Client
 
 __all__ = ["RedisStore"]
@@ -130,14 +131,14 @@ class _RedisHold(Hold):
         clients = self._store._async
         try:
             if clients.native():
-                await clients.call(self._hdel)
+                await clients.call("HDEL", self._key, "h:" + self._holder)
             else:
                 await anyio.to_thread.run_sync(self._store._call, self._hdel)
         except BaseException:
             self._lost()
             raise
 
-    def _hdel(self, client: Client | AsyncRedis) -> Any:
+    def _hdel(self, client: Client) -> Any:
         return client.hdel(self._key, "h:" + self._holder)
 
 
@@ -147,7 +148,10 @@ class RedisStore(Store):
     ``timeout`` bounds connecting and each reply (no retries). ``time_source="server"``
     (default) reads Redis ``TIME`` inside every script, so client clocks do not matter;
     ``"client"`` sends ``clock.time()`` instead (for services that refuse ``TIME`` in
-    scripts, and for tests). ``prefix`` starts every key. No I/O happens here.
+    scripts, and for tests). ``prefix`` starts every key. ``async_client`` picks the client
+    of the async methods: ``"glide"`` (valkey-glide, native on asyncio and trio),
+    ``"redis-py"``, or ``"auto"`` (glide when installed; also the URL option
+    ``?async_client=``). No I/O happens here.
     """
 
     def __init__(
@@ -158,6 +162,7 @@ class RedisStore(Store):
         time_source: str = "server",
         clock: Clock | None = None,
         prefix: str = "seawall",
+        async_client: str = "auto",
     ) -> None:
         self._target = parse_url(url)
         self.url = self._target.display  # what may be shown: the password reads ***
@@ -172,7 +177,8 @@ class RedisStore(Store):
         # Per bucket: its key and the arguments that never change, encoded once (building
         # and encoding them was a fifth of a decision's client-side cost).
         self._buckets: dict[tuple[LimiterSpec, str | None], tuple[str, list[str | bytes]]] = {}
-        self._async = AsyncClients(self._target, self.timeout)
+        self.async_client = choose_async_client(async_client, self._target)
+        self._async_clients: Clients | None = None  # see _async
         self._given_url = url  # password included: only for reopen_url()
         self._leases = LeaseBook(self._clock, self._touch)
         # Holder ids of reservations: unique across processes, cheap to make per call.
@@ -184,6 +190,18 @@ class RedisStore(Store):
         return f"RedisStore({self.url!r}, time_source={self.time_source!r})"
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def _async(self) -> Clients:
+        # Made at the first async call: valkey-glide (0.3 s to import) loads only then.
+        clients = self._async_clients
+        if clients is None:
+            with self._lock:
+                if self._async_clients is None:
+                    made = async_clients(self.async_client, self._target, self.timeout)
+                    self._async_clients = made
+                clients = self._async_clients
+        return clients
 
     def _connect(self) -> Client:
         options = {
@@ -225,7 +243,7 @@ class RedisStore(Store):
 
     async def _arun(self, name: str, key: str, args: Sequence[str | bytes]) -> list[str]:
         if self._async.native():
-            return await self._async.run(script(name), key, args)
+            return await self._async.run(script(name), [key], args)
         return await anyio.to_thread.run_sync(self._run, name, key, args)
 
     # -- rate limiter -----------------------------------------------------------------------
@@ -574,7 +592,8 @@ class RedisStore(Store):
             client.close()
 
     async def aclose(self) -> None:
-        await self._async.aclose()
+        if self._async_clients is not None:
+            await self._async_clients.aclose()
         await anyio.to_thread.run_sync(self.close)
 
 
