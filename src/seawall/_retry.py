@@ -89,7 +89,7 @@ class RetryBudget:
 
     With ``store=`` and ``name=`` the budget is kept in a store and shared by every process
     using that name: a token bucket that calls deposit into and retries withdraw from (see
-    ``seawall.stores._budget``), one round trip per retry decision and none per call;
+    ``docs/retry-timeout.md``), one round trip per retry decision and none per call;
     ``degraded`` says what to do while the store does not answer (``"local"``: this
     process's own window, ``"allow"`` or ``"deny"``).
     """

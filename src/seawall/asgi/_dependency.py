@@ -22,6 +22,8 @@ from .._clock import Clock
 from .._errors import RateLimitExceededError
 from .._gates import OFF
 from .._gates import register as register_gate
+from ..stores._base import Store
+from ..stores._open import store_for_policy
 from ._client import ClientKey
 from ._limits import LimitGroup, LimitSpec, PolicyState, check_cost, parse_limits
 from ._responses import rate_limited, ratelimit_fields
@@ -84,6 +86,12 @@ class RateLimit:
     for this route; without it, or when it answers None, the key is the one
     ``ResilienceMiddleware`` computed for the request (so trusted proxies apply), else the
     peer address.
+
+    With ``store=`` (a store or a URL such as ``"redis://..."``) the quotas live in that store,
+    shared by every worker and machine using the same ``name`` (required then: it is the key
+    the quotas are shared under), and the dependency awaits the store without blocking the
+    event loop; each store call answers within the store's timeout, after which ``degraded``
+    decides (``"local"``, ``"allow"`` or ``"deny"``).
     """
 
     def __init__(
@@ -91,13 +99,15 @@ class RateLimit:
         spec: LimitSpec,
         *,
         key: Callable[[Request], Hashable | Awaitable[Hashable | None] | None] | None = None,
-        name: str = "endpoint",
+        name: str | None = None,
         cost: Cost = 1,
         max_keys: int = 10_000,
         clock: Clock | None = None,
+        store: Store | str | None = None,
+        degraded: str | None = None,
     ) -> None:
         limits = parse_limits("spec", spec)
-        self.group = LimitGroup(name, limits, max_keys=max_keys, clock=clock, cost=cost)
+        self.group = _group(limits, name, cost, max_keys, clock, store, degraded)
         if key is not None and not callable(key):
             raise TypeError(f"key must be a callable key(request), got {key!r}")
         self._key: Any = key
@@ -123,9 +133,39 @@ class RateLimit:
         if key is None:
             key = self._default_key(request.scope)
         group = self.group
-        granted, states = group.hit(key, group.cost or group.weight(request.scope))
+        cost = group.cost or group.weight(request.scope)
+        if group.shared:
+            granted, states = await group.ahit(key, cost)
+        else:
+            granted, states = group.hit(key, cost)
         if not granted:
             raise RateLimited(self.group, states, max(s.retry_after for s in states))
+
+
+def _group(
+    limits: Sequence[Any],
+    name: str | None,
+    cost: Cost,
+    max_keys: int,
+    clock: Clock | None,
+    store: Store | str | None,
+    degraded: str | None,
+) -> LimitGroup:
+    """The dependency's quotas: in this process, or in ``store`` under ``name``."""
+    if store is None and degraded is None:
+        return LimitGroup(name or "endpoint", limits, max_keys=max_keys, clock=clock, cost=cost)
+    found, mode = store_for_policy(store, degraded, name, "RateLimit dependency")
+    label = name or "endpoint"
+    return LimitGroup(
+        label,
+        limits,
+        max_keys=max_keys,
+        clock=clock,
+        store=found,
+        degraded=mode,
+        store_name=None if found is None else f"depends:{label}",
+        cost=cost,
+    )
 
 
 def rejection_for(exc: RateLimited, style: str | None, wall_now: float) -> Any:
