@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,6 +101,19 @@ async def test_handshakes_are_limited_per_client(clock: FakeClock) -> None:
     mw = ResilienceMiddleware(Echo(), websocket_limit="1/minute", clock=clock)
     await connect(mw, host="192.0.2.1")
     assert (await connect(mw, host="192.0.2.2"))[0] == {"type": "websocket.accept"}
+
+
+async def test_handshake_limit_is_shared_through_the_store(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """Two workers on one file store share a client's handshake quota."""
+    store = f"file://{tmp_path}"
+    one, two = (
+        ResilienceMiddleware(Echo(), websocket_limit="1/minute", store=store, clock=clock)
+        for _ in range(2)
+    )
+    assert (await connect(one))[0] == {"type": "websocket.accept"}
+    assert await connect(two) == [{"type": "websocket.close", "code": 1008}]
 
 
 async def test_message_beyond_the_rate_closes_the_connection(clock: FakeClock) -> None:

@@ -172,7 +172,12 @@ class ResilienceMiddleware:
             self._guarded = self._report_only.guarded  # type: ignore[method-assign]
         register_gate(self)
         self.websocket = websocket_gate(
-            self, websocket_limit, websocket_message_rate, max_keys=max_keys, clock=clock
+            self,
+            websocket_limit,
+            websocket_message_rate,
+            max_keys=max_keys,
+            clock=clock,
+            shared=shared.for_policy("websocket"),
         )
         # Adaptive shedding wraps whatever gate sequence this instance runs (issue 16).
         self.shedding = None

@@ -2,7 +2,8 @@
 
 ``ResilienceMiddleware(websocket_limit="10/minute")`` charges each handshake to the client's
 key (the same key function, proxies and testing switch as HTTP requests) in a limit of its
-own. A refused handshake is answered before the app sees it:
+own (kept in the middleware's ``store=`` when it has one, like its HTTP limits). A refused
+handshake is answered before the app sees it:
 
 * with a real ``429`` (problem document, ``Retry-After``, RateLimit fields) through the ASGI
   *websocket denial response* extension (``websocket.http.response.start``), when the server
@@ -41,6 +42,7 @@ def websocket_gate(
     *,
     max_keys: int,
     clock: Clock | None,
+    shared: dict[str, Any] | None = None,
 ) -> WebSocketGate | None:
     """The gate for ``websocket_limit`` / ``websocket_message_rate``, or None if neither."""
     if limit is None and message_rate is None:
@@ -48,7 +50,7 @@ def websocket_gate(
     group = None
     if limit is not None:
         limits = parse_limits("websocket_limit", limit)
-        group = LimitGroup("websocket", limits, max_keys=max_keys, clock=clock)
+        group = LimitGroup("websocket", limits, max_keys=max_keys, clock=clock, **(shared or {}))
     rates = () if message_rate is None else parse_limits("websocket_message_rate", message_rate)
     return WebSocketGate(middleware, group, rates, clock)
 
@@ -78,8 +80,9 @@ class WebSocketGate:
             key: Hashable = sync_key(scope) if sync_key is not None else await mw._key.akey(scope)
             scope[CLIENT_KEY] = key
             extra: list[Header] = []
-            granted, states = self.group.hit(key)
-            rejection = mw._verdict(self.group, granted, states, extra)
+            group = self.group
+            granted, states = await group.ahit(key) if group.shared else group.hit(key)
+            rejection = mw._verdict(group, granted, states, extra)
             if rejection is not None:
                 await _deny(scope, receive, send, rejection)
                 return
