@@ -12,8 +12,10 @@ Three headers say who a proxy's own peer was; a deployment's proxy writes one of
 Each reader returns the hops as text, left to right. A hop it cannot read becomes ``""``, so
 the caller's right-to-left walk stops there, exactly as for a malformed ``X-Forwarded-For``
 entry: a client cannot mint keys by writing garbage. Repeated fields are one list, in order
-(RFC 9110 section 5.3). The grammar is small enough that the stdlib does it in a few lines;
-no parser library on PyPI is both maintained and lighter than this module.
+(RFC 9110 section 5.3). The grammar is small enough for the stdlib in a few dozen lines. Of
+the dedicated parsers on PyPI, the framework-bound ones (Django, Morepath) do not fit, and
+the general one (``forwarded`` 1.0.0, first released 2026-10) has no track record yet: a
+new dependency on the request path is not worth these lines.
 """
 
 from __future__ import annotations
