@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from seawall import CircuitBreaker, CircuitState
+from seawall import AdaptiveBulkhead, CircuitBreaker, CircuitState
 from seawall.asgi import RateLimit, ResilienceMiddleware
 from seawall.testing import FakeClock, disable_gates, reset_gates
 
@@ -82,6 +82,27 @@ async def test_reset_forgets_spent_quota_and_closes_the_breaker(clock: FakeClock
         after = [(await c.get("/")).status_code, (await c.post("/login")).status_code]
     assert (spent, logins, after) == ([200, 429], [200, 429], [200, 200])
     assert breaker.state is CircuitState.CLOSED
+
+
+async def test_disabled_gates_stop_adaptive_shedding(clock: FakeClock) -> None:
+    """Inside disable_gates(), a full adaptive bulkhead sheds nothing; outside it sheds."""
+    bulkhead = AdaptiveBulkhead(clock=clock)
+    held = []
+    while (permit := bulkhead.try_acquire("critical")) is not None:
+        held.append(permit)
+    app = FastAPI()
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.add_middleware(ResilienceMiddleware, max_concurrent=bulkhead, clock=clock)
+    async with client(app) as c:
+        shed = (await c.get("/")).status_code
+        with disable_gates():
+            served = (await c.get("/")).status_code
+    assert (shed, served) == (503, 200)
+    assert held
 
 
 def test_reset_reaches_only_live_gates() -> None:
