@@ -9,7 +9,7 @@ import pytest
 
 from seawall.asgi import ResilienceMiddleware
 from seawall.asgi._types import Message, Scope
-from seawall.testing import FakeClock, disable_gates
+from seawall.testing import FakeClock, disable_gates, reset_gates
 
 pytestmark = pytest.mark.anyio
 
@@ -151,6 +151,16 @@ async def test_disabled_gates_let_websockets_through(clock: FakeClock) -> None:
         sessions = [await connect(mw, ("a", "b")) for _ in range(2)]
     assert [len(s) for s in sessions] == [3, 3]
     assert echo.ended == [1000, 1000]
+
+
+async def test_reset_gates_forgets_spent_handshakes(clock: FakeClock) -> None:
+    """reset_gates() gives a client its handshake quota back."""
+    mw = ResilienceMiddleware(Echo(), websocket_limit="1/minute", clock=clock)
+    await connect(mw)
+    refused = await connect(mw)
+    reset_gates()
+    assert refused == [{"type": "websocket.close", "code": 1008}]
+    assert (await connect(mw))[0] == {"type": "websocket.accept"}
 
 
 async def test_websockets_pass_through_unless_configured(clock: FakeClock) -> None:

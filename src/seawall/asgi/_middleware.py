@@ -195,7 +195,8 @@ class ResilienceMiddleware:
 
         For tests (``seawall.testing.reset_gates()`` calls it on every middleware).
         """
-        for group in (self.default_limits, *self.route_limits.groups()):
+        websocket = None if self.websocket is None else self.websocket.group
+        for group in (self.default_limits, *self.route_limits.groups(), websocket):
             for bucket in () if group is None else group.buckets:
                 bucket.reset()
         if self.breaker is not None:
