@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from seawall import CircuitBreaker, CircuitOpenError, CircuitState
+from seawall import CircuitBreaker, CircuitOpenError, CircuitState, ConfigError
+from seawall._config.settings import CircuitBreakerSettings
 from seawall._core.breaker import (
     FAILURE,
     NEUTRAL,
@@ -18,6 +19,7 @@ from seawall._core.breaker import (
     force,
     record,
 )
+from seawall.config import Settings, configure
 from seawall.testing import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
@@ -295,3 +297,39 @@ def test_a_time_window_without_a_rate_threshold_is_an_error() -> None:
     """window_duration alone would count calls for nothing: it is refused, named."""
     with pytest.raises(ValueError, match="window_duration needs failure_rate_threshold"):
         CircuitBreaker(window_duration=30.0)
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def test_a_configured_window_duration_applies_to_rate_breakers(clock: FakeClock) -> None:
+    """circuit_breaker.window_duration=8 in 4 buckets: a rate breaker forgets a failure 8 s old."""
+
+    configure(
+        Settings(circuit_breaker=CircuitBreakerSettings(window_duration=8.0, window_buckets=4))
+    )
+    breaker = CircuitBreaker(failure_rate_threshold=0.5, minimum_calls=2, clock=clock)
+    with pytest.raises(Boom):
+        breaker.call(fail)
+    clock.advance(8.0)
+    with pytest.raises(Boom):
+        breaker.call(fail)
+    assert breaker.state is CLOSED  # a count window would hold both failures and open
+    plain = CircuitBreaker(clock=clock)  # no rate threshold: no window, no error
+    assert plain.state is CLOSED
+    counted = CircuitBreaker(
+        failure_rate_threshold=0.5, window_size=2, minimum_calls=2, clock=clock
+    )
+    with pytest.raises(Boom):
+        counted.call(fail)
+    clock.advance(8.0)
+    with pytest.raises(Boom):
+        counted.call(fail)
+    assert counted.state is OPEN  # its own window_size wins over the configured time window
+
+
+def test_configured_buckets_narrower_than_1_ms_are_refused() -> None:
+    """window_duration / window_buckets under 1 ms is a ConfigError naming both keys."""
+
+    with pytest.raises(ConfigError, match=r"circuit_breaker\.window_duration.*per bucket \(2000\)"):
+        CircuitBreakerSettings(window_duration=1.0, window_buckets=2000)

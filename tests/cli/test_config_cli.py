@@ -30,14 +30,14 @@ def test_table_shows_value_and_origin(
     """The table lists each key with its value and whether file, variable or default set it."""
     monkeypatch.setenv("SEAWALL_RETRY__JITTER", "false")
     assert main(["config", str(conf)]) == 0
-    lines = capsys.readouterr().out.splitlines()[3:28]  # after the file and variables lines
+    lines = capsys.readouterr().out.splitlines()[3:30]  # after the file and variables lines
     assert lines[0].split() == ["KEY", "VALUE", "FROM"]
     assert lines[1].split() == ["circuit_breaker.max_failures", "3", str(conf)]
     assert lines[2].split() == ["circuit_breaker.reset_timeout", "60.0", "default"]
-    assert lines[10].split() == ["bulkhead.max_wait", "inf", str(conf)]
-    assert lines[16].split() == ["retry.jitter", "false", "environment", "variable",
+    assert lines[12].split() == ["bulkhead.max_wait", "inf", str(conf)]
+    assert lines[18].split() == ["retry.jitter", "false", "environment", "variable",
                                  "SEAWALL_RETRY__JITTER"]  # fmt: skip
-    assert lines[17].split() == ["retry.deadline", "null", "default"]
+    assert lines[19].split() == ["retry.deadline", "null", "default"]
 
 
 def test_table_ends_with_keys_no_constructor_reads(
@@ -48,7 +48,7 @@ def test_table_ends_with_keys_no_constructor_reads(
     monkeypatch.setenv("SEAWALL_WATCHDOG__TIMEOUT", "4")
     assert main(["config", str(conf)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert (len(lines), lines[-2]) == (30, "")
+    assert (len(lines), lines[-2]) == (32, "")
     assert lines[-1] == (
         "note: no constructor reads bulkhead.max_wait, retry.jitter on its own; pass them with "
         "settings.bulkhead_kwargs(), retry_kwargs() or (keyed_)rate_limiter_kwargs()"
@@ -63,7 +63,7 @@ def test_table_has_no_note_when_every_set_key_is_read(
     monkeypatch.setenv("SEAWALL_CONFIG", "")
     assert main(["config"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert (len(lines), lines[-1].split()) == (28, ["store.degraded", "local", "default"])
+    assert (len(lines), lines[-1].split()) == (30, ["store.degraded", "local", "default"])
 
 
 def test_table_says_which_file_and_variables(
@@ -125,7 +125,7 @@ def test_json_output(
     assert list(document) == ["file", "variables", "settings"]
     assert (document["file"], document["variables"]) == (str(conf), ["SEAWALL_RETRY__JITTER"])
     settings = document["settings"]
-    assert len(settings) == 24
+    assert len(settings) == 26
     assert settings["circuit_breaker.max_failures"] == {"value": 3, "from": str(conf)}
     assert settings["bulkhead.max_wait"] == {"value": "inf", "from": str(conf)}
     assert settings["store.url"] == {"value": "memory://", "from": "default"}

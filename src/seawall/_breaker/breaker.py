@@ -117,11 +117,14 @@ class CircuitBreaker(StoreBacked):
             store_for_policy(store, degraded, name, "circuit breaker")
         # Options left out come from seawall.config (its built-in defaults unless configured).
         d = current().circuit_breaker
+        has_threshold = failure_rate_threshold is not None or slow_call_rate_threshold is not None
+        if window_duration is None and window_size is None and has_threshold:
+            window_duration = d.window_duration  # the configured kind of window, if any
         size, duration, buckets = _window_settings(
             window_size,
             window_duration,
-            window_buckets,
-            failure_rate_threshold is not None or slow_call_rate_threshold is not None,
+            d.window_buckets if window_buckets is None and window_duration else window_buckets,
+            has_threshold,
         )
         reset = check_number(
             "reset_timeout", d.reset_timeout if reset_timeout is None else reset_timeout
@@ -571,7 +574,6 @@ def _check_ratio(name: str, value: float | None) -> float | None:
 
 
 _DEFAULT_WINDOW = 100  # calls in a count window; also minimum_calls' default for both kinds
-_DEFAULT_BUCKETS = 10
 
 
 def _window_settings(
@@ -590,7 +592,7 @@ def _window_settings(
             "window_size (the last N calls) and window_duration (the last N seconds) "
             f"exclude each other, got window_size={size!r}, window_duration={duration!r}"
         )
-    seconds, count = check_time_window(duration, _DEFAULT_BUCKETS if buckets is None else buckets)
+    seconds, count = check_time_window(duration, buckets)
     if not has_threshold:
         raise ValueError(
             "window_duration needs failure_rate_threshold or slow_call_rate_threshold, got "

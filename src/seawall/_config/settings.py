@@ -44,6 +44,15 @@ def conflict(section: str, values: Mapping[str, Any]) -> Conflict | None:
     """The first rule that spans two keys of ``section`` and that ``values`` break."""
     if section == "retry" and values["maximum"] < values["initial"]:
         return ("maximum", "initial", f"must be >= retry.initial ({values['initial']!r})")
+    if section == "circuit_breaker":
+        duration = values["window_duration"]
+        if duration is not None and duration / values["window_buckets"] < 0.001:
+            buckets = values["window_buckets"]
+            return (
+                "window_duration",
+                "window_buckets",
+                f"must be >= 0.001 s per bucket ({buckets!r})",
+            )
     refill = values["default_per"] / values["default_rate"] if section == "rate_limiter" else 1
     if not math.isfinite(refill):
         return ("default_rate", "default_per", "must give a finite refill interval")
@@ -76,6 +85,13 @@ class CircuitBreakerSettings:
     reset_timeout: float = number(60.0, help="seconds open before a probe is let through")
     half_open_max_calls: int = integer(1, help="probe calls admitted at once while half-open")
     success_threshold: int = integer(1, help="successful probes that close the circuit")
+    window_duration: float | None = number(
+        None,
+        optional=True,
+        help="seconds of the time window of breakers with a rate threshold and no window of "
+        "their own; null: the count window",
+    )
+    window_buckets: int = integer(10, help="buckets a time window is cut into")
 
     def __post_init__(self) -> None:
         _validate(self)
