@@ -212,8 +212,9 @@ class Store(abc.ABC):
     url: str
     timeout: float
     supports_breaker_windows: bool = True
-    """False when the store keeps only consecutive-failure breakers (Redis): a breaker with a
-    failure-rate or slow-call window refuses such a store when it is built."""
+    """False for a store that keeps only consecutive-failure breakers (none of seawall's own:
+    memory, file and Redis keep both windows): a breaker with a failure-rate or slow-call
+    window refuses such a store when it is built."""
 
     # -- rate limiter (GCRA, see _limiter_core.Bucket) --------------------------------------
 
