@@ -267,7 +267,7 @@ def test_events_report_limit_occupancy_and_sheds_by_priority() -> None:
         ({"limit": 5}, TypeError, "limit must be 'gradient2', 'vegas', 'aimd' or a"),
         ({"sheddable_share": 0}, ValueError, r"sheddable_share must be in \(0, 1\], got 0"),
         ({"critical_share": 0.5}, ValueError, r"critical_share must be in \[1, 10\], got 0.5"),
-        ({"window": -1.0}, ValueError, r"window must be in \[0, inf\], got -1.0"),
+        ({"window": -1.0}, ValueError, r"window must be in \[0, inf\), got -1.0"),
         ({"name": 3}, TypeError, "name must be a str or None, got 3"),
     ],
 )

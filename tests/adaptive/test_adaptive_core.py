@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from seawall import AIMDLimit, Gradient2Limit, VegasLimit
-from seawall._core.adaptive import SampleWindow, ceilings, log10_step
+from seawall._core.adaptive import log10_step
+from seawall._core.adaptive_window import SampleWindow, ceilings
 
 # -- Gradient2 ---------------------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ def test_aimd_limit_is_held_within_its_bounds() -> None:
         (lambda: AIMDLimit(backoff_ratio=1.0), r"backoff_ratio must be in \[0.5, 1\), got 1.0"),
         (lambda: AIMDLimit(backoff_ratio=0.4), r"backoff_ratio must be in \[0.5, 1\], got 0.4"),
         (lambda: AIMDLimit(timeout=0), r"timeout must be in \(0, inf\], got 0"),
-        (lambda: SampleWindow(window=-1), r"window must be in \[0, inf\], got -1"),
+        (lambda: SampleWindow(window=-1), r"window must be in \[0, inf\), got -1"),
         (lambda: SampleWindow(window_samples=0), "window_samples must be an int >= 1, got 0"),
     ],
 )

@@ -20,15 +20,8 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from .._clock import SYSTEM_CLOCK, Clock
-from .._core.adaptive import (
-    PRIORITIES,
-    AIMDLimit,
-    Gradient2Limit,
-    LimitAlgorithm,
-    SampleWindow,
-    VegasLimit,
-    ceilings,
-)
+from .._core.adaptive import AIMDLimit, Gradient2Limit, LimitAlgorithm, VegasLimit
+from .._core.adaptive_window import PRIORITIES, SampleWindow, ceilings
 from .._errors import BulkheadFullError, RejectedError
 from .._events import ACTIVE as _OBSERVED
 from .._events import AdaptiveBulkheadChanged, Rejected, emit

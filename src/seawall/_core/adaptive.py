@@ -39,15 +39,8 @@ integer part, never below 1):
     multiplies the limit by ``backoff_ratio`` (rounded down), anything else adds 1 while at
     least half of it is in flight.
 
-Samples usually arrive one per call, which is noisy. :class:`SampleWindow` gathers them over
-``window`` seconds (and at least ``window_samples`` samples) and hands the rule one sample per
-window: the mean latency of the calls that were not drops, the highest in-flight count, and
-whether any call dropped. This is the only place where time enters, as the ``now`` argument.
-
-Priorities: :func:`ceilings` lets a ``sheddable`` call in only while the in-flight count is
-below ``sheddable_share`` of the limit, a ``default`` one below the limit, and a ``critical``
-one below ``critical_share`` of it (at least one above the limit). Under overload the in-flight
-count sits at the limit, so sheddable calls are refused first and critical ones last.
+Samples usually arrive one per call, which is noisy: :mod:`.adaptive_window` gathers them
+into one sample per window, and sets the in-flight ceiling of each priority.
 """
 
 from __future__ import annotations
@@ -55,19 +48,7 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-__all__ = [
-    "PRIORITIES",
-    "AIMDLimit",
-    "Gradient2Limit",
-    "LimitAlgorithm",
-    "SampleWindow",
-    "VegasLimit",
-    "ceilings",
-    "log10_step",
-]
-
-#: The request priorities, from first shed to last shed.
-PRIORITIES = ("sheddable", "default", "critical")
+__all__ = ["AIMDLimit", "Gradient2Limit", "LimitAlgorithm", "VegasLimit", "log10_step"]
 
 
 class LimitAlgorithm(Protocol):
@@ -316,78 +297,3 @@ class AIMDLimit:
 
     def __repr__(self) -> str:
         return f"AIMDLimit(limit={self.limit:g})"
-
-
-class SampleWindow:
-    """Gathers per-call samples into one sample per window for an update rule.
-
-    A window closes at the first sample at least ``window`` seconds after it opened, once it
-    holds ``window_samples`` samples; :meth:`add` then returns the window's sample
-    ``(mean rtt of the calls that were not drops, max in-flight, any drop)`` and opens the next.
-    A window of drops only reports the mean rtt of its drops.
-    """
-
-    __slots__ = (
-        "_drop_sum",
-        "_drops",
-        "_max_in_flight",
-        "_ok",
-        "_ok_sum",
-        "_opened",
-        "window",
-        "window_samples",
-    )
-
-    def __init__(self, window: float = 1.0, window_samples: int = 10) -> None:
-        self.window = _check_real("window", window, 0.0, math.inf, low_open=False)
-        if (
-            isinstance(window_samples, bool)
-            or not isinstance(window_samples, int)
-            or window_samples < 1
-        ):
-            raise ValueError(f"window_samples must be an int >= 1, got {window_samples!r}")
-        self.window_samples = window_samples
-        self._opened: float | None = None
-        self._clear()
-
-    def _clear(self) -> None:
-        self._ok = 0
-        self._ok_sum = 0.0
-        self._drops = 0
-        self._drop_sum = 0.0
-        self._max_in_flight = 0
-
-    def add(
-        self, rtt: float, in_flight: int, dropped: bool, now: float
-    ) -> tuple[float, int, bool] | None:
-        """Record one call; return the window's sample when this call closes it, else None."""
-        if self._opened is None:
-            self._opened = now
-        if dropped:
-            self._drops += 1
-            self._drop_sum += rtt
-        else:
-            self._ok += 1
-            self._ok_sum += rtt
-        if in_flight > self._max_in_flight:
-            self._max_in_flight = in_flight
-        if now - self._opened < self.window or self._ok + self._drops < self.window_samples:
-            return None
-        if self._ok:
-            sample = (self._ok_sum / self._ok, self._max_in_flight, self._drops > 0)
-        else:
-            sample = (self._drop_sum / self._drops, self._max_in_flight, True)
-        self._opened = now
-        self._clear()
-        return sample
-
-
-def ceilings(limit: int, sheddable_share: float, critical_share: float) -> tuple[int, int, int]:
-    """The in-flight ceilings of (sheddable, default, critical) for an integer ``limit``.
-
-    Sheddable: ``floor(limit * sheddable_share)``, at least 1; default: ``limit``; critical:
-    ``ceil(limit * critical_share)``, at least ``limit + 1``.
-    """
-    sheddable = max(1, math.floor(limit * sheddable_share))
-    critical = max(limit + 1, math.ceil(limit * critical_share))
-    return sheddable, limit, critical

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .._bulkhead.adaptive import AdaptiveBulkhead
-from .._core.adaptive import PRIORITIES
+from .._core.adaptive_window import PRIORITIES
 from .._gates import OFF
 from ._responses import Rejection, unavailable
 from ._types import ASGIApp, Message, Receive, Scope, Send
