@@ -43,7 +43,9 @@ async def test_limit_is_per_origin() -> None:
     async with httpx.AsyncClient(transport=transport) as client, anyio.create_task_group() as tg:
         tg.start_soon(client.get, "http://a.test/held")
         await entered.wait()
-        with pytest.raises(BulkheadFullTransportError, match=r"adaptive limit of http://a\.test:80"):
+        with pytest.raises(
+            BulkheadFullTransportError, match=r"adaptive limit of http://a\.test:80"
+        ):
             await client.get("http://a.test/second")
         other = await client.get("https://b.test/")
         release.set()
