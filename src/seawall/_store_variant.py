@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from .stores._open import policy_store
 
 if TYPE_CHECKING:
-    from .stores._base import Store
+    from .stores._base import BreakerSpec, BulkheadSpec, LimiterSpec, Store
 
 __all__ = ["StoreBacked"]
 
@@ -59,6 +59,15 @@ class StoreBacked:
     @property
     def store(self) -> Store | None:
         """The store this policy's state is kept in; None when it lives in this process."""
+        return None
+
+    @property
+    def store_spec(self) -> BreakerSpec | BulkheadSpec | LimiterSpec | None:
+        """What the store knows this policy by (None in memory).
+
+        For integrations that decide several policies in one store operation (the ASGI
+        middleware's admission, see ``Store.admit_request``).
+        """
         return None
 
     @property

@@ -83,6 +83,11 @@ class SharedCircuitBreaker(CircuitBreaker, variant_of=CircuitBreaker):
         return self._store
 
     @property
+    def store_spec(self) -> BreakerSpec:
+        """What the store knows this policy by."""
+        return self._spec
+
+    @property
     def degraded_decisions(self) -> int:
         """Admissions decided without the store."""
         return self._guard.degraded_decisions

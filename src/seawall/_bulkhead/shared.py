@@ -76,6 +76,11 @@ class SharedBulkhead(Bulkhead, variant_of=Bulkhead):
         return self._store
 
     @property
+    def store_spec(self) -> BulkheadSpec:
+        """What the store knows this policy by."""
+        return self._spec
+
+    @property
     def degraded_decisions(self) -> int:
         """Admissions decided without the store."""
         return self._guard.degraded_decisions

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -307,6 +307,16 @@ class Store(abc.ABC):
         """How many slots are held now."""
 
     # -- one request's admission ---------------------------------------------------------------
+
+    def colocate(self, group: str, names: Iterable[str]) -> None:
+        """Keep the state of the policies ``names`` together, under ``group``.
+
+        On Redis their keys then share one hash tag (one Cluster hash slot), so one script
+        can reach them all (:meth:`admit_request`), whether a spec carries the group or not;
+        other stores keep every policy reachable anyway. Call it before the first operation
+        on those names; it does no I/O.
+        """
+        del group, names  # memory and files: nothing to keep together
 
     @abc.abstractmethod
     def admit_request(

@@ -61,12 +61,7 @@ def arguments(
     if breaker is None:
         args += ["0", "", "0", "0", "0", "0", "0"]
     else:
-        cfg = breaker.config
-        if cfg.uses_window:
-            raise ValueError(
-                f"the Redis store keeps consecutive-failure breakers only; breaker "
-                f"{breaker.name!r} has a failure-rate or slow-call window"
-            )
+        cfg = breaker.config  # a window lives in the record: admitting does not read it
         args += ["1", breaker.name, str(cfg.max_failures), fmt(cfg.reset_timeout)]
         args += [str(cfg.half_open_max_calls), str(cfg.success_threshold)]
         args += [fmt(cfg.stale_attempt_timeout)]

@@ -23,7 +23,7 @@ import importlib.util
 import itertools
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
@@ -185,6 +185,7 @@ class RedisStore(Store):
         self._holder_prefix = uuid.uuid4().hex[:16] + "-"
         self._holder_ids = itertools.count()
         self._lost_answers: dict[str, list[str]] = {}  # Redis key -> holders to cancel
+        self._groups: dict[str, str] = {}  # policy name -> hash tag group (see colocate)
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, time_source={self.time_source!r})"
@@ -256,7 +257,7 @@ class RedisStore(Store):
             fixed = [fmt(spec.interval), fmt(spec.burst), spec.name]
             fixed += ["", "0"] if key is None else [key, "1"]
             found = (
-                bucket_key(self._prefix, spec.name, key, spec.group),
+                bucket_key(self._prefix, spec.name, key, self._group_of(spec)),
                 [a.encode() for a in fixed],
             )
             self._buckets[spec, key] = found
@@ -380,10 +381,10 @@ class RedisStore(Store):
             fmt(cfg.stale_attempt_timeout),
             *extra,
         ]
-        return policy_key(self._prefix, spec.name, "breaker", spec.group), args
+        return policy_key(self._prefix, spec.name, "breaker", self._group_of(spec)), args
 
     def admit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        rkey = policy_key(self._prefix, spec.name, "breaker", spec.group)
+        rkey = policy_key(self._prefix, spec.name, "breaker", self._group_of(spec))
         holder, lost = self._holder(rkey)
         try:
             reply = self._breaker("breaker_admit", spec, _RECEIPT, holder, *lost)
@@ -393,7 +394,7 @@ class RedisStore(Store):
         return replies.admission(reply), replies.transition(reply)
 
     async def aadmit(self, spec: BreakerSpec) -> tuple[Ticket | float, Transition | None]:
-        rkey = policy_key(self._prefix, spec.name, "breaker", spec.group)
+        rkey = policy_key(self._prefix, spec.name, "breaker", self._group_of(spec))
         holder, lost = self._holder(rkey)
         try:
             reply = await self._abreaker("breaker_admit", spec, _RECEIPT, holder, *lost)
@@ -425,7 +426,7 @@ class RedisStore(Store):
     # -- bulkhead ---------------------------------------------------------------------------
 
     def _lease_args(self, spec: BulkheadSpec) -> tuple[str, list[str]]:
-        key = policy_key(self._prefix, spec.name, "bulkhead", spec.group)
+        key = policy_key(self._prefix, spec.name, "bulkhead", self._group_of(spec))
         return key, [self._now(), spec.name, str(spec.max_concurrent)]
 
     def _hold_args(self, spec: BulkheadSpec) -> tuple[str, str, list[str], list[str]]:
@@ -476,6 +477,15 @@ class RedisStore(Store):
 
     # -- one request's admission: one script call for every gate --------------------------
 
+    def colocate(self, group: str, names: Iterable[str]) -> None:
+        with self._lock:
+            for name in names:
+                self._groups[name] = group
+            self._buckets.clear()  # keys cached before are recomputed with the group
+
+    def _group_of(self, spec: LimiterSpec | BreakerSpec | BulkheadSpec) -> str:
+        return spec.group or self._groups.get(spec.name, "")
+
     def _admission(self, gates: Gates, key: str | None) -> admission.Call:
         limit_keys = [self._bucket(s, key if s.keyed else None)[0] for s in gates.limits]
         bulkhead = None if gates.bulkhead is None else self._lease_args(gates.bulkhead)[0]
@@ -483,7 +493,7 @@ class RedisStore(Store):
         breaker_key = (
             None
             if breaker is None
-            else policy_key(self._prefix, breaker.name, "breaker", breaker.group)
+            else policy_key(self._prefix, breaker.name, "breaker", self._group_of(breaker))
         )
         holder = f"{self._holder_prefix}{next(self._holder_ids):x}"
         with self._lock:

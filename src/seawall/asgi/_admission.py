@@ -1,0 +1,321 @@
+"""One store round trip per request for the middleware's gates kept in a store.
+
+When the middleware keeps its limits, its bulkhead and its breaker in a store, a request asks
+the store once (:meth:`Store.aadmit_request`): every limit of its route, all or nothing, then
+the bulkhead, then the breaker, in the pipeline's order, in one operation (one ``EVALSHA`` on
+Redis). The answer carries the RateLimit numbers, the slot (a lease renewed like every other,
+see ``stores/_redis/leases.py``) and the breaker ticket. After the response the slot is
+released and the outcome recorded, shielded from cancellation.
+
+The gates live under one Redis hash tag, the middleware's ``store_prefix`` (see
+``Store.colocate``), so that one script can reach them all on a Cluster too: the whole
+middleware's state then sits on one shard (``docs/scaling.md``). The policies' own methods
+(``mw.bulkhead.stats``, ``mw.breaker.state``) read the same keys.
+
+When the store does not answer, the middleware's ``degraded`` mode decides, once per request
+rather than once per gate: ``local`` runs the same admission on an in-process
+:class:`~seawall.stores.MemoryStore`, ``allow`` admits, ``deny`` answers 503.
+
+A refusal by a limit says when the limit can next admit that client (a token bucket knows:
+``retry_after``). Until then the same client's requests are refused here, without asking the
+store (:class:`Refusals`): a flood of refused clients costs the store nothing. The price: a
+token given back early (a cancelled reservation, a lost answer refunded) is not seen before
+that time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .._breaker.breaker import CircuitBreaker, CircuitPermit
+from .._bulkhead.bulkhead import Bulkhead
+from .._clock import Clock
+from .._core.breaker import Ticket
+from ..stores._base import (
+    Admission,
+    BreakerSpec,
+    BulkheadSpec,
+    Gates,
+    Hold,
+    LimiterSpec,
+    Reservation,
+    Store,
+    StoreUnavailableError,
+    group_gates,
+)
+from ..stores._degraded import Degraded, StoreGuard
+from ..stores._memory import MemoryStore
+from ._limits import LimitGroup, PolicyState
+from ._responses import unavailable
+
+if TYPE_CHECKING:
+    from ._middleware import ResilienceMiddleware
+    from ._responses import Header, Rejection
+    from ._types import Receive, Scope, Send
+
+__all__ = ["SharedGates", "shared_gates"]
+
+_Record = Callable[[Ticket, int], Awaitable[None]]
+
+
+class _AdmittedPermit(CircuitPermit):
+    """A breaker permit whose ticket came from an admission: its outcome goes to that store."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, breaker: CircuitBreaker, ticket: Ticket, record: _Record) -> None:
+        super().__init__(breaker, ticket, 0.0)
+        self._record = record
+
+    def _report(self, outcome: int) -> None:  # pragma: no cover - the middleware is async
+        raise RuntimeError("an admission's permit is settled by its async methods")
+
+    async def _areport(self, outcome: int) -> None:
+        ticket, self._ticket = self._ticket, None
+        if ticket is None:
+            return  # settled once already
+        # Shielded: the request may be cancelled, and the outcome must still be told.
+        with anyio.CancelScope(shield=True):
+            await self._record(ticket, outcome)
+
+
+def key_text(key: Hashable) -> str:
+    """A client key as the store keeps it: strings as they are, ints and bytes typed."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int | bytes | tuple):
+        return f"{type(key).__name__}:{key!r}"
+    raise TypeError(f"key must be a str, int, bytes or a tuple to be kept in a store, got {key!r}")
+
+
+class Refusals:
+    """Limit refusals answered in process until they end, for at most ``max_keys`` clients.
+
+    Kept per (gates, client key, cost), on the clock's monotonic time. When full, the
+    refusal that ends first is forgotten (it is the closest to being asked again anyway).
+    """
+
+    __slots__ = ("_clock", "_max", "_until")
+
+    def __init__(self, clock: Clock, max_keys: int) -> None:
+        self._clock = clock
+        self._max = max_keys
+        self._until: dict[tuple[int, str, int], tuple[float, Admission]] = {}
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def get(self, gates: Gates, key: str, cost: int) -> Admission | None:
+        """The refusal still running for this client, its numbers moved to now; else None."""
+        found = self._until.get((id(gates), key, cost))
+        if found is None:
+            return None
+        until, answer = found
+        left = until - self._clock.monotonic()
+        if left <= 0:
+            del self._until[id(gates), key, cost]
+            return None
+        gone = answer.retry_after - left
+        limits = tuple(
+            Reservation(
+                max(0.0, r.wait - gone), r.ticket, r.remaining, max(0.0, r.reset_after - gone)
+            )
+            for r in answer.limits
+        )
+        return Admission("limit", left, limits)
+
+    def remember(self, gates: Gates, key: str, cost: int, answer: Admission) -> None:
+        """Keep ``answer`` if it is a limit's refusal with a known end."""
+        wait = answer.retry_after
+        if answer.refused_by != "limit" or not 0 < wait < math.inf:
+            return
+        until = self._clock.monotonic() + wait
+        entries = self._until
+        if len(entries) >= self._max and (id(gates), key, cost) not in entries:
+            del entries[min(entries, key=lambda k: entries[k][0])]
+        entries[id(gates), key, cost] = (until, answer)
+
+
+class SharedGates:
+    """Every gate of the middleware decided in one store operation per request."""
+
+    __slots__ = (
+        "_breaker",
+        "_bulkhead",
+        "_clock",
+        "_gates",
+        "_group",
+        "_guard",
+        "_local",
+        "refusals",
+        "store",
+    )
+
+    def __init__(
+        self,
+        store: Store,
+        mode: str,
+        group: str,
+        bulkhead: BulkheadSpec | None,
+        breaker: tuple[CircuitBreaker, BreakerSpec] | None,
+        clock: Clock,
+        max_keys: int,
+    ) -> None:
+        self.store = store
+        self.refusals = Refusals(clock, max_keys)
+        self._group = group
+        self._bulkhead = bulkhead
+        self._breaker = breaker
+        self._clock = clock
+        self._guard = StoreGuard(store, mode, "admission", group, clock)
+        self._local = MemoryStore(clock=clock)  # degraded="local": the same rules, in process
+        self._gates: dict[int, tuple[LimitGroup | None, Gates]] = {}
+        # The policies' own methods (mw.bulkhead.stats, mw.breaker.state) then read the same
+        # keys as the admission: one hash tag for every gate (see Store.colocate).
+        store.colocate(group, [spec.name for spec in (bulkhead, breaker and breaker[1]) if spec])
+
+    @property
+    def every_request(self) -> bool:
+        """Whether a request with no limit still passes a gate (the bulkhead or the breaker)."""
+        return self._bulkhead is not None or self._breaker is not None
+
+    def gates(self, limits: LimitGroup | None) -> Gates:
+        """The gates of a request whose route has ``limits`` (built once per group)."""
+        found = self._gates.get(id(limits))
+        if found is None or found[0] is not limits:
+            specs = () if limits is None else _limit_specs(limits)
+            self.store.colocate(self._group, [spec.name for spec in specs])
+            breaker = None if self._breaker is None else self._breaker[1]
+            found = (limits, group_gates(self._group, specs, self._bulkhead, breaker))
+            self._gates[id(limits)] = found
+        return found[1]
+
+    async def admit(self, gates: Gates, key: str, cost: int) -> tuple[Admission, Store]:
+        """Ask the store (or decide in degraded mode); also the store that answered."""
+        refused = self.refusals.get(gates, key, cost)
+        if refused is not None:
+            return refused, self._local
+        costs = (cost,) * len(gates.limits)
+        answer = await self._guard.aask(lambda: self.store.aadmit_request(gates, key, costs))
+        if not isinstance(answer, Degraded):
+            self.refusals.remember(gates, key, cost, answer)
+            return answer, self.store
+        mode = self._guard.mode
+        if mode == "local":
+            return self._local.admit_request(gates, key, costs), self._local
+        if mode == "allow":
+            return Admission(None, 0.0, ()), self._local
+        return Admission("bulkhead", 1.0, ()), self._local
+
+    def permit(self, answer: Admission, source: Store, started: float) -> CircuitPermit | None:
+        """The permit the app's outcome is reported to (None without a breaker ticket)."""
+        if self._breaker is None or answer.ticket is None:
+            return None
+        breaker, spec = self._breaker
+
+        async def record(ticket: Ticket, outcome: int) -> None:
+            duration = self._clock.monotonic() - started
+            try:
+                await source.arecord(spec, ticket, outcome, duration)
+            except (StoreUnavailableError, OSError) as exc:
+                self._guard.failed(exc)  # the probe's lease frees it (stale_attempt_timeout)
+
+        return _AdmittedPermit(breaker, answer.ticket, record)
+
+    async def release(self, hold: Hold) -> None:
+        """Give the slot back after the response; shielded, and never raising on an outage."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await hold.arelease()
+            except (StoreUnavailableError, OSError) as exc:
+                self._guard.failed(exc)  # the lease ends by itself
+
+    async def run(
+        self,
+        mw: ResilienceMiddleware,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limits: LimitGroup | None,
+        key: Hashable,
+        extra: list[Header],
+    ) -> None:
+        """The middleware's gates for one request, then the app; see the module docstring."""
+        cost = 1 if limits is None else (limits.cost or limits.weight(scope))
+        started = self._clock.monotonic()
+        answer, source = await self.admit(self.gates(limits), key_text(key), cost)
+        rejection = _rejection(mw, limits, answer, extra)
+        if rejection is not None:
+            await mw._reject(scope, receive, send, rejection)
+            return
+        hold = answer.hold
+        try:
+            await mw._call_app(scope, receive, send, extra, self.permit(answer, source, started))
+        finally:
+            if hold is not None:
+                await self.release(hold)
+
+
+def _limit_specs(limits: LimitGroup) -> tuple[LimiterSpec, ...]:
+    # The same buckets the group's own limiters describe: `rate` tokens per `per` seconds.
+    return tuple(
+        LimiterSpec(str(bucket.name), bucket.per / bucket.rate, bucket.burst, keyed=True)
+        for bucket in limits.buckets
+    )
+
+
+def _rejection(
+    mw: ResilienceMiddleware, limits: LimitGroup | None, answer: Admission, extra: list[Header]
+) -> Rejection | None:
+    if limits is not None and answer.limits:
+        states = tuple(
+            PolicyState(name, limit.amount, limit.window, r.remaining, r.reset_after, r.wait)
+            for name, limit, r in zip(limits.names, limits.limits, answer.limits, strict=True)
+        )
+        refused = mw._verdict(limits, answer.refused_by != "limit", states, extra)
+        if refused is not None:
+            return refused
+    if answer.refused_by == "bulkhead":
+        return unavailable("overloaded", answer.retry_after, "The service is overloaded.")
+    if answer.refused_by == "breaker":
+        detail = "The service is temporarily unavailable."
+        return unavailable("circuit_open", answer.retry_after, detail)
+    return None
+
+
+def shared_gates(
+    store: Store | None,
+    mode: str,
+    group: str,
+    bulkhead: Bulkhead | None,
+    breaker: CircuitBreaker | None,
+    *,
+    built_here: bool,
+    max_wait: float,
+    clock: Clock,
+    max_keys: int,
+) -> SharedGates | None:
+    """The one-round-trip admission, when every gate the middleware has lives in ``store``.
+
+    Only for gates the middleware built itself (a bulkhead or breaker passed in keeps its own
+    state, which other code may share) and a bulkhead that does not wait for a slot.
+    """
+    if store is None or not built_here or max_wait:
+        return None
+    bulkhead_spec = None
+    if bulkhead is not None:
+        spec = bulkhead.store_spec
+        if not isinstance(spec, BulkheadSpec):
+            return None
+        bulkhead_spec = spec
+    breaker_pair = None
+    if breaker is not None:
+        spec = breaker.store_spec
+        if not isinstance(spec, BreakerSpec):
+            return None
+        breaker_pair = (breaker, spec)
+    return SharedGates(store, mode, group, bulkhead_spec, breaker_pair, clock, max_keys)
