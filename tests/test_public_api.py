@@ -92,8 +92,9 @@ GUIDE = [
 ]
 
 
-# seawall.testing: helpers for users' own tests (retry_testing_mode: no Retry waits in a block).
-TESTING = ["FakeClock", "retry_testing_mode", "settle_monitor"]
+# seawall.testing: helpers for users' own tests (retry_testing_mode: no Retry waits in a block;
+# disable_gates / reset_gates: the ASGI gates off, and their counted state forgotten).
+TESTING = ["FakeClock", "disable_gates", "reset_gates", "retry_testing_mode", "settle_monitor"]
 
 
 def test_all_is_pinned_and_sorted() -> None:
