@@ -163,6 +163,18 @@ async def test_reset_gates_forgets_spent_handshakes(clock: FakeClock) -> None:
     assert (await connect(mw))[0] == {"type": "websocket.accept"}
 
 
+async def test_report_only_handshake_is_counted_and_accepted(clock: FakeClock) -> None:
+    """report_only='rate_limit': a handshake over the limit is counted, then accepted."""
+    echo = Echo()
+    mw = ResilienceMiddleware(
+        echo, websocket_limit="1/minute", report_only="rate_limit", clock=clock
+    )
+    sessions = [await connect(mw, extensions=DENIAL) for _ in range(2)]
+    assert [s[0] for s in sessions] == [{"type": "websocket.accept"}] * 2
+    assert mw.report_only_counts == {"rate_limited": 1}
+    assert echo.connections == 2
+
+
 async def test_websockets_pass_through_unless_configured(clock: FakeClock) -> None:
     """An HTTP rate limit alone leaves websocket scopes untouched."""
     echo = Echo()

@@ -12,6 +12,9 @@ and where one would refuse, lets the request through instead. Each such decision
 * shown in headers: the response carries the RateLimit fields as usual (``r=0`` when the
   quota is spent) and ``Seawall-Report-Only: <reasons>``.
 
+A websocket handshake over ``websocket_limit`` is covered by ``"rate_limit"``: counted,
+logged and emitted, then handed to the app (a handshake has no response to show headers on).
+
 A bulkhead that would shed the request lets it in without a slot (so it holds none to give
 back); a breaker that is open lets it in without a permit (its outcome is not recorded).
 
@@ -77,6 +80,14 @@ class ReportOnly:
         with self._lock:
             self._counts.clear()
 
+    def covers(self, gate: str) -> bool:
+        """Whether ``gate`` (a name of :data:`GATES`) only reports."""
+        return gate in self._gates
+
+    def note(self, scope: Scope, rejection: Rejection) -> None:
+        """Count and log a refusal let through outside the HTTP path (a websocket handshake)."""
+        self._note(scope, rejection, [])
+
     def _note(self, scope: Scope, rejection: Rejection, noted: list[str]) -> None:
         reason = rejection.reason
         with self._lock:
@@ -84,7 +95,7 @@ class ReportOnly:
         noted.append(reason)
         logger.info(
             "seawall: report-only: would refuse %s %r with %d (%s)",
-            scope.get("method", "-"),
+            scope.get("method") or scope["type"].upper(),
             scope.get("path", "-"),
             rejection.status,
             reason,

@@ -84,8 +84,11 @@ class WebSocketGate:
             granted, states = await group.ahit(key) if group.shared else group.hit(key)
             rejection = mw._verdict(group, granted, states, extra)
             if rejection is not None:
-                await _deny(scope, receive, send, rejection)
-                return
+                report_only = mw._report_only
+                if report_only is None or not report_only.covers("rate_limit"):
+                    await _deny(scope, receive, send, rejection)
+                    return
+                report_only.note(scope, rejection)
         if self._rates:
             receive = self._metered(receive, send)
         await mw.app(scope, receive, send)
