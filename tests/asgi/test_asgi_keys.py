@@ -173,6 +173,25 @@ async def test_middleware_reads_forwarded_from_its_trusted_proxy(clock: FakeCloc
     assert b == [200, 429]
 
 
+@pytest.mark.parametrize(
+    ("header", "values"),
+    [
+        ("forwarded", [f"for=198.51.100.{i}" for i in range(3)]),
+        ("x-real-ip", [f"198.51.100.{i}" for i in range(3)]),
+    ],
+)
+async def test_spoofed_header_from_an_untrusted_peer_mints_no_bucket(
+    clock: FakeClock, header: str, values: list[str]
+) -> None:
+    """A client outside trusted_proxies writing a new address each time has one bucket."""
+    app = starlette_app(
+        rate_limit="1/minute", trusted_proxies=["10.0.0.0/8"], proxy_header=header, clock=clock
+    )
+    async with client(app, "203.0.113.9") as c:
+        codes = [(await c.get("/", headers={header: v})).status_code for v in values]
+    assert codes == [200, 429, 429]
+
+
 def test_key_that_is_not_callable_names_the_parameter() -> None:
     """key= that is not callable raises TypeError naming key."""
     app = starlette_app(key="user")
