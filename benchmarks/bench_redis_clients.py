@@ -11,7 +11,8 @@ concurrent tasks (threads for the sync client); the table gives decisions per se
 CPU per decision (``time.process_time``: every thread of this process, so a client's own
 I/O threads and anyio's worker threads are counted) and Redis CPU per decision (``INFO cpu``
 of the server). Ratios are against the baseline case measured in the same run (redis-py's
-asyncio client, what the store uses on asyncio); with ``--runs`` > 1 the case order rotates
+asyncio client); the ``seawall`` rows run the store itself with each async client
+(``RedisStore(async_client=...)``); with ``--runs`` > 1 the case order rotates
 each run and the table shows the median and the spread (min-max) of the ratios. Before the
 runs it checks, on both loops, what the store would need of valkey-glide besides speed
 (``glide_check``).
@@ -145,11 +146,16 @@ async def case_to_thread(t: Target, conc: int, meter: Meter) -> None:
     client.close()
 
 
-async def case_store_async(t: Target, conc: int, meter: Meter) -> None:
-    store = RedisStore(t.url, timeout=1.0)
-    await drive(lambda: store.areserve(SPEC, None, 1, 0.0), t, conc, meter)
-    await store.aclose()
-    store.close()
+def store_async(client: str) -> Callable[[Target, int, Meter], Awaitable[None]]:
+    """The store's ``areserve`` with ``RedisStore(async_client=client)``."""
+
+    async def case(t: Target, conc: int, meter: Meter) -> None:
+        store = RedisStore(t.url, timeout=1.0, async_client=client)
+        await drive(lambda: store.areserve(SPEC, None, 1, 0.0), t, conc, meter)
+        await store.aclose()
+        store.close()
+
+    return case
 
 
 def threads(once: Callable[[], object], t: Target, conc: int, meter: Meter) -> None:
@@ -190,11 +196,13 @@ CASES: list[tuple[str, str, Callable[..., Any]]] = [
     ("valkey-glide", "asyncio", case_glide),
     ("coredis (in its block)", "asyncio", case_coredis),
     ("redis-py sync, to_thread", "asyncio", case_to_thread),
-    ("seawall areserve", "asyncio", case_store_async),
+    ("seawall areserve, glide", "asyncio", store_async("glide")),
+    ("seawall areserve, redis-py", "asyncio", store_async("redis-py")),
     ("valkey-glide", "trio", case_glide),
     ("coredis (in its block)", "trio", case_coredis),
     ("redis-py sync, to_thread", "trio", case_to_thread),
-    ("seawall areserve", "trio", case_store_async),
+    ("seawall areserve, glide", "trio", store_async("glide")),
+    ("seawall areserve, redis-py", "trio", store_async("redis-py")),
     ("redis-py sync", "threads", case_sync_threads),
     ("seawall reserve", "threads", case_store_sync),
 ]
@@ -203,6 +211,7 @@ CASES: list[tuple[str, str, Callable[..., Any]]] = [
 def available(label: str) -> str | None:
     """None when the client of ``label`` imports, else the error (printed, case skipped)."""
     module = {"valkey-glide": "glide", "coredis (in its block)": "coredis"}.get(label)
+    module = "glide" if label.endswith(", glide") else module
     if module is None:
         return None
     try:

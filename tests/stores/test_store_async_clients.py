@@ -13,10 +13,12 @@ import gc
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from _redis_server import RedisServer
@@ -301,3 +303,35 @@ def test_one_store_serves_successive_event_loops(server: RedisServer) -> None:
     assert runs == [4, 3, 2]
     gc.collect()  # the ended runs' clients were closed: glide's collector has nothing to warn
     store.close()
+
+
+def test_a_loop_that_outlives_the_first_glide_loop_still_gets_answers(server: RedisServer) -> None:
+    """Two asyncio loops in threads; the first ends: the other's next call ends, then it decides."""
+    store = RedisStore(server.url, timeout=0.2, async_client="glide")
+    spec = LimiterSpec(_name(), 1.0, 10.0)
+    first_ready, second_ready = threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    async def first() -> None:  # its client comes first: glide's answers go through this loop
+        seen.append((await store.areserve(spec, None, 1, 0.0)).remaining)
+        first_ready.set()
+        await anyio.to_thread.run_sync(second_ready.wait)
+
+    thread = threading.Thread(target=anyio.run, args=(first,))
+    thread.start()
+
+    async def second() -> None:
+        await anyio.to_thread.run_sync(first_ready.wait)
+        seen.append((await store.areserve(spec, None, 1, 0.0)).remaining)
+        second_ready.set()
+        await anyio.to_thread.run_sync(thread.join)  # the first loop has ended
+        try:
+            seen.append((await store.areserve(spec, None, 1, 0.0)).remaining)
+        except StoreUnavailableError:
+            seen.append("unavailable")  # its answer had no loop to come through: it ended
+        seen.append((await store.areserve(spec, None, 1, 0.0)).remaining)
+        await store.aclose()
+
+    anyio.run(second)
+    # The lost answer's token came back with the call after it (see "Lost answers").
+    assert seen == [9, 8, "unavailable", 7]

@@ -13,9 +13,14 @@ How it is configured, and why:
   ``connection_timeout``.
 * ``request_timeout`` is the store timeout and bounds each command, glide's own retries and
   reconnection included: no answer within it is a ``TimeoutError``, and the policy decides
-  in degraded mode. A deadline of twice the timeout (connecting plus the command) is also
-  kept on our side: should glide's answer never be delivered (its one response pipe is read
-  by the loop that registered it, see ``_give_up``), the call still ends.
+  in degraded mode.
+* glide delivers every answer of the process through one pipe, read by the loop that created
+  the first client; answers for clients on other loops (asyncio loops in other threads) are
+  handed over from there. Should that loop end first, nothing would deliver them: a call
+  made on any other loop therefore also keeps a deadline of its own (twice the timeout:
+  connecting, then the command), and one that runs out drops its loop's client, whose
+  successor reads the pipe itself. The usual process, one loop, pays nothing for this
+  (a cancel scope costs 35 us a call, measured by ``benchmarks/bench_redis_clients.py``).
 * Glide's logger writes warnings (every timeout, every refused connection) to stderr unless
   configured. At first use the store sets it to ``OFF`` with ``Logger.init``, which leaves a
   configuration the application made before alone (``glide.Logger.set_logger_config``
@@ -62,6 +67,7 @@ __all__ = ["GlideClients", "glide_failure"]
 # No reconnection storm against a Redis that is down: back off from 10 ms to about 0.3 s.
 _RECONNECT = BackoffStrategy(num_of_retries=5, factor=10, exponent_base=2)
 _logger_set = False
+_reader: object = None  # the loop (or trio run) whose client came first: it reads the answers
 
 
 def _quiet_logger() -> None:
@@ -155,6 +161,23 @@ def _no_script(exc: GlideError) -> bool:
     return "NoScriptError" in text or "NOSCRIPT" in text
 
 
+def _ended(owner: object) -> bool:
+    """Whether the asyncio loop or trio run ``owner`` has ended."""
+    if isinstance(owner, asyncio.AbstractEventLoop):
+        return owner.is_closed()
+    import trio
+
+    try:
+        owner.run_sync_soon(_nothing)  # type: ignore[attr-defined]
+    except trio.RunFinishedError:
+        return True
+    return False
+
+
+def _nothing() -> None:
+    return None
+
+
 def _close_now(client: GlideClient) -> None:
     # The loop (or trio run) of ``client`` has ended without ``aclose()``: close it now, so
     # glide's collector does not warn. Its close() never suspends (it only tells the Rust
@@ -190,11 +213,13 @@ class GlideClients:
 
             return trio.lowlevel.current_trio_token()
 
-    async def _client(self) -> GlideClient:
-        owner = self._owner()
+    async def _client(self, owner: object) -> GlideClient:
+        global _reader
         client = self._clients.get(owner)
         if client is None:
             _quiet_logger()
+            if _reader is None or _reader is owner or _ended(_reader):
+                _reader = owner  # glide registers its pipe on the loop that creates now
             made = await GlideClient.create(_config(self._target, self._timeout))
             client = self._clients.setdefault(owner, made)
             if client is not made:
@@ -204,8 +229,11 @@ class GlideClients:
         return client
 
     async def _send(self, command: list[str | bytes]) -> Any:
-        client = await self._client()
-        try:
+        owner = self._owner()
+        client = await self._client(owner)
+        if owner is _reader:
+            return await client.custom_command(command)
+        try:  # answers come through another loop: see the module's docstring
             with anyio.fail_after(self._bound):
                 return await client.custom_command(command)
         except TimeoutError:
@@ -220,9 +248,10 @@ class GlideClients:
         if client is not None:
             await client.close()
 
-    async def run(self, s: Script, keys: Sequence[str], args: Sequence[str | bytes]) -> Reply:
-        """Run ``s`` on ``keys`` in one round trip (``EVAL`` once after ``NOSCRIPT``)."""
-        tail = [str(len(keys)), *keys, *args]
+    async def run(self, s: Script, keys: str | Sequence[str], args: Sequence[str | bytes]) -> Reply:
+        """Run ``s`` on ``keys`` (or one key) in one round trip; ``EVAL`` once after NOSCRIPT."""
+        names = (keys,) if isinstance(keys, str) else keys
+        tail = [str(len(names)), *names, *args]
         try:
             try:
                 raw = await self._send(["EVALSHA", s.sha, *tail])
