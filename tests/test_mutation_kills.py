@@ -7,8 +7,12 @@ waiting line's tickets. See the issue 18 report for the mutants explained as equ
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
+
+from seawall import Retry, RetryBudget
 from seawall._core.breaker import (
     FAILURE,
     NEUTRAL,
@@ -21,8 +25,11 @@ from seawall._core.breaker import (
     force,
     record,
 )
+from seawall._core.bulkhead import BulkheadCore
 from seawall._core.limiter import Bucket
 from seawall._core.limiter_queue import WaitQueue
+from seawall._core.retry import Backoff, BudgetWindow, usable_hint
+from seawall.stores import _rules
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 
@@ -168,3 +175,177 @@ def test_leaving_twice_gives_back_once() -> None:
     assert (ticket.queued, bucket.full_at) == (False, 1.0)
     assert queue.leave(ticket, 0.5) == []
     assert bucket.full_at == 1.0
+
+
+# -- retry: backoff and budget settings, server hints, the budget's buckets ---------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"initial": -0.5}, "initial must be >= 0, got -0.5"),
+        ({"maximum": -1.0}, "maximum must be >= 0, got -1.0"),
+        ({"multiplier": 0.5}, "multiplier must be >= 1, got 0.5"),
+        ({"initial": 2.0, "maximum": 1.0}, "maximum must be >= initial (2.0), got 1.0"),
+    ],
+)
+def test_retry_names_each_bad_backoff_setting(overrides: dict[str, float], message: str) -> None:
+    """Retry(...) with a bad backoff setting raises ValueError naming it and its value."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Retry(**overrides)  # type: ignore[arg-type]
+
+
+def test_backoff_accepts_its_inclusive_bounds() -> None:
+    """initial 0, maximum 0 and multiplier 1 are allowed, and maximum may equal initial."""
+    assert Backoff(0.0, 0.0, 1.0, False).ceiling(3) == 0.0
+    assert Backoff(2.0, 2.0, 1.0, False).ceiling(5) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "exc", "message"),
+    [
+        ({"ratio": -0.1}, ValueError, "ratio must be >= 0, got -0.1"),
+        ({"minimum_per_second": -1}, ValueError, "minimum_per_second must be >= 0, got -1"),
+        ({"window": 0}, ValueError, "window must be >= 1, got 0"),
+        ({"window": 1.5}, TypeError, "window must be an int, got 1.5 (float)"),
+    ],
+)
+def test_retry_budget_names_each_bad_setting(
+    overrides: dict[str, float], exc: type[Exception], message: str
+) -> None:
+    """RetryBudget(...) with a bad setting raises naming it and its value."""
+    with pytest.raises(exc, match=re.escape(message)):
+        RetryBudget(**overrides)  # type: ignore[arg-type]
+
+
+def test_a_one_second_budget_window_is_allowed() -> None:
+    """window=1 is the smallest window: one retry per second with no calls and a minimum of 1."""
+    budget = BudgetWindow(ratio=0.0, minimum_per_second=1.0, window=1)
+    assert (budget.try_retry(0.0), budget.try_retry(0.5)) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(-1.0, None), (0, 0.0), (0.5, 0.5), (float("inf"), None), (float("nan"), None)],
+)
+def test_usable_hint_keeps_finite_waits_from_zero_up(value: float, expected: float | None) -> None:
+    """A hint is usable from 0 s up when finite: negative, infinite and NaN hints are ignored."""
+    assert usable_hint(value) == expected
+
+
+def test_budget_counts_every_call_and_retry_of_one_second() -> None:
+    """Three calls and two retries in one second count 3 and 2, and leave the window together."""
+    budget = BudgetWindow(ratio=1.0, minimum_per_second=0.0, window=10)
+    for now in (0.1, 0.2, 0.3):
+        budget.record_call(now)
+    assert (budget.try_retry(0.4), budget.try_retry(0.5)) == (True, True)
+    assert budget.counts(0.9) == (3, 2)
+    assert len(budget._buckets) == 1  # O(1) per decision: one bucket per second, not per event
+    assert budget.counts(10.5) == (0, 0)  # the bucket leaves the window with all it counted
+
+
+def test_budget_files_each_second_in_its_own_bucket() -> None:
+    """A call at t=0 leaves the 10 s window at t=10; a call at t=5 stays until t=15."""
+    budget = BudgetWindow(ratio=1.0, minimum_per_second=0.0, window=10)
+    budget.record_call(0.0)
+    budget.record_call(5.0)
+    assert budget.counts(10.5) == (1, 0)
+
+
+# -- bulkhead counters and the release-interval estimate ---------------------------------------
+
+
+class Waiter:
+    granted = False
+
+
+def test_bulkhead_counts_each_rejection_and_each_wait() -> None:
+    """Two rejections count 2; two waiters that got their slots count 2 waits."""
+    core: BulkheadCore[Waiter] = BulkheadCore(1, None)
+    assert core.try_admit() is True
+    core.reject(0.0)
+    core.reject(0.0)
+    first, second = Waiter(), Waiter()
+    core.enqueue(first, 0.0)
+    core.enqueue(second, 0.0)
+    assert core.release(1.0) is first
+    assert core.claim(first) is True
+    assert core.release(2.0) is second
+    assert core.claim(second) is True
+    assert (core.rejected, core.waited, core.admitted) == (2, 2, 3)
+
+
+def test_an_enqueue_starts_the_busy_period() -> None:
+    """Full since an enqueue at t=1, a release at t=1.5 estimates 0.5 s per slot."""
+    core: BulkheadCore[Waiter] = BulkheadCore(1, None)
+    core.try_admit()
+    waiter = Waiter()
+    core.enqueue(waiter, 1.0)
+    assert core.release(1.5) is waiter
+    assert core.retry_after() == 0.5
+
+
+def test_an_abandoned_grant_counts_as_a_release() -> None:
+    """A granted waiter cancelled at t=4 passes its slot on and samples the 2 s since t=2."""
+    core: BulkheadCore[Waiter] = BulkheadCore(1, None)
+    core.try_admit()
+    first, second = Waiter(), Waiter()
+    core.enqueue(first, 1.0)
+    core.enqueue(second, 1.0)
+    assert core.release(2.0) is first
+    assert core.abandon(first, 4.0) is second
+    assert core.retry_after() == 1.25  # samples 1.0, then 2.0 weighted 0.25: 1.25
+
+
+def test_releasing_an_unheld_slot_says_so_exactly() -> None:
+    """The RuntimeError's message is the documented one, word for word."""
+    core: BulkheadCore[Waiter] = BulkheadCore(1, None)
+    message = "Bulkhead released more times than it was acquired (no slot is held)"
+    with pytest.raises(RuntimeError, match=f"^{re.escape(message)}$"):
+        core.release(None)
+
+
+# -- the stores' rules: clock steps back, record expiry ----------------------------------------
+
+
+def test_a_clock_step_back_moves_a_bucket_and_its_block_back() -> None:
+    """Time going back 4 s moves full_at and blocked_until back by 4 s, and records now."""
+    b = Bucket(interval=0.5, burst=3.0)
+    b.last_now = 10.0
+    b.full_at, b.blocked_until = 12.0, 11.0
+    _rules.rebase_bucket(b, 6.0)
+    assert (b.full_at, b.blocked_until, b.last_now) == (8.0, 7.0, 6.0)
+
+
+def test_a_bucket_record_lives_until_full_and_unblocked() -> None:
+    """The record's TTL is the later of full and unblocked, and never negative."""
+    b = Bucket(interval=0.5, burst=3.0)
+    b.full_at, b.blocked_until = 12.0, 15.0
+    assert _rules.bucket_ttl(b, 10.0) == 5.0
+    assert _rules.bucket_ttl(b, 20.0) == 0.0
+
+
+def test_a_clock_step_back_moves_the_breaker_stamps_back() -> None:
+    """Time going back 4 s moves opened_at and each probe's stamp back by 4 s."""
+    s = BreakerState()
+    s.opened_at, s.probes = 12.0, {1: 13.0, 2: 11.0}
+    assert _rules.rebase_breaker(s, 10.0, 6.0) == 6.0
+    assert (s.opened_at, s.probes) == (8.0, {1: 9.0, 2: 7.0})
+
+
+def test_the_breaker_view_reports_when_it_opened_and_its_probes() -> None:
+    """breaker_view shows opened_at and the number of probes in flight."""
+    s, cfg = BreakerState(), config(max_failures=1, reset_timeout=5.0)
+    record(s, cfg, 1.0, ticket(s, cfg, 1.0), FAILURE)
+    ticket(s, cfg, 6.0)  # the half-open probe
+    view = _rules.breaker_view(s, cfg, 6.0)
+    assert (view.state, view.opened_at, view.probes) == ("half_open", 1.0, 1)
+
+
+def test_the_shared_record_rule_passes_the_call_duration_on() -> None:
+    """A success lasting 2 s with slow_call_duration=1 counts slow and opens the breaker."""
+    s = BreakerState()
+    cfg = config(slow_call_duration=1.0, slow_call_rate_threshold=1.0, minimum_calls=1)
+    change = _rules.breaker_record(s, cfg, 2.0, ticket(s, cfg, 0.0), SUCCESS, 2.0)
+    assert change is not None
+    assert (change.old, change.new) == (CLOSED, OPEN)
