@@ -196,6 +196,27 @@ def test_a_refused_password_error_and_its_traceback_hide_it(
     assert_no_secret(text)
 
 
+@pytest.mark.anyio
+async def test_an_async_refusal_and_a_degraded_episode_hide_the_password(
+    locked_redis_server: RedisServer, async_client: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With either async client: the refusal's traceback, and a dead store's logs, hide both."""
+    store = RedisStore(wrong_url(locked_redis_server), async_client=async_client)
+    breaker = CircuitBreaker(name="tb-async", store=store)
+    with pytest.raises(StoreError) as caught:
+        await breaker.acall(anyio.sleep, 0)
+    text = "".join(traceback.format_exception(caught.value))
+    assert f"Redis store {shown(locked_redis_server)} refused our credentials" in text
+    dead = RedisStore(f"redis://:{WRONG}@127.0.0.1:1/0", timeout=0.1, async_client=async_client)
+    limiter = RateLimiter(1, name="dead-async", store=dead)
+    with caplog.at_level(logging.DEBUG):
+        assert await limiter.acquire_async(timeout=0) is True  # decided locally
+    assert limiter.degraded_decisions == 1
+    assert_no_secret(text + caplog.text + repr(store) + repr(dead) + repr(limiter))
+    await store.aclose()
+    await dead.aclose()
+
+
 def test_a_bad_url_error_hides_the_password() -> None:
     """A malformed URL with a password is refused without quoting the password."""
     with pytest.raises(ValueError) as caught:
