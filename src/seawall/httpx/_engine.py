@@ -112,7 +112,7 @@ class Engine:
         if wanted is None:
             wanted = request.method in self.retry_methods
         # A streamed body cannot be sent twice.
-        return isinstance(request.stream, httpx.ByteStream)
+        return wanted and isinstance(request.stream, httpx.ByteStream)
 
     def acceptable(self, outcome: httpx.Response | Exception) -> bool:
         """Whether an outcome ends the request (not an error, not a retryable status)."""
