@@ -10,7 +10,12 @@ import re
 
 import pytest
 
-from seawall._core.validate import check_int, check_number, check_optional_number
+from seawall._core.validate import (
+    check_int,
+    check_number,
+    check_optional_number,
+    check_time_window,
+)
 
 
 def test_a_non_number_is_a_type_error_naming_its_type() -> None:
@@ -62,3 +67,35 @@ def test_an_optional_number_keeps_its_minimum() -> None:
     with pytest.raises(ValueError, match=re.escape("timeout must be > 1, got 0.5")):
         check_optional_number("timeout", 0.5, minimum=1.0)
     assert check_optional_number("timeout", None, minimum=1.0) is None
+
+
+def test_a_time_window_of_one_millisecond_buckets_passes() -> None:
+    """1 s in 1000 buckets (exactly 1 ms each) is allowed and returned as (1.0, 1000)."""
+    assert check_time_window(1, 1000) == (1.0, 1000)
+
+
+def test_a_time_window_with_buckets_under_a_millisecond_names_both_settings() -> None:
+    """1 s in 1001 buckets is refused with a message naming both settings and their values."""
+    message = (
+        "window_duration / window_buckets must be >= 0.001 s, got "
+        "window_duration=1, window_buckets=1001"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        check_time_window(1, 1001)
+
+
+@pytest.mark.parametrize(
+    ("duration", "buckets", "exc", "message"),
+    [
+        (0, 10, ValueError, "window_duration must be > 0, got 0"),
+        ("60", 10, TypeError, "window_duration must be a number, got '60' (str)"),
+        (60, 0, ValueError, "window_buckets must be >= 1, got 0"),
+        (60, 2.0, TypeError, "window_buckets must be an int, got 2.0 (float)"),
+    ],
+)
+def test_a_bad_time_window_setting_is_named(
+    duration: object, buckets: object, exc: type[Exception], message: str
+) -> None:
+    """Each bad window setting raises naming that setting and its value."""
+    with pytest.raises(exc, match=f"^{re.escape(message)}$"):
+        check_time_window(duration, buckets)
