@@ -28,6 +28,7 @@ PUBLIC = [
     "CleanupResult",
     "Clock",
     "ConfigError",
+    "Fallback",
     "GracefulShutdown",
     "Gradient2Limit",
     "Heartbeat",

@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "CircuitBreakerError": "._errors",
     "CircuitOpenError": "._errors",
     "ConfigError": "._errors",
+    "Fallback": "._fallback",
     "HeartbeatError": "._errors",
     "RateLimitError": "._errors",
     "RateLimitExceededError": "._errors",
@@ -115,6 +116,7 @@ if TYPE_CHECKING:
         WatchdogTimeoutError,
     )
     from ._events import CircuitStateChange, add_listener
+    from ._fallback import Fallback
     from ._heartbeat import Heartbeat, HeartbeatState
     from ._limiter.keyed import KeyedRateLimiter
     from ._limiter.limiter import RateLimitDecision, RateLimiter, RateLimiterStats, rate_limiter
@@ -144,6 +146,7 @@ __all__ = [
     "CleanupResult",
     "Clock",
     "ConfigError",
+    "Fallback",
     "GracefulShutdown",
     "Gradient2Limit",
     "Heartbeat",

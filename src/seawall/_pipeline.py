@@ -2,7 +2,11 @@
 
 Outermost first::
 
-    timeout (total) -> retry -> limiter -> bulkhead -> breaker -> timeout (attempt) -> call
+    fallback -> timeout (total) -> retry -> limiter -> bulkhead -> breaker -> timeout (attempt)
+        -> call
+
+The optional :class:`~seawall.Fallback` answers for everything inside it: a refusal, a
+timeout, the last error or rejected result after the retries.
 
 Theory of operation. Each attempt passes three gates, and every gate undoes its own
 reservation when a later gate refuses:
@@ -39,6 +43,7 @@ from ._callables import decorate_with
 from ._clock import SYSTEM_CLOCK, Clock
 from ._core.validate import check_callable
 from ._errors import RateLimitExceededError
+from ._fallback import Fallback
 from ._retry import Retry
 from ._timeout import Timeout, run_with_timeout
 
@@ -132,9 +137,10 @@ class Pipeline:
     or a :class:`Timeout`. ``failure_result`` marks returned values that count as breaker
     failures (e.g. HTTP 5xx); ``on_discard`` receives each result that is retried instead of
     returned (e.g. to close a response; an awaitable it returns is awaited). Use ``call`` /
-    ``acall``, or the pipeline as a decorator. As a context manager (``with`` / ``async
+    ``acall``, or the pipeline as a decorator. ``fallback`` (a :class:`~seawall.Fallback`)
+    answers, outermost, for whatever fails inside. As a context manager (``with`` / ``async
     with``) it runs the body as one attempt through the limiter, bulkhead and breaker only:
-    retry and timeouts need a callable.
+    retry, timeouts and fallback need a callable.
     """
 
     def __init__(
@@ -148,8 +154,10 @@ class Pipeline:
         attempt_timeout: float | Timeout | None = None,
         failure_result: Callable[[Any], bool] | None = None,
         on_discard: Callable[[Any], object] | None = None,
+        fallback: Fallback[Any] | None = None,
         clock: Clock | None = None,
     ) -> None:
+        self.fallback = _check_type("fallback", fallback, Fallback)
         self.timeout = _as_timeout("timeout", timeout, clock)
         self.retry = _check_type("retry", retry, Retry)
         self.limiter = limiter
@@ -177,12 +185,22 @@ class Pipeline:
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` through every configured policy (sync)."""
+        if self.fallback is not None:
+            return self.fallback.call(self._call, fn, args, kwargs)
+        return self._call(fn, args, kwargs)
+
+    async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` through every configured policy (asyncio or trio)."""
+        if self.fallback is not None:
+            return await self.fallback.acall(self._acall, fn, args, kwargs)
+        return await self._acall(fn, args, kwargs)
+
+    def _call(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         if self.timeout is None:
             return self._run_sync(fn, args, kwargs)
         return self.timeout.call(self._run_sync, fn, args, kwargs)
 
-    async def acall(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Await ``fn(*args, **kwargs)`` through every configured policy (asyncio or trio)."""
+    async def _acall(self, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
         if self.timeout is None:
             return await self._run_async(fn, args, kwargs)
         return await self.timeout.acall(self._run_async, fn, args, kwargs)
@@ -376,7 +394,15 @@ class Pipeline:
         return stack[-1]
 
     def __repr__(self) -> str:
-        parts = ("timeout", "retry", "limiter", "bulkhead", "breaker", "attempt_timeout")
+        parts = (
+            "fallback",
+            "timeout",
+            "retry",
+            "limiter",
+            "bulkhead",
+            "breaker",
+            "attempt_timeout",
+        )
         shown = ", ".join(
             f"{p}={getattr(self, p)!r}" for p in parts if getattr(self, p) is not None
         )
