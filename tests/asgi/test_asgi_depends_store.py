@@ -162,5 +162,7 @@ def test_two_uvicorn_processes_share_the_limit(servers: tuple[str, str]) -> None
     refused = [httpx.get(f"{url}/login", timeout=10) for url in (b, a)]
     assert codes == [200, 200, 200]
     assert [r.status_code for r in refused] == [429, 429]
-    assert refused[0].headers["retry-after"] == "1200"
+    # Real time passes between these requests (a loaded machine took over 1 s once), so the
+    # wait is at most the 1200 s a token takes; the fake-clock test above pins exact values.
+    assert 0 < int(refused[0].headers["retry-after"]) <= 1200
     assert refused[0].json()["violated-policies"] == ["login"]
