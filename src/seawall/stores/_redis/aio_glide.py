@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,7 @@ __all__ = ["GlideClients", "glide_failure"]
 _RECONNECT = BackoffStrategy(num_of_retries=5, factor=10, exponent_base=2)
 _logger_set = False
 _reader: object = None  # the loop (or trio run) whose client came first: it reads the answers
+_reader_pid = 0  # a forked child starts glide's pipe afresh (glide resets it after a fork)
 
 
 def _quiet_logger() -> None:
@@ -214,12 +216,12 @@ class GlideClients:
             return trio.lowlevel.current_trio_token()
 
     async def _client(self, owner: object) -> GlideClient:
-        global _reader
+        global _reader, _reader_pid
         client = self._clients.get(owner)
         if client is None:
             _quiet_logger()
-            if _reader is None or _reader is owner or _ended(_reader):
-                _reader = owner  # glide registers its pipe on the loop that creates now
+            if _reader is None or _reader_pid != os.getpid() or _ended(_reader):
+                _reader, _reader_pid = owner, os.getpid()  # glide reads its pipe on this loop
             made = await GlideClient.create(_config(self._target, self._timeout))
             client = self._clients.setdefault(owner, made)
             if client is not made:
