@@ -18,9 +18,11 @@ in a temporary directory; Redis is a ``redis-server`` this script starts on a fr
 
 Columns: requests/s and its ratio to bare; the uvicorn process's CPU per request (user+system
 from /proc) and its ratio to bare; for Redis variants, Redis's own CPU per request
-(``used_cpu_sys`` + ``used_cpu_user`` of ``INFO cpu``) and round trips per request (the
-``INFO commandstats`` calls counted during the run, less the INFO calls themselves, divided by
-the requests); ``total x bare`` adds Redis's CPU to the server's. uvicorn uses uvloop and
+(``used_cpu_sys`` + ``used_cpu_user`` of ``INFO cpu``), the commands Redis ran per request
+(``INFO commandstats``, a script's own commands included, INFO's left out) and the round trips
+per request (the commands clients sent, counted with ``MONITOR`` during one more second of
+load after the timed run, since MONITOR slows Redis); ``total x bare`` adds Redis's CPU to
+the server's. uvicorn uses uvloop and
 httptools when installed (``pip install 'uvicorn[standard]'``, what production runs); the
 header line says which.
 """
@@ -38,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,11 +194,19 @@ def _serve(variant: str, store: str | None) -> tuple[subprocess.Popen[bytes], st
 
 
 class RedisMeter:
-    """Redis's CPU seconds and command count, read with INFO (its own calls left out)."""
+    """Redis's CPU seconds and command count (INFO), and the round trips clients make (MONITOR).
+
+    INFO's command counts include the commands a script runs inside Redis; MONITOR tells
+    those (``[0 lua]``) from the ones clients send, so round trips are counted there, in a
+    window of their own (MONITOR slows Redis down, so never while CPU is measured).
+    """
+
+    MARK = "seawall-bench-mark"
 
     def __init__(self, url: str) -> None:
         import redis
 
+        self._url = url
         self._client = redis.Redis.from_url(url)
 
     def read(self) -> tuple[float, int]:
@@ -204,13 +215,42 @@ class RedisMeter:
         calls = sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
         return float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]), calls
 
+    def round_trips(self, url: str, seconds: float) -> float:
+        """Commands clients sent per request while ``wrk`` loaded ``url`` for ``seconds``."""
+        import redis
+
+        requests: list[int] = []
+
+        def load() -> None:
+            try:
+                requests.append(_wrk(url, seconds)[1])
+            finally:
+                self._client.echo(self.MARK)  # ends the count below, whatever happened
+
+        sent = 0
+        with redis.Redis.from_url(self._url).monitor() as monitor:
+            loader = threading.Thread(target=load)
+            loader.start()
+            while True:
+                line = monitor.connection.read_response()
+                text = line.decode("latin-1") if isinstance(line, bytes) else str(line)
+                if self.MARK in text:
+                    break
+                # '<time> [0 127.0.0.1:5000] "EVALSHA" ...' from a client, '[0 lua]' from a script
+                sent += "lua]" not in text.split('"', 1)[0]
+            loader.join()
+        if not requests:
+            raise RuntimeError(f"wrk failed on {url}")
+        return sent / requests[0]
+
 
 @dataclass
 class Sample:
     rate: float
     cpu_us: float
     redis_us: float
-    trips: float
+    commands: float  # every command Redis ran, scripts' inside included
+    trips: float  # commands clients sent
     bad: int
 
 
@@ -226,11 +266,12 @@ def measure(variant: str, seconds: float, stores: dict[str, str], meter: Any) ->
         rate, total, bad = _wrk(url, seconds)
         redis1 = meter.read() if uses_redis else (0.0, 0)
         cpu = _cpu_seconds(process.pid) - cpu0
+        trips = meter.round_trips(url, 1.0) if uses_redis else 0.0
     finally:
         process.terminate()
         process.wait(timeout=30)
     redis_cpu, calls = redis1[0] - redis0[0], redis1[1] - redis0[1]
-    return Sample(rate, cpu / total * 1e6, redis_cpu / total * 1e6, calls / total, bad)
+    return Sample(rate, cpu / total * 1e6, redis_cpu / total * 1e6, calls / total, trips, bad)
 
 
 @contextlib.contextmanager
@@ -271,14 +312,15 @@ def report(results: dict[str, list[Sample]], rounds: int, duration: float) -> No
     print(f"uvicorn 1 worker ({_stack()}), wrk -t1 -c32, {rounds} x {duration:g} s, medians")
     print(
         f"{'variant':<22}{'req/s':>8}{'x bare':>8}{'CPU us/req':>11}{'x bare':>8}"
-        f"{'Redis us':>9}{'total x':>8}{'trips':>7}{'non-2xx':>9}"
+        f"{'Redis us':>9}{'total x':>8}{'trips':>7}{'cmds':>7}{'non-2xx':>9}"
     )
     for variant in results:
         rate, cpu, redis = med(variant, "rate"), med(variant, "cpu_us"), med(variant, "redis_us")
         bad = max(s.bad for s in results[variant])
         print(
             f"{variant:<22}{rate:>8.0f}{rate / bare_rate:>8.2f}{cpu:>11.1f}{cpu / bare_cpu:>8.2f}"
-            f"{redis:>9.1f}{(cpu + redis) / bare_cpu:>8.2f}{med(variant, 'trips'):>7.2f}{bad:>9}"
+            f"{redis:>9.1f}{(cpu + redis) / bare_cpu:>8.2f}{med(variant, 'trips'):>7.2f}"
+            f"{med(variant, 'commands'):>7.2f}{bad:>9}"
         )
 
 
