@@ -154,6 +154,7 @@ RUNNABLE_SECTIONS = (
     ("stores.md", "## Testing with FakeClock"),
     ("migration.md", "## Step 4: make the tests fast"),
     ("testing.md", "## An application's tests"),
+    ("httpx.md", "## Per-request overrides"),
 )
 
 
