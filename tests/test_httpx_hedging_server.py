@@ -1,4 +1,4 @@
-"""Hedging against a real uvicorn server with a slow first answer (sync, asyncio and trio)."""
+"""Hedging and attempt timeouts against a real uvicorn server with a slow first answer."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from seawall import CircuitBreaker, Retry
 from seawall.httpx import ResilientTransport
 
 pytestmark = pytest.mark.slow
@@ -81,3 +82,25 @@ def test_sync_hedge_answers_first(base_url: str) -> None:
         response = client.get(f"{base_url}/tail/sync")
     assert (response.status_code, response.text) == (200, "fast")
     assert hits["sync"] == 2
+
+
+@pytest.mark.anyio
+async def test_async_attempt_timeout_uses_httpx_timeouts(base_url: str, anyio_backend: str) -> None:
+    """httpx's own transport gets the 0.1 s attempt timeout: a ReadTimeout, then the retry."""
+    key = f"timeout-{anyio_backend}"
+    transport = ResilientTransport(retry=Retry(attempts=2, wait=False), attempt_timeout=0.1)
+    async with httpx.AsyncClient(transport=transport) as client:
+        response = await client.get(f"{base_url}/tail/{key}")
+    breaker = transport.policies(base_url).breaker
+    assert isinstance(breaker, CircuitBreaker)
+    assert (response.text, hits[key], breaker.stats.failed_calls) == ("fast", 2, 1)
+
+
+def test_sync_attempt_timeout_uses_httpx_timeouts(base_url: str) -> None:
+    """Sync: the 0.1 s attempt timeout reaches httpx.HTTPTransport, so a slow answer is retried."""
+    transport = ResilientTransport(retry=Retry(attempts=2, wait=False), attempt_timeout=0.1)
+    with httpx.Client(transport=transport) as client:
+        response = client.get(f"{base_url}/tail/sync-timeout")
+    breaker = transport.policies(base_url).breaker
+    assert isinstance(breaker, CircuitBreaker)
+    assert (response.text, hits["sync-timeout"], breaker.stats.failed_calls) == ("fast", 2, 1)

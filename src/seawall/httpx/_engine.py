@@ -19,10 +19,12 @@ Theory of operation. Outermost first::
 * The **breaker** permit is taken last and settled exactly once: a response for which
   ``is_failure`` holds or an exception (an attempt timeout included) is a failure,
   cancellation is neutral.
-* The **attempt timeout**: async attempts run in an anyio cancel scope (the event loop's
-  clock); sync attempts cannot be cancelled, so the limit is handed to the inner transport as
-  httpx's own ``timeout`` extension (connect, read, write and pool; never loosened), which
-  ``httpx.HTTPTransport`` enforces on every network wait.
+* The **attempt timeout** is handed to the inner transport as httpx's own ``timeout``
+  extension (connect, read, write and pool; never loosened), which ``httpx.HTTPTransport``
+  and ``httpx.AsyncHTTPTransport`` enforce on every network wait. Any other async inner
+  transport (``MockTransport``, an ASGI transport...) runs each attempt in an anyio cancel
+  scope on the event loop's clock instead; a sync one cannot be cut (Python cannot cancel a
+  thread), so only transports that read the extension are bounded there.
 """
 
 from __future__ import annotations
@@ -307,12 +309,17 @@ class Engine:
         permit: Any = None
         if breaker is not None:
             permit = await breaker.aadmit() if origin.shared else breaker.admit()
+        inner = self.async_inner()
         try:
             if limit is None:
-                response = await self.async_inner().handle_async_request(request)
+                response = await inner.handle_async_request(request)
+            elif isinstance(inner, httpx.AsyncHTTPTransport):
+                # httpx's own transport enforces the timeout extension: no cancel scope to pay.
+                _bound_timeouts(request, limit)
+                response = await inner.handle_async_request(request)
             else:
                 with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
-                    response = await self.async_inner().handle_async_request(request)
+                    response = await inner.handle_async_request(request)
                 if scope.cancelled_caught:
                     raise self._timeout(limit, f"attempt to {origin.name}")
         except BaseException as exc:
@@ -344,12 +351,18 @@ class Engine:
 
 def _bound_timeouts(request: httpx.Request, limit: float) -> None:
     # httpx's own per-operation timeouts, never loosened: the client's may be shorter.
-    given = request.extensions.get("timeout")
+    extensions = request.extensions
+    given = extensions.get("timeout")
     if given is None:
-        bounded = dict.fromkeys(("connect", "read", "write", "pool"), limit)
-    else:
-        bounded = {k: limit if v is None or v > limit else v for k, v in given.items()}
-    request.extensions["timeout"] = bounded
+        extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), limit)
+        return
+    for value in given.values():
+        if value is None or value > limit:
+            extensions["timeout"] = {
+                k: limit if v is None or v > limit else v for k, v in given.items()
+            }
+            return
+    # Every timeout the client set is already within the limit (the common case).
 
 
 def _no_token() -> RateLimitExceededError:
