@@ -1,10 +1,15 @@
 """Throughput of httpx through ResilientTransport, against the plain transport and httpx-retries.
 
-    python3 benchmarks/bench_httpx.py            # about 40 s on 2 cores
+    python3 benchmarks/bench_httpx.py            # about 2 minutes on 2 cores
+    python3 benchmarks/bench_httpx.py hedging    # only the hedging figures
 
 1. ``httpx.MockTransport`` as the upstream (no network): client CPU per request, so the
-   figure is the wrapper's own cost. Sync ``httpx.Client`` and async (asyncio).
+   figure is the wrapper's own cost. Sync ``httpx.Client`` and async (asyncio). The
+   standard pipeline is also shown with parts switched off, so each part's cost shows.
 2. A real uvicorn server in a subprocess on 127.0.0.1: requests per second of wall time.
+3. Hedging against a uvicorn upstream with a slow tail (5% of answers 10x slower: 50 ms
+   instead of 5 ms): latency percentiles of sequential async requests with and without
+   hedging, and the extra requests the hedges cost (counted by the server).
 
 Each configuration runs in interleaved rounds and reports its best round; ratios are
 throughput divided by the plain transport's in the same run (higher is better, 1.0 = no cost).
@@ -41,9 +46,18 @@ def wrappers() -> dict[str, Callable[[httpx.BaseTransport | httpx.AsyncBaseTrans
     """Transport factories, each wrapping the given inner transport."""
     made: dict[str, Callable[[httpx.BaseTransport | httpx.AsyncBaseTransport], object]] = {
         "plain": lambda inner: inner,
-        "seawall retry": lambda inner: ResilientTransport(inner),
-        "seawall retry+breaker+limiter+bulkhead": lambda inner: ResilientTransport(
+        "seawall standard (default)": lambda inner: ResilientTransport(inner),
+        "  standard, no breaker": lambda inner: ResilientTransport(inner, breaker=None),
+        "  standard, no bulkhead": lambda inner: ResilientTransport(inner, bulkhead=None),
+        "  standard, no timeouts": lambda inner: ResilientTransport(
+            inner, timeout=None, attempt_timeout=None
+        ),
+        "seawall bare retry (standard=False)": lambda inner: ResilientTransport(
+            inner, standard=False
+        ),
+        "seawall bare retry+breaker+limiter+bulkhead": lambda inner: ResilientTransport(
             inner,
+            standard=False,
             breaker=lambda o: CircuitBreaker(max_failures=5, reset_timeout=30),
             limiter=lambda o: RateLimiter(10**9, 1.0),
             bulkhead=lambda o: Bulkhead(64),
@@ -80,7 +94,7 @@ def report(title: str, results: dict[str, list[float]], unit: str) -> None:
     for name, rates in results.items():
         best = max(rates)
         spread = statistics.pstdev(rates) / statistics.mean(rates)
-        print(f"  {name:42s} {best:9.0f} {unit}  ratio {best / base:5.3f}  (spread {spread:.1%})")
+        print(f"  {name:44s} {best:9.0f} {unit}  ratio {best / base:5.3f}  (spread {spread:.1%})")
 
 
 def bench_mock(n: int = 3000) -> None:
@@ -147,15 +161,88 @@ def serve(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
+def bench_hedging(n: int = 2000) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-tail", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{base}/count")
+        print(f"\nHedging, uvicorn upstream answering in 5 ms, 5% in 50 ms; {n} sequential GETs")
+        runs = {
+            "no hedging": ResilientTransport(retry=None),
+            "hedging after 10 ms": ResilientTransport(retry=None, hedging=0.01),
+            "hedging after 20 ms": ResilientTransport(retry=None, hedging=0.02),
+        }
+        for name, transport in runs.items():
+            before = int(httpx.get(f"{base}/count").text)
+            latencies = anyio.run(_timed_gets, transport, f"{base}/tail", n)
+            sent = int(httpx.get(f"{base}/count").text) - before - 1
+            q = statistics.quantiles(latencies, n=100)
+            print(
+                f"  {name:22s} p50 {q[49] * 1e3:5.1f} ms  p95 {q[94] * 1e3:5.1f} ms  "
+                f"p99 {q[98] * 1e3:5.1f} ms  max {max(latencies) * 1e3:5.1f} ms  "
+                f"extra requests {sent - n:4d} ({(sent - n) / n:.1%})"
+            )
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+async def _timed_gets(transport: ResilientTransport, url: str, n: int) -> list[float]:
+    latencies = []
+    async with httpx.AsyncClient(transport=transport) as client:
+        await client.get(url)
+        for _ in range(n):
+            start = time.perf_counter()
+            await client.get(url)
+            latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def serve_tail(port: int) -> None:
+    """An upstream whose answers take 5 ms, and 50 ms for a seeded 5% of them."""
+    import asyncio
+    import random
+
+    import uvicorn
+
+    draw = random.Random(15).random
+    hits = [0]
+
+    async def app(scope: dict, receive: object, send: Callable) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/count":
+            body = str(hits[0]).encode()
+        else:
+            hits[0] += 1
+            await asyncio.sleep(0.05 if draw() < 0.05 else 0.005)
+            body = b"ok"
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--serve":
         serve(int(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--serve-tail":
+        serve_tail(int(sys.argv[2]))
     else:
         started = time.perf_counter()
         print(
             f"python {sys.version.split()[0]}, httpx {httpx.__version__}, "
             f"httpx-retries {'installed' if httpx_retries else 'not installed'}"
         )
-        bench_mock()
-        bench_uvicorn()
+        if sys.argv[1:] != ["hedging"]:
+            bench_mock()
+            bench_uvicorn()
+        bench_hedging()
         print(f"\ntotal {time.perf_counter() - started:.0f} s")

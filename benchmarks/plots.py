@@ -95,6 +95,42 @@ def httpx_throughput(data: dict[str, Any], out: Path) -> Path:
     return save(fig, out, "httpx-throughput.png")
 
 
+def adaptive_shedding(data: dict[str, Any], out: Path) -> Path:
+    """Two panels by load: goodput per variant, and the share of critical requests served."""
+    rows = data["rows"]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    loads = sorted({r["load"] for r in rows})
+    width = 0.8 / len(variants)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    for i, variant in enumerate(variants):
+        xs = [x + (i - (len(variants) - 1) / 2) * width for x in range(len(loads))]
+        by_load = {r["load"]: r for r in rows if r["variant"] == variant}
+        shade = _SHADES.get(variant, PEER)
+        left.bar(xs, [by_load[load]["goodput"] for load in loads], width, color=shade)
+        served = [100 * (by_load[load]["critical_served"] or 0) for load in loads]
+        right.bar(xs, served, width, label=variant, color=shade)
+    for ax in (left, right):
+        ax.set_xticks(range(len(loads)), [f"{load:g}x" for load in loads])
+        ax.set_xlabel("offered load (x capacity)")
+    left.axhline(data["capacity"], color="black", linewidth=1)
+    left.set_ylabel(f"goodput (200 within {data['slo']} s) per s")
+    right.set_ylabel("critical requests served (%)")
+    right.set_ylim(0, 105)
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"Load shedding: {data['setting']}", fontsize=9)
+    return save(fig, out, "adaptive-shedding.png")
+
+
+#: seawall's adaptive limit in blue, fixed limits in greys and tints, no limit in dark grey.
+_SHADES = {
+    "none": "#4d4d4d",
+    "fixed-8": "#9aa5b1",
+    "fixed-32": "#d4d9de",
+    "priority-8": "#7fb3e0",
+    "auto": SEAWALL,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help="directory for the PNG files")
@@ -105,6 +141,7 @@ def main() -> None:
         (limiter_accuracy, "limiter_accuracy"),
         (asgi_throughput, "asgi_throughput"),
         (httpx_throughput, "httpx_throughput"),
+        (adaptive_shedding, "adaptive_shedding"),
     ):
         print(draw(figures[key], args.out))
 

@@ -22,6 +22,7 @@ from seawall.stores._base import (
     BulkheadSpec,
     Gates,
     LimiterSpec,
+    Settlement,
     group_gates,
 )
 from seawall.testing import FakeClock
@@ -245,3 +246,32 @@ def test_group_is_required() -> None:
     """An empty group is a ValueError naming group."""
     with pytest.raises(ValueError, match="group must be a non-empty str, got ''"):
         group_gates("", (PER_SECOND,))
+
+
+def test_settle_gives_slots_back_and_records_outcomes(store: Store) -> None:
+    """One settlement call frees the slot and counts the failure; two failures open it."""
+    first = store.admit_request(gates(limits=False), None)
+    assert store.settle_requests(
+        gates(limits=False), [Settlement(first.hold, first.ticket, FAILURE)]
+    ) == [None]
+    assert store.holders(BULKHEAD_IN_GROUP) == 0
+    second = store.admit_request(gates(limits=False), None)
+    (opened,) = store.settle_requests(
+        gates(limits=False), [Settlement(second.hold, second.ticket, FAILURE)]
+    )
+    assert opened is not None
+    assert (opened.old, opened.new) == (CircuitState.CLOSED, CircuitState.OPEN)
+    assert store.admit_request(gates(limits=False), None).refused_by == "breaker"
+    assert store.holders(BULKHEAD_IN_GROUP) == 0
+
+
+@pytest.mark.anyio
+async def test_settle_a_batch_in_one_call(store: Store) -> None:
+    """Two requests settled together: outcomes in order, the second failure trips the breaker."""
+    g = gates(limits=False, bulkhead=False)
+    tickets = [(await store.aadmit_request(g, None)).ticket for _ in range(2)]
+    found = await store.asettle_requests(g, [Settlement(None, t, FAILURE) for t in tickets])
+    assert found[0] is None
+    assert found[1] is not None
+    assert found[1].new is CircuitState.OPEN
+    await store.aclose()

@@ -26,23 +26,20 @@ that time.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-import anyio
-
-from .._breaker.breaker import CircuitBreaker, CircuitPermit
+from .._breaker.breaker import CircuitBreaker
 from .._bulkhead.bulkhead import Bulkhead
 from .._clock import Clock
-from .._core.breaker import Ticket
 from ..stores._base import (
     Admission,
     BreakerSpec,
     BulkheadSpec,
     Gates,
-    Hold,
     LimiterSpec,
     Reservation,
+    Settlement,
     Store,
     StoreUnavailableError,
     group_gates,
@@ -51,6 +48,7 @@ from ..stores._degraded import Degraded, StoreGuard
 from ..stores._memory import MemoryStore
 from ._limits import LimitGroup, PolicyState
 from ._responses import unavailable
+from ._settle import Batcher, Told, told_permit
 
 if TYPE_CHECKING:
     from ._middleware import ResilienceMiddleware
@@ -58,29 +56,6 @@ if TYPE_CHECKING:
     from ._types import Receive, Scope, Send
 
 __all__ = ["SharedGates", "shared_gates"]
-
-_Record = Callable[[Ticket, int], Awaitable[None]]
-
-
-class _AdmittedPermit(CircuitPermit):
-    """A breaker permit whose ticket came from an admission: its outcome goes to that store."""
-
-    __slots__ = ("_record",)
-
-    def __init__(self, breaker: CircuitBreaker, ticket: Ticket, record: _Record) -> None:
-        super().__init__(breaker, ticket, 0.0)
-        self._record = record
-
-    def _report(self, outcome: int) -> None:  # pragma: no cover - the middleware is async
-        raise RuntimeError("an admission's permit is settled by its async methods")
-
-    async def _areport(self, outcome: int) -> None:
-        ticket, self._ticket = self._ticket, None
-        if ticket is None:
-            return  # settled once already
-        # Shielded: the request may be cancelled, and the outcome must still be told.
-        with anyio.CancelScope(shield=True):
-            await self._record(ticket, outcome)
 
 
 def key_text(key: Hashable) -> str:
@@ -151,6 +126,8 @@ class SharedGates:
         "_group",
         "_guard",
         "_local",
+        "_settling",
+        "batcher",
         "refusals",
         "store",
     )
@@ -174,6 +151,8 @@ class SharedGates:
         self._guard = StoreGuard(store, mode, "admission", group, clock)
         self._local = MemoryStore(clock=clock)  # degraded="local": the same rules, in process
         self._gates: dict[int, tuple[LimitGroup | None, Gates]] = {}
+        self._settling = group_gates(group, (), bulkhead, breaker and breaker[1])
+        self.batcher = Batcher(self._send)
         # The policies' own methods (mw.bulkhead.stats, mw.breaker.state) then read the same
         # keys as the admission: one hash tag for every gate (see Store.colocate).
         store.colocate(group, [spec.name for spec in (bulkhead, breaker and breaker[1]) if spec])
@@ -211,28 +190,20 @@ class SharedGates:
             return Admission(None, 0.0, ()), self._local
         return Admission("bulkhead", 1.0, ()), self._local
 
-    def permit(self, answer: Admission, source: Store, started: float) -> CircuitPermit | None:
-        """The permit the app's outcome is reported to (None without a breaker ticket)."""
-        if self._breaker is None or answer.ticket is None:
-            return None
-        breaker, spec = self._breaker
+    async def _send(self, items: list[Settlement]) -> None:
+        try:
+            await self.store.asettle_requests(self._settling, items)
+        except (StoreUnavailableError, OSError) as exc:
+            # The leases end by themselves (and the store cancels the lost ones); a lost
+            # outcome is not counted, and a probe's slot comes back after its lease.
+            self._guard.failed(exc)
 
-        async def record(ticket: Ticket, outcome: int) -> None:
-            duration = self._clock.monotonic() - started
-            try:
-                await source.arecord(spec, ticket, outcome, duration)
-            except (StoreUnavailableError, OSError) as exc:
-                self._guard.failed(exc)  # the probe's lease frees it (stale_attempt_timeout)
-
-        return _AdmittedPermit(breaker, answer.ticket, record)
-
-    async def release(self, hold: Hold) -> None:
-        """Give the slot back after the response; shielded, and never raising on an outage."""
-        with anyio.CancelScope(shield=True):
-            try:
-                await hold.arelease()
-            except (StoreUnavailableError, OSError) as exc:
-                self._guard.failed(exc)  # the lease ends by itself
+    async def settle(self, source: Store, item: Settlement) -> None:
+        """Report a finished request: batched to the store, or at once in process."""
+        if source is self.store:
+            await self.batcher.add(item)
+        else:
+            source.settle_requests(self._settling, [item])  # decided in degraded mode
 
     async def run(
         self,
@@ -252,12 +223,18 @@ class SharedGates:
         if rejection is not None:
             await mw._reject(scope, receive, send, rejection)
             return
-        hold = answer.hold
+        hold, ticket = answer.hold, answer.ticket
+        if hold is None and ticket is None:
+            await mw._call_app(scope, receive, send, extra, None)
+            return
+        told = Told()
+        breaker = None if self._breaker is None else self._breaker[0]
+        permit = None if breaker is None or ticket is None else told_permit(breaker, ticket, told)
         try:
-            await mw._call_app(scope, receive, send, extra, self.permit(answer, source, started))
+            await mw._call_app(scope, receive, send, extra, permit)
         finally:
-            if hold is not None:
-                await self.release(hold)
+            duration = self._clock.monotonic() - started
+            await self.settle(source, Settlement(hold, ticket, told.outcome, duration))
 
 
 def _limit_specs(limits: LimitGroup) -> tuple[LimiterSpec, ...]:

@@ -33,6 +33,7 @@ __all__ = [
     "LimiterSpec",
     "PolicyStatus",
     "Reservation",
+    "Settlement",
     "Store",
     "StoreUnavailableError",
     "group_gates",
@@ -180,6 +181,20 @@ class Admission:
     def admitted(self) -> bool:
         """Whether every gate admitted the request."""
         return self.refused_by is None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What one admitted request reports once it is done (see :meth:`Store.settle_requests`).
+
+    ``hold`` is its slot (given back), ``ticket`` its breaker ticket (``outcome`` recorded,
+    after ``duration`` seconds); either may be None.
+    """
+
+    hold: Hold | None
+    ticket: Ticket | None
+    outcome: int
+    duration: float = 0.0
 
 
 def group_gates(
@@ -333,6 +348,36 @@ class Store(abc.ABC):
         self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
     ) -> Admission:
         """:meth:`admit_request` for tasks."""
+
+    def settle_requests(self, gates: Gates, items: Sequence[Settlement]) -> list[Transition | None]:
+        """Give back every item's slot and record its breaker outcome; each one's transition.
+
+        Here one operation per item; the Redis store sends a whole batch in one script call.
+        """
+        found: list[Transition | None] = []
+        for item in items:
+            if item.hold is not None:
+                item.hold.release()
+            transition = None
+            if item.ticket is not None and gates.breaker is not None:
+                transition = self.record(gates.breaker, item.ticket, item.outcome, item.duration)
+            found.append(transition)
+        return found
+
+    async def asettle_requests(
+        self, gates: Gates, items: Sequence[Settlement]
+    ) -> list[Transition | None]:
+        """:meth:`settle_requests` for tasks."""
+        found: list[Transition | None] = []
+        for item in items:
+            if item.hold is not None:
+                await item.hold.arelease()
+            transition = None
+            if item.ticket is not None and gates.breaker is not None:
+                breaker = gates.breaker
+                transition = await self.arecord(breaker, item.ticket, item.outcome, item.duration)
+            found.append(transition)
+        return found
 
     # -- administration ---------------------------------------------------------------------
 

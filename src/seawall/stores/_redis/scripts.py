@@ -61,6 +61,7 @@ _COMPOSED = {
         ("lease_acquire", ("_lease", "lease_acquire"), ""),
         ("breaker_admit", ("_breaker", "breaker_admit"), ""),
     ),
+    "settle": (("breaker_record", ("_breaker", "breaker_record"), ""),),
 }  # fmt: skip
 
 

@@ -46,6 +46,7 @@ from .._base import (
     LimiterSpec,
     PolicyStatus,
     Reservation,
+    Settlement,
     Store,
     StoreUnavailableError,
 )
@@ -559,6 +560,70 @@ class RedisStore(Store):
             self._admission_lost(gates, call, exc)
             raise
         return self._admitted(gates, call, raw)
+
+    def _settle_args(
+        self, gates: Gates, items: Sequence[Settlement]
+    ) -> tuple[list[str], list[str], list[_RedisHold]]:
+        bulkhead, breaker = gates.bulkhead, gates.breaker
+        keys: list[str] = []
+        args = [self._now(), "0", "0", "", "0", "0", "0", "0", "0", str(len(items))]
+        if bulkhead is not None:
+            keys.append(self._lease_args(bulkhead)[0])
+            args[1] = "1"
+        if breaker is not None:
+            key, prelude = self._breaker_args(breaker, ())
+            keys.append(key)
+            args[2] = "1"
+            args[3:9] = prelude[1:7]
+        released: list[_RedisHold] = []
+        for item in items:
+            holder = ""
+            hold = item.hold
+            if isinstance(hold, _RedisHold) and not hold._gone():
+                holder = hold._holder
+                released.append(hold)
+            extra: tuple[str, ...] = ()
+            if item.ticket is not None and breaker is not None:
+                extra = _outcome_args(item.ticket, item.outcome, breaker, item.duration)
+            args += [holder, str(len(extra)), *extra]
+        return keys, args, released
+
+    def _settled(self, raw: list[str]) -> list[Transition | None]:
+        found = []
+        for i in range(0, len(raw), 9):
+            reply = raw[i : i + 9]
+            if reply[0] or reply[3]:
+                replies.warn_if_reset(reply[8], "breaker", self.url)
+            found.append(replies.transition(reply) if reply[3] == "1" else None)
+        return found
+
+    def settle_requests(self, gates: Gates, items: Sequence[Settlement]) -> list[Transition | None]:
+        keys, args, released = self._settle_args(gates, items)
+        try:
+            raw = run(self._conn(), script("settle"), keys, args, self.url)
+        except BaseException:
+            for hold in released:
+                hold._lost()  # cancelled by the next call on the bulkhead, for sure
+            raise
+        return self._settled(raw)
+
+    async def asettle_requests(
+        self, gates: Gates, items: Sequence[Settlement]
+    ) -> list[Transition | None]:
+        keys, args, released = self._settle_args(gates, items)
+        try:
+            if self._async.native():
+                raw = await self._async.run(script("settle"), keys, args)
+            else:
+                conn = self._conn()
+                raw = await anyio.to_thread.run_sync(
+                    run, conn, script("settle"), keys, args, self.url
+                )
+        except BaseException:
+            for hold in released:
+                hold._lost()  # cancelled by the next call on the bulkhead, for sure
+            raise
+        return self._settled(raw)
 
     # -- administration ---------------------------------------------------------------------
 
