@@ -330,3 +330,22 @@ def test_bare_form_refuses_standard_only_options() -> None:
     """standard=False with a deadline or hedging names what needs the standard pipeline."""
     with pytest.raises(ValueError, match="timeout=5, hedging=True need the standard pipeline"):
         ResilientTransport(standard=False, timeout=5, hedging=True)
+
+
+@pytest.mark.anyio
+async def test_bare_form_holds_a_slot_per_attempt_only(clock: FakeClock) -> None:
+    """standard=False keeps 0.x's order: a request in its backoff wait holds no slot."""
+    upstream = Upstream(clock, 503, 200)
+    transport = ResilientTransport(
+        httpx.MockTransport(upstream),
+        standard=False,
+        retry=Retry(attempts=2, initial=1, jitter=False, clock=clock),
+        bulkhead=lambda origin: Bulkhead(1, clock=clock),
+        clock=clock,
+    )
+    async with httpx.AsyncClient(transport=transport) as client, anyio.create_task_group() as tg:
+        tg.start_soon(client.get, "http://api.test/")
+        await anyio.wait_all_tasks_blocked()  # in its backoff wait, slot given back
+        assert (await client.get("http://api.test/")).status_code == 200
+        clock.advance(1)
+    assert upstream.times == [0.0, 0.0, 1.0]

@@ -78,7 +78,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 G = TypeVar("G")
 Default = Literal["default"]
-Fallback = Callable[[httpx.Request, "httpx.Response | Exception"], Any]
+FallbackFunction = Callable[[httpx.Request, "httpx.Response | Exception"], Any]
 
 
 class HostLimiter(LimiterLike, Protocol):
@@ -160,7 +160,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         attempt_timeout: float | Default | None = "default",
         hedging: bool | float | tuple[float, int] | None = None,
         hold_back: bool | Default = "default",
-        fallback: Fallback | None = None,
+        fallback: FallbackFunction | None = None,
         retry_methods: frozenset[str] | set[str] = IDEMPOTENT_METHODS,
         retry_statuses: frozenset[int] | set[int] | Default = "default",
         is_failure: Callable[[httpx.Response], bool] | None = None,
