@@ -13,11 +13,13 @@ on both loops; see ``RedisStore``'s ``async_client`` and ``docs/redis-store.md``
 from __future__ import annotations
 
 import asyncio
+import importlib
 import importlib.util
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio.to_thread
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
@@ -109,10 +111,46 @@ def choose_async_client(given: str, target: RedisTarget) -> str:
 def async_clients(choice: str, target: RedisTarget, timeout: float) -> Clients:
     """The async clients for ``choice`` (from :func:`choose_async_client`)."""
     if choice == "glide":
-        from .aio_glide import GlideClients
-
-        return GlideClients(target, timeout)
+        return _GlideLoader(target, timeout)
     return AsyncClients(target, timeout)
+
+
+class _GlideLoader:
+    """``aio_glide.GlideClients``, imported in a worker thread at the first call.
+
+    Importing valkey-glide takes 0.3-0.5 s (its Rust core, protobuf): done on the event loop
+    it stalled every task for that long (a 10 ms ticker saw no tick for 0.28-0.30 s); in a
+    worker thread the ticker's longest lag was 11-13 ms.
+    """
+
+    def __init__(self, target: RedisTarget, timeout: float) -> None:
+        self._target = target
+        self._timeout = timeout
+        self._clients: Clients | None = None
+
+    def native(self) -> bool:
+        return True
+
+    async def _load(self) -> Clients:
+        clients = self._clients
+        if clients is None:
+            module = await anyio.to_thread.run_sync(
+                importlib.import_module, "seawall.stores._redis.aio_glide"
+            )
+            if self._clients is None:  # another task may have loaded it meanwhile
+                self._clients = module.GlideClients(self._target, self._timeout)
+            clients = self._clients
+        return clients
+
+    async def run(self, s: Script, keys: Sequence[str], args: Sequence[str | bytes]) -> Reply:
+        return await (await self._load()).run(s, keys, args)
+
+    async def call(self, *command: str | bytes) -> Any:
+        return await (await self._load()).call(*command)
+
+    async def aclose(self) -> None:
+        if self._clients is not None:
+            await self._clients.aclose()
 
 
 class AsyncClients:
