@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seawall import AIMDLimit, Gradient2Limit, VegasLimit
 from seawall._core.adaptive import log10_step
@@ -286,3 +288,35 @@ def test_ceilings_by_priority(limit: int, expected: tuple[int, int, int]) -> Non
 def test_critical_ceiling_is_at_least_one_above_the_limit() -> None:
     """critical_share 1.0 still lets one critical call past the limit: (15, 20, 21)."""
     assert ceilings(20, 0.75, 1.0) == (15, 20, 21)
+
+
+# -- properties --------------------------------------------------------------------------------
+
+_SAMPLES = st.lists(
+    st.tuples(
+        st.floats(min_value=1e-4, max_value=60.0, allow_nan=False),
+        st.integers(min_value=0, max_value=500),
+        st.booleans(),
+    ),
+    max_size=200,
+)
+_RULES = st.sampled_from(["gradient2", "vegas", "aimd"])
+
+
+@given(rule=_RULES, low=st.integers(1, 50), span=st.integers(0, 150), samples=_SAMPLES)
+def test_every_rule_stays_within_its_bounds(
+    rule: str, low: int, span: int, samples: list[tuple[float, int, bool]]
+) -> None:
+    """Whatever the samples, each rule's limit stays within [min_limit, max_limit]."""
+    cls = {"gradient2": Gradient2Limit, "vegas": VegasLimit, "aimd": AIMDLimit}[rule]
+    limiter = cls(initial_limit=low, min_limit=low, max_limit=low + span)
+    for rtt, in_flight, dropped in samples:
+        limit = limiter.update(rtt, in_flight, dropped)
+        assert low <= limit <= low + span
+
+
+@given(limit=st.integers(1, 10_000), shed=st.floats(0.01, 1.0), crit=st.floats(1.0, 10.0))
+def test_ceilings_are_ordered(limit: int, shed: float, crit: float) -> None:
+    """Sheddable <= default < critical, and sheddable >= 1, for any limit and shares."""
+    sheddable, default, critical = ceilings(limit, shed, crit)
+    assert 1 <= sheddable <= default == limit < critical
