@@ -33,15 +33,13 @@ attempt), with whatever breaker, limiter and bulkhead are passed.
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-import anyio.to_thread
 import httpx
 
 from .._breaker.breaker import CircuitBreaker
@@ -49,10 +47,12 @@ from .._bulkhead.bulkhead import Bulkhead
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core.validate import check_callable, check_int, check_number
 from .._errors import RejectedError
-from .._pipeline import BreakerLike, BulkheadLike, LimiterLike, Pipeline
+from .._pipeline import BreakerLike, BulkheadLike, LimiterLike
 from .._retry import Retry
 from ._adaptive import AdaptiveSpec, adaptive_origins
-from ._engine import Engine, Origin, SlotLease, discard, is_network_error
+from ._answer import FallbackFunction, ResponseFallback
+from ._bare import BarePath, Host
+from ._engine import Engine, Origin, SlotLease, is_network_error
 from ._errors import as_transport_error
 from ._headers import retry_after_of
 from ._hedge import ahedged, hedged
@@ -78,7 +78,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 G = TypeVar("G")
 Default = Literal["default"]
-FallbackFunction = Callable[[httpx.Request, "httpx.Response | Exception"], Any]
 
 
 class HostLimiter(LimiterLike, Protocol):
@@ -95,19 +94,6 @@ class HostPolicies:
     limiter: HostLimiter | None
     bulkhead: BulkheadLike | None
     breaker: BreakerLike | None
-
-
-class _Host:
-    __slots__ = ("bare", "once", "origin", "policies", "retrying")
-
-    def __init__(self, policies: HostPolicies, once: Pipeline | None, retrying: Pipeline | None):
-        self.policies = policies
-        self.origin = Origin(policies.origin, policies.limiter, policies.bulkhead, policies.breaker)
-        self.bare = (
-            policies.limiter is None and policies.bulkhead is None and (policies.breaker is None)
-        )
-        self.once = once
-        self.retrying = retrying
 
 
 def standard_breaker(origin: str, clock: Clock) -> BreakerLike:
@@ -202,7 +188,10 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._max_retry_after = check_number("max_retry_after", max_retry_after, inclusive=True)
         self._max_hosts = check_int("max_hosts", max_hosts)
         self._adaptive = adaptive_origins(adaptive_concurrency, self._clock, self._max_hosts)
-        self._fallback = None if fallback is None else check_callable("fallback", fallback)
+        self._fallback = None
+        if fallback is not None:
+            check_callable("fallback", fallback)
+            self._fallback = ResponseFallback(fallback, self._gave_up)
         self._retry = self._retry_rules(retry)
         hedge_delay, max_hedged = hedging_settings(hedging)
         self._settings = Settings(
@@ -234,8 +223,9 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             sync_inner=self._sync_inner,
             async_inner=self._async_inner,
         )
-        self._origins: OrderedDict[str, _Host] = OrderedDict()
-        self._hosts: dict[tuple[str, str, int | None], _Host] = {}
+        self._bare = BarePath(self._engine, self._retry, self._retry_methods, self._is_failure)
+        self._origins: OrderedDict[str, Host] = OrderedDict()
+        self._hosts: dict[tuple[str, str, int | None], Host] = {}
         self._lock = threading.Lock()
 
     # -- httpx entry points ---------------------------------------------------------------
@@ -259,18 +249,18 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 else:
                     response = engine.send(host.origin, request, settings, engine.attempt)
             else:
-                response = self._bare_send(host, request)
+                response = self._bare.send(host, request)
         except RejectedError as exc:
             error = as_transport_error(exc, request)
             if self._fallback is None:
                 raise error from None
-            return self._fall_back(request, error)
+            return self._fallback.answer(request, error)
         except Exception as exc:
             if self._fallback is None:
                 raise
-            return self._fall_back(request, exc)
-        if self._fallback is not None and self._gave_up(response):
-            return self._fall_back(request, response)
+            return self._fallback.answer(request, exc)
+        if self._fallback is not None and self._fallback.gave_up(response):
+            return self._fallback.answer(request, response)
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -284,18 +274,18 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     host.origin, request, settings, self._ahedged if hedge else engine.aattempt
                 )
             else:
-                response = await self._bare_asend(host, request)
+                response = await self._bare.asend(host, request)
         except RejectedError as exc:
             error = as_transport_error(exc, request)
             if self._fallback is None:
                 raise error from None
-            return await self._afall_back(request, error)
+            return await self._fallback.aanswer(request, error)
         except Exception as exc:
             if self._fallback is None:
                 raise
-            return await self._afall_back(request, exc)
-        if self._fallback is not None and self._gave_up(response):
-            return await self._afall_back(request, response)
+            return await self._fallback.aanswer(request, exc)
+        if self._fallback is not None and self._fallback.gave_up(response):
+            return await self._fallback.aanswer(request, response)
         return response
 
     def close(self) -> None:
@@ -308,9 +298,10 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def policies(self, url: httpx.URL | str) -> HostPolicies:
         """The policies guarding the origin of ``url`` (created if not yet)."""
-        return self._host(httpx.Request("GET", url)).policies
+        policies: HostPolicies = self._host(httpx.Request("GET", url)).policies
+        return policies
 
-    # -- hedging and fallback ---------------------------------------------------------------
+    # -- hedging ---------------------------------------------------------------
 
     def _hedged(
         self,
@@ -327,104 +318,10 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ) -> httpx.Response:
         return await ahedged(self._engine, origin, request, settings, deadline_at)
 
+    # -- configuration ----------------------------------------------------------------------
+
     def _gave_up(self, response: httpx.Response) -> bool:
         return response.status_code in self._retry_statuses or self._is_failure(response)
-
-    def _fall_back(
-        self, request: httpx.Request, outcome: httpx.Response | Exception
-    ) -> httpx.Response:
-        assert self._fallback is not None
-        answer = self._fallback(request, outcome)
-        if inspect.isawaitable(answer):
-            _close_awaitable(answer)
-            raise TypeError("an async fallback needs an async client (httpx.AsyncClient)")
-        return self._settle_fallback(answer, outcome)
-
-    async def _afall_back(
-        self, request: httpx.Request, outcome: httpx.Response | Exception
-    ) -> httpx.Response:
-        assert self._fallback is not None
-        answer = self._fallback(request, outcome)
-        if inspect.isawaitable(answer):
-            answer = await answer
-        if answer is not None and isinstance(outcome, httpx.Response):
-            await outcome.aclose()
-        return self._settle_fallback(answer, outcome, closed=True)
-
-    def _settle_fallback(
-        self, answer: object, outcome: httpx.Response | Exception, *, closed: bool = False
-    ) -> httpx.Response:
-        if answer is None:
-            if isinstance(outcome, Exception):
-                raise outcome
-            return outcome
-        if not isinstance(answer, httpx.Response):
-            raise TypeError(f"fallback must return an httpx.Response or None, got {answer!r}")
-        if not closed and isinstance(outcome, httpx.Response):
-            outcome.close()
-        return answer
-
-    # -- the bare transport (standard=False) ------------------------------------------------
-
-    def _bare_send(self, host: _Host, request: httpx.Request) -> httpx.Response:
-        retries = self._retries(request)
-        if host.bare:
-            # No gates for this origin: skip the pipeline's bookkeeping entirely.
-            send = self._sync_inner().handle_request
-            if not retries:
-                return send(request)
-            assert self._retry is not None
-            return self._retry.start().drive(lambda: send(request), discard)
-        pipeline = host.retrying if retries else host.once
-        assert pipeline is not None
-        return pipeline.call(self._send, host.origin, request)
-
-    async def _bare_asend(self, host: _Host, request: httpx.Request) -> httpx.Response:
-        retries = self._retries(request)
-        if host.bare:
-            send = self._async_inner().handle_async_request
-            if not retries:
-                return await send(request)
-            assert self._retry is not None
-            return await self._retry.start().adrive(lambda: send(request), discard)
-        pipeline = host.retrying if retries else host.once
-        assert pipeline is not None
-        return await pipeline.acall(self._asend, host.origin, request)
-
-    def _send(self, origin: Origin, request: httpx.Request) -> httpx.Response:
-        response = self._sync_inner().handle_request(request)
-        self._engine.observe(origin, response)
-        return response
-
-    async def _asend(self, origin: Origin, request: httpx.Request) -> httpx.Response:
-        response = await self._async_inner().handle_async_request(request)
-        limiter = origin.limiter
-        if limiter is not None and getattr(limiter, "store", None) is not None:
-            # A block kept in a store is a round trip: never on the event loop.
-            block = self._engine.block_for(response)
-            if block:
-                await anyio.to_thread.run_sync(limiter.set_retry_after, block)
-        else:
-            self._engine.observe(origin, response)
-        return response
-
-    def _retries(self, request: httpx.Request) -> bool:
-        override = request.extensions.get("seawall")
-        if override:
-            extra = set(override) - {"retry"}
-            if extra:
-                raise ValueError(
-                    f'extensions["seawall"] keys {sorted(extra)!r} need the standard pipeline '
-                    "(this transport was made with standard=False)"
-                )
-        if override and "retry" in override:
-            wanted = bool(override["retry"])
-        else:
-            wanted = request.method in self._retry_methods
-        # A streamed body cannot be sent twice.
-        return wanted and self._retry is not None and isinstance(request.stream, httpx.ByteStream)
-
-    # -- configuration ----------------------------------------------------------------------
 
     def _retry_rules(self, retry: Retry | str | None) -> Retry | None:
         if retry == "default":
@@ -451,7 +348,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return None
         return retry_after_of(outcome, now=self._clock.time(), maximum=self._max_retry_after)
 
-    def _host(self, request: httpx.Request) -> _Host:
+    def _host(self, request: httpx.Request) -> Host:
         url = request.url
         # (scheme, host, explicit port) is cheap to read; it is normalised to the origin
         # only on a miss, so "http://a" and "http://a:80" share one set of policies.
@@ -473,7 +370,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             self._hosts[key] = host
             return host
 
-    def _new_host(self, origin: str) -> _Host:
+    def _new_host(self, origin: str) -> Host:
         breaker, limiter, bulkhead = self._specs
         policies = HostPolicies(
             origin,
@@ -481,18 +378,11 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             _resolve(bulkhead, origin, "release"),
             _resolve(breaker, origin, "admit"),
         )
+        gates = Origin(origin, policies.limiter, policies.bulkhead, policies.breaker)
         if self._standard:
             check_consistent(None, self._settings.attempt_timeout, _window_of(policies.breaker))
-            return _Host(policies, None, None)
-        common: dict[str, Any] = {
-            "limiter": policies.limiter,
-            "bulkhead": policies.bulkhead,
-            "breaker": policies.breaker,
-            "failure_result": self._is_failure,
-            "on_discard": discard,
-            "clock": self._clock if self._retry is None else self._retry.clock,
-        }
-        return _Host(policies, Pipeline(**common), Pipeline(retry=self._retry, **common))
+            return Host(policies, gates, None, None)
+        return Host(policies, gates, *self._bare.pipelines(gates))
 
     def _sync_inner(self) -> httpx.BaseTransport:
         if self._sync is None:
@@ -539,11 +429,6 @@ def _refuse_standard_only(*values: object) -> None:
         raise ValueError(
             f"{', '.join(given)} need the standard pipeline; drop standard=False to use them"
         )
-
-
-def _close_awaitable(value: Awaitable[Any]) -> None:
-    if inspect.iscoroutine(value):
-        value.close()
 
 
 def _resolve(spec: Any, origin: str, marker: str) -> Any:
