@@ -36,6 +36,7 @@ from .._gates import OFF
 from .._gates import register as register_gate
 from .._log import logger
 from ..stores._base import Store
+from ._admission import shared_gates
 from ._client import ClientKey, KeyFunction, Network, RequestKey, parse_networks
 from ._dependency import CLIENT_KEY, RateLimited, rejection_for
 from ._lifespan import SeawallLifespan
@@ -151,6 +152,19 @@ class ResilienceMiddleware:
         self._shared_bulkhead = self.bulkhead is not None and self.bulkhead.store is not None
         self.breaker = _breaker(breaker, clock, shared)
         self._shared_breaker = self.breaker is not None and self.breaker.store is not None
+        # Every gate kept in the store decided in one round trip per request (asgi/_admission).
+        self._gates = shared_gates(
+            shared.store,
+            shared.degraded,
+            shared.prefix,
+            self.bulkhead,
+            self.breaker,
+            built_here=not isinstance(max_concurrent, Bulkhead | str)
+            and not isinstance(breaker, CircuitBreaker),
+            max_wait=max_wait,
+            clock=self._clock,
+            max_keys=max_keys,
+        )
         self._timeout = check_optional_number("request_timeout", request_timeout)
         if headers is not None and headers not in HEADER_STYLES:
             raise ValueError(f"headers must be one of {HEADER_STYLES} or None, got {headers!r}")
@@ -246,6 +260,10 @@ class ResilienceMiddleware:
         key = scope[CLIENT_KEY] = (
             sync_key(scope) if sync_key is not None else await self._key.akey(scope)
         )
+        gates = self._gates
+        if gates is not None and (group is not None or gates.every_request):
+            await gates.run(self, scope, receive, send, group, key, extra)
+            return
         if group is None:
             rejection = None
         elif group.shared:
