@@ -353,3 +353,12 @@ async def test_settlement_survives_a_cancelled_request(clock: FakeClock) -> None
         store.go.set()
     assert store.batches == [1, 1]
     assert store.holders(mw.bulkhead.store_spec) == 0  # type: ignore[arg-type, union-attr]
+
+
+async def test_reset_forgets_the_refusals(clock: FakeClock) -> None:
+    """mw.reset() (so reset_gates()) refills the quota and forgets the refusal it remembered."""
+    store = MemoryStore(clock=clock)
+    mw = ResilienceMiddleware(APP, rate_limit="1/minute", store=store, clock=clock)
+    assert [(await get(mw)).status_code for _ in range(2)] == [200, 429]
+    mw.reset()
+    assert (await get(mw)).status_code == 200

@@ -84,6 +84,10 @@ class Refusals:
     def __len__(self) -> int:
         return len(self._until)
 
+    def clear(self) -> None:
+        """Forget every refusal (the quotas were reset)."""
+        self._until.clear()
+
     def get(self, gates: Gates, key: str, cost: int) -> Admission | None:
         """The refusal still running for this client, its numbers moved to now; else None."""
         found = self._until.get((id(gates), key, cost))
@@ -156,6 +160,11 @@ class SharedGates:
         # The policies' own methods (mw.bulkhead.stats, mw.breaker.state) then read the same
         # keys as the admission: one hash tag for every gate (see Store.colocate).
         store.colocate(group, [spec.name for spec in (bulkhead, breaker and breaker[1]) if spec])
+
+    def reset(self) -> None:
+        """Forget the refusals remembered and the degraded-mode state (for tests)."""
+        self.refusals.clear()
+        self._local = MemoryStore(clock=self._clock)
 
     @property
     def every_request(self) -> bool:

@@ -217,6 +217,8 @@ class ResilienceMiddleware:
             self.breaker.reset()
         if self._report_only is not None:
             self._report_only.reset()
+        if self._gates is not None:
+            self._gates.reset()
 
     # -- dispatch ----------------------------------------------------------------------------
 
