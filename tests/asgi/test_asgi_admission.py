@@ -362,3 +362,16 @@ async def test_reset_forgets_the_refusals(clock: FakeClock) -> None:
     assert [(await get(mw)).status_code for _ in range(2)] == [200, 429]
     mw.reset()
     assert (await get(mw)).status_code == 200
+
+
+async def test_breaker_transitions_reach_its_listeners(store: Store, clock: FakeClock) -> None:
+    """Transitions decided by the admission and by the settlements reach on_state_change."""
+    seen: list[tuple[str, str]] = []
+    options: dict[str, Any] = {"max_failures": 2, "reset_timeout": 30.0}
+    options["on_state_change"] = lambda e: seen.append((e.old.name, e.new.name))
+    mw = middleware(store, clock, breaker=options)
+    assert [(await get(mw, "/boom")).status_code for _ in range(2)] == [500, 500]
+    clock.advance(30.0)
+    assert (await get(mw)).status_code == 200
+    assert seen == [("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSED")]
+    await store.aclose()

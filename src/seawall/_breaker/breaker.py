@@ -302,6 +302,14 @@ class CircuitBreaker(StoreBacked):
             return NEUTRAL
         return FAILURE
 
+    def report_transition(self, transition: Transition) -> None:
+        """Log a transition a store decided for this breaker and tell the listeners.
+
+        For integrations that decide several gates in one store operation (the ASGI
+        middleware's admission): the breaker's own methods announce their transitions.
+        """
+        self._announce(transition)
+
     def _announce(self, transition: Transition) -> None:
         log = logger.warning if transition.new is CircuitState.OPEN else logger.info
         log(

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from .._breaker.breaker import CircuitBreaker
 from .._bulkhead.bulkhead import Bulkhead
 from .._clock import Clock
+from .._core.breaker import Transition
 from ..stores._base import (
     Admission,
     BreakerSpec,
@@ -201,18 +202,26 @@ class SharedGates:
 
     async def _send(self, items: list[Settlement]) -> None:
         try:
-            await self.store.asettle_requests(self._settling, items)
+            transitions = await self.store.asettle_requests(self._settling, items)
         except (StoreUnavailableError, OSError) as exc:
             # The leases end by themselves (and the store cancels the lost ones); a lost
             # outcome is not counted, and a probe's slot comes back after its lease.
             self._guard.failed(exc)
+            return
+        self._announce(*transitions)
+
+    def _announce(self, *transitions: Transition | None) -> None:
+        breaker = None if self._breaker is None else self._breaker[0]
+        for transition in transitions:
+            if transition is not None and breaker is not None:
+                breaker.report_transition(transition)
 
     async def settle(self, source: Store, item: Settlement) -> None:
         """Report a finished request: batched to the store, or at once in process."""
         if source is self.store:
             await self.batcher.add(item)
         else:
-            source.settle_requests(self._settling, [item])  # decided in degraded mode
+            self._announce(*source.settle_requests(self._settling, [item]))  # degraded mode
 
     async def run(
         self,
@@ -228,6 +237,7 @@ class SharedGates:
         cost = 1 if limits is None else (limits.cost or limits.weight(scope))
         started = self._clock.monotonic()
         answer, source = await self.admit(self.gates(limits), key_text(key), cost)
+        self._announce(answer.transition)
         rejection = _rejection(mw, limits, answer, extra)
         if rejection is not None:
             await mw._reject(scope, receive, send, rejection)
