@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._breaker.breaker import CircuitBreaker
 from .._bulkhead.bulkhead import Bulkhead
@@ -52,9 +52,29 @@ from ._responses import unavailable
 from ._settle import Batcher, Told, told_permit
 
 if TYPE_CHECKING:
-    from ._middleware import ResilienceMiddleware
     from ._responses import Header, Rejection
     from ._types import Receive, Scope, Send
+
+
+class _Middleware(Protocol):
+    """What the admission uses of ``ResilienceMiddleware`` (named here: no import cycle)."""
+
+    async def _reject(
+        self, scope: Scope, receive: Receive, send: Send, rejection: Rejection
+    ) -> None: ...
+
+    async def _call_app(
+        self, scope: Scope, receive: Receive, send: Send, extra: list[Header], permit: Any
+    ) -> None: ...
+
+    def _verdict(
+        self,
+        group: LimitGroup,
+        granted: bool,
+        states: tuple[PolicyState, ...],
+        extra: list[Header],
+    ) -> Rejection | None: ...
+
 
 __all__ = ["SharedGates", "shared_gates"]
 
@@ -225,7 +245,7 @@ class SharedGates:
 
     async def run(
         self,
-        mw: ResilienceMiddleware,
+        mw: _Middleware,
         scope: Scope,
         receive: Receive,
         send: Send,
@@ -265,7 +285,7 @@ def _limit_specs(limits: LimitGroup) -> tuple[LimiterSpec, ...]:
 
 
 def _rejection(
-    mw: ResilienceMiddleware, limits: LimitGroup | None, answer: Admission, extra: list[Header]
+    mw: _Middleware, limits: LimitGroup | None, answer: Admission, extra: list[Header]
 ) -> Rejection | None:
     if limits is not None and answer.limits:
         states = tuple(
