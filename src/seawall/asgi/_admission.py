@@ -39,14 +39,16 @@ from ..stores._base import (
     BulkheadSpec,
     Gates,
     LimiterSpec,
+    Request,
     Reservation,
     Settlement,
     Store,
     StoreUnavailableError,
     group_gates,
 )
-from ..stores._degraded import Degraded, StoreGuard
+from ..stores._degraded import DEGRADED, Degraded, StoreGuard
 from ..stores._memory import MemoryStore
+from ._coalesce import Coalescer
 from ._limits import LimitGroup, PolicyState
 from ._responses import unavailable
 from ._settle import Batcher, Told, told_permit
@@ -153,6 +155,7 @@ class SharedGates:
         "_local",
         "_settling",
         "batcher",
+        "coalescer",
         "refusals",
         "store",
     )
@@ -178,6 +181,11 @@ class SharedGates:
         self._gates: dict[int, tuple[LimitGroup | None, Gates]] = {}
         self._settling = group_gates(group, (), bulkhead, breaker and breaker[1])
         self.batcher = Batcher(self._send)
+        # Concurrent admissions share a round trip where the store decides a list in one
+        # (Redis); elsewhere there is no round trip to share.
+        self.coalescer: Coalescer[Request, Admission | Degraded] | None = None
+        if type(store).aadmit_requests is not Store.aadmit_requests:
+            self.coalescer = Coalescer(self._admit_many)
         # The policies' own methods (mw.bulkhead.stats, mw.breaker.state) then read the same
         # keys as the admission: one hash tag for every gate (see Store.colocate).
         store.colocate(group, [spec.name for spec in (bulkhead, breaker and breaker[1]) if spec])
@@ -209,7 +217,12 @@ class SharedGates:
         if refused is not None:
             return refused, self._local
         costs = (cost,) * len(gates.limits)
-        answer = await self._guard.aask(lambda: self.store.aadmit_request(gates, key, costs))
+        if self.coalescer is None:
+            answer = await self._guard.aask(lambda: self.store.aadmit_request(gates, key, costs))
+        else:
+            answer = await self.coalescer.ask((gates, key, costs))
+            if isinstance(answer, Degraded):
+                self._guard.count()  # one degraded decision per request, as aask counts
         if not isinstance(answer, Degraded):
             self.refusals.remember(gates, key, cost, answer)
             return answer, self.store
@@ -219,6 +232,18 @@ class SharedGates:
         if mode == "allow":
             return Admission(None, 0.0, ()), self._local
         return Admission("bulkhead", 1.0, ()), self._local
+
+    async def _admit_many(self, requests: list[Request]) -> list[Admission | Degraded]:
+        guard = self._guard
+        if guard.usable():
+            try:
+                answers = await self.store.aadmit_requests(requests)
+            except (StoreUnavailableError, OSError) as exc:
+                guard.failed(exc)  # every member's answer is lost: the store cancels them
+            else:
+                guard.answered()
+                return list(answers)
+        return [DEGRADED] * len(requests)
 
     async def _send(self, items: list[Settlement]) -> None:
         try:

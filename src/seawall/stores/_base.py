@@ -32,6 +32,7 @@ __all__ = [
     "Hold",
     "LimiterSpec",
     "PolicyStatus",
+    "Request",
     "Reservation",
     "Settlement",
     "Store",
@@ -197,6 +198,10 @@ class Settlement:
     duration: float = 0.0
 
 
+Request = tuple[Gates, str | None, Sequence[int] | None]
+"""One request to admit: its gates, its client key and its costs (see ``admit_requests``)."""
+
+
 def group_gates(
     group: str,
     limits: Sequence[LimiterSpec] = (),
@@ -348,6 +353,18 @@ class Store(abc.ABC):
         self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
     ) -> Admission:
         """:meth:`admit_request` for tasks."""
+
+    def admit_requests(self, requests: Sequence[Request]) -> list[Admission]:
+        """Admit each of ``requests`` (gates, key, costs), in order, as :meth:`admit_request`.
+
+        Here one operation per request (the first failure propagates); the Redis store
+        decides the whole list in one script call, exactly as it would one after another.
+        """
+        return [self.admit_request(gates, key, costs) for gates, key, costs in requests]
+
+    async def aadmit_requests(self, requests: Sequence[Request]) -> list[Admission]:
+        """:meth:`admit_requests` for tasks."""
+        return [await self.aadmit_request(gates, key, costs) for gates, key, costs in requests]
 
     def settle_requests(self, gates: Gates, items: Sequence[Settlement]) -> list[Transition | None]:
         """Give back every item's slot and record its breaker outcome; each one's transition.

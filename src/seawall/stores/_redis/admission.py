@@ -1,10 +1,11 @@
 """The Redis store's admission of one request: the ``admit`` script's arguments and reply.
 
-One ``EVALSHA`` decides every gate (see ``lua/admit.lua``). The request's holder id is the
-same for all of them: the receipt of its tokens in each bucket, the field of its lease, the
-receipt of its half-open probe. When the answer is lost, the store hands that id, and the
-lost ids the call carried, back to each gate's book of lost answers, so the next round trip
-on each gate cancels whatever the late script may still grant.
+One ``EVALSHA`` decides every gate (see ``lua/admit.lua``); concurrent admissions of one
+process share one (``lua/admit_many.lua``: :func:`pack` and :func:`split`). The request's
+holder id is the same for all its gates: the receipt of its tokens in each bucket, the field
+of its lease, the receipt of its half-open probe. When the answer is lost, the store hands
+that id, and the lost ids the call carried, back to each gate's book of lost answers, so the
+next round trip on each gate cancels whatever the late script may still grant.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .._base import Gates, Reservation
 from . import replies
 from .keys import fmt
 
-__all__ = ["Call", "Reply", "arguments", "parse"]
+__all__ = ["Call", "Reply", "arguments", "pack", "parse", "split"]
 
 
 @dataclass(slots=True)
@@ -119,3 +120,27 @@ def parse(raw: list[str]) -> Reply:
         breaker[8] == "1",
         tuple(limits),
     )
+
+
+def pack(members: Sequence[tuple[Call, list[str]]]) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of the ``admit_many`` script for ``members`` (each: its call, its ARGV)."""
+    keys: list[str] = []
+    head = [str(len(members))]
+    tail: list[str] = []
+    for call, args in members:
+        member_keys = call.keys
+        keys += member_keys
+        head += [str(len(member_keys)), str(len(args))]
+        tail += args
+    return keys, head + tail
+
+
+def split(raw: list[str]) -> list[list[str]]:
+    """The ``admit_many`` reply cut into each member's ``admit`` reply, in order."""
+    found: list[list[str]] = []
+    i = 0
+    while i < len(raw):
+        n = int(raw[i])
+        found.append(raw[i + 1 : i + 1 + n])
+        i += 1 + n
+    return found

@@ -63,6 +63,8 @@ _COMPOSED = {
     ),
     "settle": (("breaker_record", ("_breaker", "breaker_record"), ""),),
 }  # fmt: skip
+# Coalesced admissions: admit.lua itself becomes a function, called once per member.
+_COMPOSED["admit_many"] = (*_COMPOSED["admit"], ("admit_one", ("admit",), ""))
 
 
 def _compose(name: str) -> str:

@@ -45,6 +45,7 @@ from .._base import (
     Hold,
     LimiterSpec,
     PolicyStatus,
+    Request,
     Reservation,
     Settlement,
     Store,
@@ -560,6 +561,52 @@ class RedisStore(Store):
             self._admission_lost(gates, call, exc)
             raise
         return self._admitted(gates, call, raw)
+
+    def _admit_many(
+        self, requests: Sequence[Request]
+    ) -> tuple[list[tuple[Gates, admission.Call]], list[str], list[str]]:
+        members = []
+        packed = []
+        now = self._now()
+        for gates, key, costs in requests:
+            charge = _admit.check_costs(gates, costs)
+            call = self._admission(gates, key)
+            members.append((gates, call))
+            packed.append((call, admission.arguments(call, gates, key, charge, now, _RECEIPT)))
+        keys, args = admission.pack(packed)
+        return members, keys, args
+
+    def _admitted_many(
+        self, members: list[tuple[Gates, admission.Call]], raw: list[str]
+    ) -> list[Admission]:
+        parts = admission.split(raw)
+        return [self._admitted(g, c, r) for (g, c), r in zip(members, parts, strict=True)]
+
+    def admit_requests(self, requests: Sequence[Request]) -> list[Admission]:
+        members, keys, args = self._admit_many(requests)
+        try:
+            raw = run(self._conn(), script("admit_many"), keys, args, self.url)
+        except BaseException as exc:
+            for gates, call in members:
+                self._admission_lost(gates, call, exc)
+            raise
+        return self._admitted_many(members, raw)
+
+    async def aadmit_requests(self, requests: Sequence[Request]) -> list[Admission]:
+        members, keys, args = self._admit_many(requests)
+        try:
+            if self._async.native():
+                raw = await self._async.run(script("admit_many"), keys, args)
+            else:
+                conn = self._conn()
+                raw = await anyio.to_thread.run_sync(
+                    run, conn, script("admit_many"), keys, args, self.url
+                )
+        except BaseException as exc:  # timed out, disconnected or cancelled: answers lost
+            for gates, call in members:
+                self._admission_lost(gates, call, exc)
+            raise
+        return self._admitted_many(members, raw)
 
     def _settle_args(
         self, gates: Gates, items: Sequence[Settlement]
