@@ -62,8 +62,8 @@ class PolicyState(NamedTuple):
 
 
 LimitSpec = str | Limit | Sequence[str | Limit]
-
 _new_tuple = tuple.__new__
+
 
 def parse_limits(name: str, spec: LimitSpec) -> tuple[Limit, ...]:
     """Parse ``spec`` (a limit string, a :class:`Limit`, or a list of them) into limits.
