@@ -8,11 +8,13 @@ waiting line's tickets. See the issue 18 report for the mutants explained as equ
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Any
 
 import pytest
 
 from seawall import Retry, RetryBudget
+from seawall._core import breaker_window
 from seawall._core.breaker import (
     FAILURE,
     NEUTRAL,
@@ -349,3 +351,13 @@ def test_the_shared_record_rule_passes_the_call_duration_on() -> None:
     change = _rules.breaker_record(s, cfg, 2.0, ticket(s, cfg, 0.0), SUCCESS, 2.0)
     assert change is not None
     assert (change.old, change.new) == (CLOSED, OPEN)
+
+
+# -- the breaker's time window -----------------------------------------------------------------
+
+
+def test_a_clock_going_back_folds_the_current_and_later_buckets_into_one() -> None:
+    """Back at bucket 5, buckets 5 and 7 become one bucket 5 holding both counts, added up."""
+    buckets = deque([[3, 1, 0, 0], [5, 2, 1, 0], [7, 4, 2, 1]])
+    breaker_window.expire(buckets, 5, 4)
+    assert buckets == deque([[3, 1, 0, 0], [5, 6, 3, 1]])
