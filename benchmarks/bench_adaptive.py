@@ -53,10 +53,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-WORKERS = 8
-SERVICE = 0.2  # seconds of work per request
-CAPACITY = WORKERS / SERVICE  # 40 requests/s
-VARIANTS = ["none", "fixed-8", "fixed-32", "priority-8", "auto"]
+#: The service's pool: ``--workers`` and ``--service`` (passed to the child in its environment).
+WORKERS = int(os.environ.get("SEAWALL_BENCH_WORKERS", "8"))
+SERVICE = float(os.environ.get("SEAWALL_BENCH_SERVICE", "0.2"))  # seconds of work per request
+
+
+def variants(workers: int) -> list[str]:
+    """No limit, the well-tuned fixed limit, one 4x too high, it with priorities, and auto."""
+    return ["none", f"fixed-{workers}", f"fixed-{4 * workers}", f"priority-{workers}", "auto"]
+
+
 #: A row whose load generator sent its 99th-percentile request later than this is measured
 #: again (up to --tries times): the machine, not the server, shaped it.
 MAX_LAG = 0.1
@@ -103,8 +109,15 @@ def create() -> Any:
 
     async def limit(request: Request) -> Response:
         shedding = middleware.shedding
-        value = None if shedding is None else shedding.bulkhead.limit
-        return JSONResponse({"limit": value})
+        if shedding is None:
+            return JSONResponse({"limit": None})
+        bulkhead = shedding.bulkhead
+        stats = bulkhead.stats
+        # The rule's baseline, for the trace: Gradient2's long_rtt (Vegas: rtt_noload).
+        base = getattr(bulkhead.algorithm, "long_rtt", getattr(bulkhead.algorithm, "rtt_noload", 0))
+        return JSONResponse(
+            {"limit": stats.limit, "in_flight": stats.in_flight, "rtt": stats.rtt, "base": base}
+        )
 
     app.router.routes.append(Route("/limit", limit))
     return middleware
@@ -129,6 +142,8 @@ class Run:
     results: list[tuple[str, int, float]] = field(default_factory=list)  # priority, status, s
     lags: list[float] = field(default_factory=list)  # how late each request was sent
     limits: list[int] = field(default_factory=list)
+    #: (seconds since the measured phase began, limit, in flight, window rtt, baseline rtt)
+    trace: list[tuple[float, int, int, float, float]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         ok = sorted(lat for _, status, lat in self.results if status == 200)
@@ -165,7 +180,7 @@ async def _drive(url: str, run: Run, warmup: float) -> None:
     import httpx
 
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=2000)
-    timeout = httpx.Timeout(2.0)
+    timeout = httpx.Timeout(max(2.0, 4 * run.slo))
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
 
         async def one(priority: str, due: float, record: bool) -> None:
@@ -192,17 +207,23 @@ async def _drive(url: str, run: Run, warmup: float) -> None:
             await asyncio.gather(*tasks)
 
         async def watch_limit(stop: asyncio.Event) -> None:
+            began = time.monotonic()
             while not stop.is_set():
-                value = (await client.get("/limit")).json()["limit"]
-                if value is not None:
-                    run.limits.append(value)
+                seen = (await client.get("/limit")).json()
+                if seen["limit"] is not None:
+                    run.limits.append(seen["limit"])
+                    at = round(time.monotonic() - began, 2)
+                    run.trace.append(
+                        (at, seen["limit"], seen["in_flight"], seen["rtt"], seen["base"])
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.25)
 
-        await phase(CAPACITY / 2, warmup, record=False)
+        capacity = WORKERS / SERVICE
+        await phase(capacity / 2, warmup, record=False)
         stop = asyncio.Event()
         watcher = asyncio.create_task(watch_limit(stop))
-        await phase(CAPACITY * run.load, run.duration, record=True)
+        await phase(capacity * run.load, run.duration, record=True)
         stop.set()
         await watcher
 
@@ -216,6 +237,7 @@ def _free_port() -> int:
 def _serve(variant: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {**os.environ, "SEAWALL_BENCH_VARIANT": variant}
+    env["SEAWALL_BENCH_WORKERS"], env["SEAWALL_BENCH_SERVICE"] = str(WORKERS), str(SERVICE)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent / "src"), env.get("PYTHONPATH", "")])
     process = subprocess.Popen(
         [
@@ -238,7 +260,7 @@ def _serve(variant: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def measure(
-    variant: str, load: float, duration: float, warmup: float, slo: float
+    variant: str, load: float, duration: float, warmup: float, slo: float, trace: bool = False
 ) -> dict[str, Any]:
     """One fresh server, warmed up, then ``load`` x capacity for ``duration`` seconds."""
     process, url = _serve(variant)
@@ -248,21 +270,35 @@ def measure(
     finally:
         process.terminate()
         process.wait(timeout=30)
+    if trace and run.trace:
+        print(f"  trace {variant} {load:g}x: s limit in_flight rtt baseline")
+        for at, limit, in_flight, rtt, base in run.trace[::4]:  # about one line a second
+            print(f"    {at:5.1f} {limit:4d} {in_flight:4d} {rtt:6.3f} {base:6.3f}")
     return run.row()
 
 
 def main() -> None:
+    global WORKERS, SERVICE
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=WORKERS, help="the service's pool size")
+    parser.add_argument("--service", type=float, default=SERVICE, help="seconds per request")
     parser.add_argument("--duration", type=float, default=12.0)
     parser.add_argument("--warmup", type=float, default=12.0)
-    parser.add_argument("--slo", type=float, default=0.5)
+    parser.add_argument("--slo", type=float, help="latency objective (2.5 x --service)")
     parser.add_argument("--loads", type=float, nargs="+", default=[1.0, 2.0, 3.0])
-    parser.add_argument("--only", nargs="+", default=VARIANTS)
+    parser.add_argument("--only", nargs="+", help="variants (all five by default)")
+    parser.add_argument("--trace", action="store_true", help="print the limit over time")
     parser.add_argument("--tries", type=int, default=3, help="runs of a row whose load lagged")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
+    WORKERS, SERVICE = args.workers, args.service
+    if args.slo is None:
+        args.slo = round(2.5 * SERVICE, 3)
+    if args.only is None:
+        args.only = variants(WORKERS)
     print(
-        f"capacity {CAPACITY:g} req/s ({WORKERS} workers x {SERVICE} s), SLO {args.slo} s, "
+        f"capacity {WORKERS / SERVICE:g} req/s ({WORKERS} workers x {SERVICE} s), "
+        f"SLO {args.slo} s, "
         f"{args.warmup:g} s warm-up at 0.5x, {args.duration:g} s measured; load average "
         f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
@@ -276,7 +312,7 @@ def main() -> None:
     for load in args.loads:
         for variant in args.only:
             for attempt in range(1, args.tries + 1):
-                row = measure(variant, load, args.duration, args.warmup, args.slo)
+                row = measure(variant, load, args.duration, args.warmup, args.slo, args.trace)
                 row["tries"] = attempt
                 if row["send_lag_p99"] is not None and row["send_lag_p99"] <= MAX_LAG:
                     break

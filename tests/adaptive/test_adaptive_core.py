@@ -42,46 +42,46 @@ def test_gradient2_app_limited_sample_keeps_the_limit() -> None:
 
 
 def test_gradient2_steady_latency_grows_by_smoothed_queue_size() -> None:
-    """rtt equal to the baseline, half the limit in flight: 20 * 0.8 + (20 + 4) * 0.2 = 20.8."""
+    """rtt equal to the baseline, half the limit in flight: 20 * 0.6 + (20 + 4) * 0.4 = 21.6."""
     rule = Gradient2Limit()
-    assert rule.update(0.5, 10, False) == pytest.approx(20.8, abs=1e-12)
+    assert rule.update(0.5, 10, False) == pytest.approx(21.6, abs=1e-12)
 
 
 def test_gradient2_latency_within_tolerance_still_grows() -> None:
-    """rtt 1.5x the baseline: gradient 1.0, so 20.8 again (tolerance 1.5)."""
+    """rtt 1.2x the baseline: gradient 1.0, so 21.6 again (tolerance 1.2)."""
     rule = Gradient2Limit()
     _warm(rule, 1.0)
     factor = 2.0 / 601
-    long_rtt = 1.0 * (1 - factor) + 1.5 * factor
-    gradient = min(1.0, 1.5 * long_rtt / 1.5)
+    long_rtt = 1.0 * (1 - factor) + 1.2 * factor
+    gradient = min(1.0, 1.2 * long_rtt / 1.2)
     assert gradient == 1.0
-    assert rule.update(1.5, 20, False) == pytest.approx(20.8, abs=1e-12)
+    assert rule.update(1.2, 20, False) == pytest.approx(21.6, abs=1e-12)
 
 
 def test_gradient2_latency_rise_shrinks_by_the_gradient() -> None:
-    """rtt 2x the baseline: gradient 1.5 * long / 2.0 (~0.75), candidate limit * g + 4."""
+    """rtt 2x the baseline: gradient 1.2 * long / 2.0 (~0.6), candidate limit * g + 4."""
     rule = Gradient2Limit()
     _warm(rule, 1.0)
     factor = 2.0 / 601
     long_rtt = 1.0 * (1 - factor) + 2.0 * factor
-    gradient = 1.5 * long_rtt / 2.0
-    expected = 20 * 0.8 + (20 * gradient + 4) * 0.2
+    gradient = 1.2 * long_rtt / 2.0
+    expected = 20 * 0.6 + (20 * gradient + 4) * 0.4
     assert rule.update(2.0, 20, False) == pytest.approx(expected, abs=1e-12)
-    assert expected == pytest.approx(19.81, abs=1e-3)
+    assert expected == pytest.approx(18.416, abs=1e-3)
 
 
 def test_gradient2_gradient_is_floored_at_one_half() -> None:
-    """rtt 4x the baseline (gradient ~0.38) is cut at 0.5: 20 * 0.8 + (10 + 4) * 0.2 = 18.8."""
+    """rtt 4x the baseline (gradient ~0.3) is cut at 0.5: 20 * 0.6 + (10 + 4) * 0.4 = 17.6."""
     rule = Gradient2Limit()
     _warm(rule, 1.0)
-    assert rule.update(4.0, 20, False) == pytest.approx(18.8, abs=1e-12)
+    assert rule.update(4.0, 20, False) == pytest.approx(17.6, abs=1e-12)
 
 
 def test_gradient2_drop_takes_the_floor_gradient_and_is_not_averaged() -> None:
-    """A drop gives 18.8 from 20 whatever its rtt, and leaves the long average at 1.0."""
+    """A drop gives 17.6 from 20 whatever its rtt, and leaves the long average at 1.0."""
     rule = Gradient2Limit()
     _warm(rule, 1.0)
-    assert rule.update(0.001, 20, True) == pytest.approx(18.8, abs=1e-12)
+    assert rule.update(0.001, 20, True) == pytest.approx(17.6, abs=1e-12)
     assert rule.long_rtt == 1.0
 
 
