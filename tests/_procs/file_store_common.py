@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from seawall._core.breaker import BreakerConfig
-from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec
+from seawall.stores._base import BreakerSpec, BulkheadSpec, LimiterSpec, group_gates
 
 LIMITER = LimiterSpec("api", 0.5, 2.0)
 KEYED = LimiterSpec("per-client", 0.5, 2.0, keyed=True)
@@ -34,3 +34,11 @@ MP_LIMITER = LimiterSpec("shared", 1 / 50, 10.0)
 """50 per second, burst 10: the limiter eight processes share."""
 MP_POOL = BulkheadSpec("shared-pool", 3)
 SOLO = BulkheadSpec("solo", 1)
+
+ADMIT_GATES = group_gates(
+    "kept",
+    [LimiterSpec("kept-limit", 360.0, 10.0, keyed=True)],
+    BulkheadSpec("kept-pool", 1),
+    breaker("kept-breaker"),
+)
+"""One request's gates: 10 per hour per client (no refill in a test), one slot, a breaker."""

@@ -38,6 +38,8 @@ class Files:
         self._tables: dict[str, LimiterTable] = {}
         self._breakers: dict[str, BreakerFile] = {}
         self._bulkheads: dict[str, BulkheadSlots] = {}
+        self.generation = 0
+        """Bumped when the descriptors are dropped (close, fork): what used them is stale."""
 
     # -- files --------------------------------------------------------------------------------
 
@@ -121,6 +123,7 @@ class Files:
             breakers, self._breakers = self._breakers, {}
             bulkheads, self._bulkheads = self._bulkheads, {}
             dir_fd, self._dir_fd = self._dir_fd, -1
+            self.generation += 1
         for t in tables.values():
             t.lock.close()
             os.close(t.fd)
@@ -144,6 +147,7 @@ class Files:
         parent thread held at the fork may be held still, so nothing here waits for them.
         """
         self._mutex = threading.RLock()
+        self.generation += 1
         handles = [t.lock for t in self._tables.values()]
         handles += [f.lock for f in self._breakers.values()]
         fds = [t.fd for t in self._tables.values()] + [f.fd for f in self._breakers.values()]

@@ -79,6 +79,10 @@ class FileStore(Store):
         self.timeout = check_number("timeout", timeout, inclusive=True)
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._files = Files(self.path)
+        # The latest admission's open records and lock order, for the Gates object it was
+        # built for (the middleware passes the same one each request) and the descriptors'
+        # generation (a close or a fork makes it stale).
+        self._admission: tuple[Gates, int, _file_admit.Records, list[LockFile]] | None = None
 
     def __repr__(self) -> str:
         return f"FileStore({self.path!r}, timeout={self.timeout!r})"
@@ -224,7 +228,19 @@ class FileStore(Store):
 
     # -- one request's admission -----------------------------------------------------------------
 
-    def _records(self, gates: Gates) -> _file_admit.Records:
+    def _records(self, gates: Gates) -> tuple[_file_admit.Records, list[LockFile]]:
+        kept = self._admission
+        generation = self._files.generation
+        if kept is not None and kept[0] is gates and kept[1] == generation:
+            slots = kept[2].slots
+            if slots is None or slots.described:
+                return kept[2], kept[3]
+        records = self._open_records(gates)
+        locks = _file_admit.locks_of(records)
+        self._admission = (gates, generation, records, locks)
+        return records, locks
+
+    def _open_records(self, gates: Gates) -> _file_admit.Records:
         tables = [self._files.table(self._files.base("lim", s.name)) for s in gates.limits]
         slots = None if gates.bulkhead is None else self._slots(gates.bulkhead)
         breaker = gates.breaker
@@ -237,11 +253,11 @@ class FileStore(Store):
         self, gates: Gates, key: str | None, costs: Sequence[int] | None = None
     ) -> Admission:
         charge = _admit.check_costs(gates, costs)
-        records = self._records(gates)
+        records, locks = self._records(gates)
         deadline = self._clock.monotonic() + self.timeout
         held: list[tuple[LockFile, int]] = []
         try:
-            for lock in _file_admit.locks_of(records):
+            for lock in locks:
                 left = max(0.0, deadline - self._clock.monotonic())
                 held.append((lock, lock.acquire(self._clock, left)))
             return _file_admit.decide_locked(self._clock, gates, key, charge, records)
@@ -262,11 +278,11 @@ class FileStore(Store):
             )
             if not b.described:
                 await self._alocked(b.lock, b.describe, bulkhead.max_concurrent, bulkhead.name)
-        records = self._records(gates)
+        records, locks = self._records(gates)
         deadline = self._clock.monotonic() + self.timeout
         held: list[tuple[LockFile, int]] = []
         try:
-            for lock in _file_admit.locks_of(records):
+            for lock in locks:
                 left = max(0.0, deadline - self._clock.monotonic())
                 held.append((lock, await lock.aacquire(self._clock, left)))
             return _file_admit.decide_locked(self._clock, gates, key, charge, records)

@@ -10,6 +10,11 @@ A new key takes a free slot, a slot whose bucket is full again (indistinguishabl
 ``bucket_ttl == 0``), or a slot found unreadable (with the safe reset). When every slot of the
 group carries quota, the new key is refused until the soonest of them is full again: the
 limiter fails closed rather than hand anyone a fresh bucket.
+
+A table remembers the slots it wrote last (at most :data:`KEPT_KEYS` keys: offset, bytes and
+bucket): when a key's slot still holds exactly those bytes (one 128-byte ``pread`` under the
+lock, every time), they are that key's record and the group search and decode are skipped.
+Any other bytes (another process's write, a corrupt slot, a wipe) take the full path.
 """
 
 from __future__ import annotations
@@ -36,13 +41,23 @@ from .records import (
     encode_table,
 )
 
-__all__ = ["GROUP_SLOTS", "HEADER_PAGE", "KEYED_GROUPS", "Found", "LimiterTable", "key_digest"]
+__all__ = [
+    "GROUP_SLOTS",
+    "HEADER_PAGE",
+    "KEPT_KEYS",
+    "KEYED_GROUPS",
+    "Found",
+    "LimiterTable",
+    "key_digest",
+]
 
 HEADER_PAGE = 4096
 GROUP_SLOTS = 32
 KEYED_GROUPS = 2048
 """65,536 slots per keyed limiter (8 MiB sparse); about 10,000 busy keys fit with room."""
 GROUP_BYTES = GROUP_SLOTS * SLOT_SIZE
+KEPT_KEYS = 1024
+"""Keys whose last written slot a table remembers (forgotten all at once when full)."""
 _FREE = bytes(SLOT_SIZE)
 
 OnBad = Callable[[str, bytes, str], None]
@@ -80,6 +95,10 @@ class LimiterTable:
         self.data_name = data_name
         self._on_bad = on_bad
         self.header: TableHeader | None = None
+        # key -> (offset, slot bytes written, full_at, last_now, blocked_until); valid only
+        # for the header it was written under (a new header may place keys elsewhere).
+        self._kept: dict[str | None, tuple[int, bytes, float, float, float]] = {}
+        self._kept_for: TableHeader | None = None
 
     def ensure(self, spec: LimiterSpec) -> TableHeader:
         """Read (or write) the header page; keep it in step with ``spec``."""
@@ -113,6 +132,16 @@ class LimiterTable:
     def load(self, spec: LimiterSpec, key: str | None, now: float) -> Found | float:
         """Where ``key``'s bucket is and its state, or the wait until its group has room."""
         h = self.ensure(spec)
+        if self._kept_for is not h:
+            self._kept.clear()
+            self._kept_for = h
+        kept = self._kept.get(key)
+        if kept is not None:
+            offset, record, full_at, last_now, blocked_until = kept
+            if os.pread(self.fd, SLOT_SIZE, offset) == record:
+                b = Bucket(spec.interval, spec.burst)
+                b.full_at, b.last_now, b.blocked_until = full_at, last_now, blocked_until
+                return Found(offset, b, True)
         digest = key_digest(key)
         base = HEADER_PAGE + (int.from_bytes(digest[:8], "little") % h.groups) * GROUP_BYTES
         group = os.pread(self.fd, GROUP_BYTES, base).ljust(GROUP_BYTES, b"\0")
@@ -177,7 +206,13 @@ class LimiterTable:
     def save(self, offset: int, key: str | None, b: Bucket) -> None:
         """Write ``key``'s bucket into its slot (one ``pwrite``)."""
         slot = KeySlot(key_digest(key), b.full_at, b.last_now, b.blocked_until, key or "")
-        os.pwrite(self.fd, encode_slot(slot), offset)
+        record = encode_slot(slot)
+        kept = self._kept
+        kept.pop(key, None)
+        if os.pwrite(self.fd, record, offset) == SLOT_SIZE and self._kept_for is self.header:
+            if len(kept) >= KEPT_KEYS:
+                kept.clear()
+            kept[key] = (offset, record, b.full_at, b.last_now, b.blocked_until)
 
     def read_header(self) -> TableHeader | None:
         """The header page as stored, or None if it is empty or unreadable (for status)."""
@@ -209,6 +244,7 @@ class LimiterTable:
     def wipe(self) -> int:
         """Free every slot, keeping the header page; return how many keys were dropped."""
         dropped = len(self.entries())
+        self._kept.clear()
         size = os.fstat(self.fd).st_size
         os.ftruncate(self.fd, HEADER_PAGE)
         os.ftruncate(self.fd, size)
