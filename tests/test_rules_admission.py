@@ -199,6 +199,16 @@ def test_a_request_every_gate_admits_is_charged_and_holds_its_slot_and_ticket() 
     )
 
 
+def test_an_admitted_probe_carries_the_breakers_state_change() -> None:
+    """The breaker turning half-open to admit the request's probe is in the admission."""
+    g = _Gates(breaker=(4, 1))
+    g.transition = Transition(
+        CircuitState.OPEN, CircuitState.HALF_OPEN, "reset_timeout_elapsed", 3.0
+    )
+    answer = _admit.decide([half()], 3.0, [1], g.take_slot, g.give_back, g.admit_breaker)
+    assert (answer.refused_by, answer.ticket, answer.transition) == (None, (4, 1), g.transition)
+
+
 def test_a_limit_refusal_asks_no_other_gate_and_answers_the_longest_wait() -> None:
     """Waits of 0.5 s and 1 s: refused by "limit" for 1 s, no slot taken, nothing charged."""
     b1, b2 = half(), thirds(4.0)
