@@ -361,12 +361,14 @@ class RetryRun:
         self.attempts += 1
         return wait
 
-    async def _aafter_exception(self, exc: Exception) -> float | None:
+    async def aafter_exception(self, exc: Exception) -> float | None:
+        """:meth:`after_exception` that asks a budget kept in a store without blocking."""
         if not self._policy.retries_exception(exc):
             return None
         return await self._anext(self._policy.hint_for(exc))
 
-    async def _aafter_result(self, result: object) -> float | None:
+    async def aafter_result(self, result: object) -> float | None:
+        """:meth:`after_result` that asks a budget kept in a store without blocking."""
         if not self._policy.retries_result(result):
             return None
         return await self._anext(self._policy.hint_for(result))
@@ -413,11 +415,11 @@ class RetryRun:
             try:
                 result = await attempt()
             except Exception as exc:
-                wait = await self._aafter_exception(exc)
+                wait = await self.aafter_exception(exc)
                 if wait is None:
                     raise
             else:
-                wait = await self._aafter_result(result)
+                wait = await self.aafter_result(result)
                 if wait is None:
                     return result
                 if discard is not None:

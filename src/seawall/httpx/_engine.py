@@ -274,14 +274,15 @@ class Engine:
                     if retry is None:
                         raise
                     run = run or retry.start(deadline_at=deadline_at)
-                    wait = run.after_exception(exc)
+                    # The a-forms: a budget kept in a store is asked without blocking the loop.
+                    wait = await run.aafter_exception(exc)
                     if wait is None:
                         raise
                 else:
                     if retry is None or response.status_code not in self.retry_statuses:
                         return response
                     run = run or retry.start(deadline_at=deadline_at)
-                    wait = run.after_result(response)
+                    wait = await run.aafter_result(response)
                     if wait is None:
                         return response
                     await response.aclose()
