@@ -305,3 +305,14 @@ async def test_the_cache_holds_at_most_its_size(clock: FakeClock) -> None:
     assert len({id(group) for group in found}) == 1
     assert found[0] is not default
     assert limits.lookup({**http_scope("/r2", "GET"), "app": app}, app, default) is default
+
+
+async def test_one_route_under_two_mounts_has_two_limits(clock: FakeClock) -> None:
+    """One Route object mounted at '/a' and '/b': route_limits on '/a/x' leave '/b/x' alone."""
+    shared = Route("/x", ok)
+    app = Starlette(routes=[Mount("/a", routes=[shared]), Mount("/b", routes=[shared])])
+    app.add_middleware(
+        ResilienceMiddleware, rate_limit="3/minute", route_limits={"/a/x": "1/minute"}, clock=clock
+    )
+    assert await statuses(app, "GET", "/a/x", 2) == [200, 429]
+    assert await statuses(app, "GET", "/b/x", 4) == [200, 200, 200, 429]

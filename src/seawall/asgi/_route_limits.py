@@ -21,7 +21,7 @@ from .._clock import Clock
 from .._log import logger
 from ._dependency import COST_ATTRIBUTE, LIMIT_ATTRIBUTE
 from ._limits import Limit, LimitGroup, LimitSpec, parse_limits
-from ._routes import RouteIndex, endpoint_of, iter_routes
+from ._routes import RouteIndex, endpoint_of
 from ._shared import StoreOptions
 from ._types import ASGIApp, Scope
 
@@ -33,7 +33,9 @@ _DEFAULT: Any = object()  # resolved to the app default (not cached as the defau
 #: Resolutions remembered by (type, method, root_path, path); a full table is emptied.
 CACHE_SIZE = 1024
 CacheKey = tuple[str, str | None, str, str]
-Entry = tuple[int, str | None]  # (id of the route, method or None for every method)
+#: (id of the route, its full template, method or None for every method): one route object
+#: mounted under two prefixes is two routes with two limits.
+Entry = tuple[int, str, str | None]
 
 
 def _split(template: str) -> tuple[str | None, str]:
@@ -91,10 +93,10 @@ class RouteLimits:
         resolved = self._index.resolve(scope)
         if resolved is None:
             return _DEFAULT
-        route_id = id(resolved.route)
-        group = table.get((route_id, scope.get("method")), _MISSING)
+        route_id, template = id(resolved.route), resolved.template
+        group = table.get((route_id, template, scope.get("method")), _MISSING)
         if group is _MISSING:
-            group = table.get((route_id, None), _DEFAULT)
+            group = table.get((route_id, template, None), _DEFAULT)
         return group
 
     def groups(self) -> list[LimitGroup]:
@@ -115,27 +117,33 @@ class RouteLimits:
         owner = scope.get("app") or app
         routes = getattr(owner, "routes", None)
         table: dict[Entry, LimitGroup | None] = {}
-        self._table = table
         if not isinstance(routes, Sequence):
+            self._table = table
             if self._specs:
                 logger.warning("seawall: route_limits ignored: the app exposes no routes")
             return table
-        self._index = RouteIndex(routes)
-        # Requests repeat their paths: when the routes match on the path alone, remember
-        # each path's answer, so a hit costs one dict lookup.
-        self._cache = {} if self._index.path_only else None
+        # Raises ConfigError for routes it cannot read; the table stays unbuilt, so every
+        # request fails the same way rather than running without its route's limit.
+        index = RouteIndex(routes)
+        leaves = list(index.leaves())
         unused = set(self._specs)
-        for template, route in iter_routes(routes):
+        for template, route in leaves:
             endpoint = endpoint_of(route)
             if endpoint is not None and hasattr(endpoint, LIMIT_ATTRIBUTE):
                 limits = getattr(endpoint, LIMIT_ATTRIBUTE)
                 cost = getattr(endpoint, COST_ATTRIBUTE, 1)  # @limit(..., cost=)
-                table[(id(route), None)] = self._group(limits, template, cost)
+                table[(id(route), template, None)] = self._group(limits, template, cost)
             for method, path in self._specs:
                 if path == template:
                     where = f"{method} {template}" if method else template
-                    table[(id(route), method)] = self._group(self._specs[(method, path)], where)
+                    spec = self._specs[(method, path)]
+                    table[(id(route), template, method)] = self._group(spec, where)
                     unused.discard((method, path))
+        self._index = index
+        # Requests repeat their paths: when the routes match on the path alone, remember
+        # each path's answer, so a hit costs one dict lookup.
+        self._cache = {} if index.path_only else None
+        self._table = table
         for method, path in sorted(unused, key=str):
             logger.warning(
                 "seawall: route_limits key %r matches no route", f"{method or ''} {path}"

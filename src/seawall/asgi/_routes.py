@@ -15,6 +15,7 @@ are the only candidates, asked in router order. So the cost of finding a route d
 many routes share the request's leading segments, not on how many routes the app has.
 A route whose matching the index cannot read (``Host``, a custom ``BaseRoute``, a route with
 a parameter in its first segment) is a candidate for every path, which keeps it exact.
+The routers FastAPI's ``include_router`` keeps whole are opened in place first (``_included``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from typing import Any
 from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 
+from ._included import effective_matcher, expand, matcher_of
 from ._types import Scope
 
-__all__ = ["ResolvedRoute", "RouteIndex", "endpoint_of", "iter_routes"]
+__all__ = ["ResolvedRoute", "RouteIndex", "endpoint_of"]
 
 Candidate = tuple[int, BaseRoute]  # (position in its router, route): sorts by position only
 
@@ -51,7 +53,8 @@ def _children(route: BaseRoute) -> Sequence[BaseRoute] | None:
 
 
 def _prefix(route: BaseRoute) -> str:
-    return str(getattr(route, "path", ""))
+    path = getattr(route, "path", None)  # a Host has none (a FastAPI RouteContext says None)
+    return path if isinstance(path, str) else ""
 
 
 def _path_matchers() -> frozenset[Callable[..., Any]]:
@@ -65,12 +68,16 @@ def _path_matchers() -> frozenset[Callable[..., Any]]:
         matches = getattr(getattr(fastapi, name, None), "matches", None)
         if matches is not None:
             known.add(matches)
+    # An APIRoute of an included router matches on its prefixed path and methods (_included).
+    included = effective_matcher()
+    if included is not None:
+        known.add(included)
     return frozenset(known)
 
 
 def fixed_segments(route: BaseRoute, known: frozenset[Callable[..., Any]]) -> list[str]:
     """The path segments every path this route matches starts with ([]: any path)."""
-    if type(route).matches not in known:
+    if matcher_of(route) not in known:
         return []
     template = _prefix(route)  # a Mount's prefix: what follows it is never fixed
     literal = template.split("{", 1)[0]
@@ -96,6 +103,7 @@ class RouteIndex:
     __slots__ = ("_all", "_mounts", "_root", "path_only")
 
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        routes = expand(routes)
         known = _path_matchers()
         #: Whether every route, mounts' included, matches on the method, path and root_path
         #: alone (no Host, no custom matches()): then a resolution may be cached by those.
@@ -152,37 +160,46 @@ class RouteIndex:
         self, candidate: Candidate, scope: Scope, child_scope: Mapping[str, Any], prefix: str
     ) -> ResolvedRoute | None:
         position, route = candidate
-        children = _children(route)
-        if children is None:
+        index = self._mount(position)
+        if index is None:
             return ResolvedRoute(route, prefix + _prefix(route))
+        return index.resolve({**scope, **child_scope}, prefix + _prefix(route))
+
+    def _mount(self, position: int) -> RouteIndex | None:
         index = self._mounts.get(position)
         if index is None:
+            children = _children(self._all[position][1])
+            if children is None:
+                return None
             index = self._mounts[position] = RouteIndex(children)
-        return index.resolve({**scope, **child_scope}, prefix + _prefix(route))
+        return index
+
+    def leaves(self, prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
+        """Every leaf route with its full path template, depth first, in router order.
+
+        These are the very objects :meth:`resolve` returns (FastAPI's included routes are
+        opened once per index), so a table keyed by them finds what ``resolve`` finds.
+        """
+        for position, route in self._all:
+            index = self._mount(position)
+            if index is None:
+                yield prefix + _prefix(route), route
+            else:
+                yield from index.leaves(prefix + _prefix(route))
 
 
 def _path_only(routes: Sequence[BaseRoute], known: frozenset[Callable[..., Any]]) -> bool:
     for route in routes:
-        if type(route).matches not in known:
+        if matcher_of(route) not in known:
             return False
         children = _children(route)
-        if children is not None and not _path_only(children, known):
+        if children is not None and not _path_only(expand(children), known):
             return False
     return True
 
 
 def _position(candidate: Candidate) -> int:
     return candidate[0]
-
-
-def iter_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, BaseRoute]]:
-    """Every leaf route with its full path template, depth first, in router order."""
-    for route in routes:
-        children = _children(route)
-        if children is None:
-            yield prefix + _prefix(route), route
-        else:
-            yield from iter_routes(children, prefix + _prefix(route))
 
 
 def endpoint_of(route: BaseRoute) -> Callable[..., Any] | None:
