@@ -16,6 +16,7 @@ import pytest
 
 from _paths import PROCS
 from _procs.file_store_common import ADMIT_GATES, breaker
+from seawall._core.breaker import FAILURE
 from seawall.stores._base import LimiterSpec, Settlement, group_gates
 from seawall.stores._file.store import FileStore
 from seawall.testing import FakeClock
@@ -26,9 +27,14 @@ CHILD = str(PROCS / "file_admit_child.py")
 
 
 @pytest.fixture
-def pair(tmp_path: Path) -> tuple[FileStore, FileStore]:
+def clock() -> FakeClock:
+    """A fake clock at a plausible wall time."""
+    return FakeClock(wall=1_700_000_000.0)
+
+
+@pytest.fixture
+def pair(tmp_path: Path, clock: FakeClock) -> tuple[FileStore, FileStore]:
     """Two stores on one directory and one fake clock: two processes' views of the state."""
-    clock = FakeClock(wall=1_700_000_000.0)
     return FileStore(tmp_path, clock=clock), FileStore(tmp_path, clock=clock)
 
 
@@ -55,12 +61,24 @@ def test_a_breaker_opened_by_another_store_refuses_here(
     assert _refusals(a, 1) == ["breaker"]
 
 
+def test_a_half_open_probe_taken_here_is_seen_by_another_store(
+    pair: tuple[FileStore, FileStore], clock: FakeClock
+) -> None:
+    """After the open period, one store's probe is the only one: the other store is refused."""
+    a, b = pair
+    for key in ("x", "y"):  # two failures trip it
+        ticket = a.admit_request(GATES, key).ticket
+        a.settle_requests(GATES, [Settlement(None, ticket, FAILURE)])
+    clock.advance(10.0)  # the breaker's reset_timeout
+    assert [s.admit_request(GATES, "k").refused_by for s in (a, b)] == [None, "breaker"]
+
+
 def test_an_outcome_recorded_by_another_store_counts(pair: tuple[FileStore, FileStore]) -> None:
     """Failures recorded by two stores add up: two of them trip the shared breaker."""
     a, b = pair
     first, second = a.admit_request(GATES, "k"), b.admit_request(GATES, "k")
-    a.settle_requests(GATES, [Settlement(None, first.ticket, 1)])
-    transitions = b.settle_requests(GATES, [Settlement(None, second.ticket, 1)])
+    a.settle_requests(GATES, [Settlement(None, first.ticket, FAILURE)])
+    transitions = b.settle_requests(GATES, [Settlement(None, second.ticket, FAILURE)])
     assert transitions[0] is not None
     assert _refusals(a, 1) == ["breaker"]
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..._clock import Clock
-from ..._core.breaker import Ticket, Transition
+from ..._core.breaker import CircuitState, Ticket, Transition
 from .. import _admit, _rules
 from .._base import Admission, Gates, Hold, Reservation
 from .breaker import BreakerFile
@@ -60,6 +60,13 @@ def decide_locked(
         assert breaker_file is not None
         assert gates.breaker is not None
         state, stored_now = breaker_file.load(now)
+        if state.state is CircuitState.CLOSED and now >= stored_now:
+            # A closed admission changes nothing but the last wall time seen, which only
+            # moves the stamps of an open or half-open breaker when the clock goes back (a
+            # trip writes it anew): so nothing is written, and the record stays as it was.
+            answer = _rules.breaker_admit(state, gates.breaker.config, now)
+            breaker_file.unchanged()
+            return answer
         last_now = _rules.rebase_breaker(state, stored_now, now)
         answer = _rules.breaker_admit(state, gates.breaker.config, now)
         breaker_file.save(state, last_now, gates.breaker.config.reset_timeout, gates.breaker.name)

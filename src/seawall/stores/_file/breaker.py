@@ -21,6 +21,7 @@ from .table import OnBad
 
 __all__ = ["BreakerFile"]
 
+_Kept = tuple[bytes, BreakerState, float, float, str]
 _FIRST_READ = 4096
 _WHOLE_NAME = 1000
 """Names this long or shorter are stored whole (4 bytes a character at most, 4000 kept)."""
@@ -38,7 +39,8 @@ class BreakerFile:
         self.name = ""
         self.was_empty = True
         """Whether the latest :meth:`load` found no record (a fresh breaker)."""
-        self._kept: tuple[bytes, BreakerState, float, float, str] | None = None
+        self._kept: _Kept | None = None
+        self._loaded: _Kept | None = None  # what the latest load read, for unchanged()
 
     def _read(self) -> bytes:
         data = os.pread(self.fd, _FIRST_READ, 0)
@@ -50,12 +52,13 @@ class BreakerFile:
 
     def load(self, now: float) -> tuple[BreakerState, float]:
         """``(state, last wall time seen)``; a fresh closed breaker if empty or unreadable."""
-        kept, self._kept = self._kept, None
+        kept, self._kept, self._loaded = self._kept, None, None
         if kept is not None:
             record, state, last_now, reset_timeout, name = kept
             if os.pread(self.fd, len(record), 0) == record:
                 self.was_empty = False
                 self.reset_timeout, self.name = reset_timeout, name
+                self._loaded = kept
                 return state, last_now
         data = self._read()
         try:
@@ -70,7 +73,14 @@ class BreakerFile:
         if found is None:
             return BreakerState(), now
         self.reset_timeout, self.name = found.reset_timeout, found.name
+        if len(found.name) <= _WHOLE_NAME:
+            record = data[: FRAME.size + FRAME.unpack_from(data)[3]]
+            self._loaded = (record, found.state, found.last_now, found.reset_timeout, found.name)
         return found.state, found.last_now
+
+    def unchanged(self) -> None:
+        """The state from the latest :meth:`load` was not changed: keep it instead of a save."""
+        self._kept, self._loaded = self._loaded, None
 
     def save(self, s: BreakerState, last_now: float, reset_timeout: float, name: str) -> None:
         """Rewrite the record in place (one ``pwrite``; stale bytes after it are ignored)."""
