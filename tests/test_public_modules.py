@@ -32,6 +32,8 @@ PINNED: dict[str, list[str]] = {
     ],
     "seawall.config": [
         "CONFIG_VAR",
+        "AdaptiveBulkheadKwargs",
+        "AdaptiveSettings",
         "BulkheadKwargs",
         "BulkheadSettings",
         "CircuitBreakerKwargs",

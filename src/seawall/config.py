@@ -27,12 +27,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypedDict, Unpack
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ._config.load import CONFIG_VAR, env_name, load
 from ._config.schema import closest, shown
 from ._config.settings import (
     SECTIONS,
+    AdaptiveSettings,
     BulkheadSettings,
     CircuitBreakerSettings,
     HeartbeatSettings,
@@ -45,8 +46,13 @@ from ._config.settings import (
 )
 from ._errors import ConfigError
 
+if TYPE_CHECKING:
+    from ._core.adaptive import LimitAlgorithm
+
 __all__ = [
     "CONFIG_VAR",
+    "AdaptiveBulkheadKwargs",
+    "AdaptiveSettings",
     "BulkheadKwargs",
     "BulkheadSettings",
     "CircuitBreakerKwargs",
@@ -106,6 +112,16 @@ class BulkheadKwargs(TypedDict, total=False):
     max_queue: int | None
 
 
+class AdaptiveBulkheadKwargs(TypedDict, total=False):
+    """Keyword arguments for :class:`~seawall.AdaptiveBulkhead`."""
+
+    limit: str | LimitAlgorithm
+    window: float
+    window_samples: int
+    sheddable_share: float
+    critical_share: float
+
+
 class RetryKwargs(TypedDict, total=False):
     """Keyword arguments for :class:`~seawall.Retry`."""
 
@@ -152,6 +168,7 @@ class Settings:
     heartbeat: HeartbeatSettings = field(default_factory=HeartbeatSettings)
     watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    adaptive: AdaptiveSettings = field(default_factory=AdaptiveSettings)
     origins: Mapping[str, str] = field(default_factory=_no_origins, compare=False, repr=False)
     """Where each key not left at its default came from: a file path or an env variable."""
     file: str | None = field(default=None, compare=False)
@@ -216,10 +233,33 @@ class Settings:
         return kwargs
 
     def bulkhead_kwargs(self, **overrides: Unpack[BulkheadKwargs]) -> BulkheadKwargs:
-        """``Bulkhead(**settings.bulkhead_kwargs())``."""
+        """``Bulkhead(**settings.bulkhead_kwargs())``; ConfigError if max_concurrent is 'auto'."""
         s = self.bulkhead
-        kwargs = BulkheadKwargs(
-            max_concurrent=s.max_concurrent, max_wait=s.max_wait, max_queue=s.max_queue
+        if s.max_concurrent == "auto" and "max_concurrent" not in overrides:
+            # A Bulkhead has a fixed size: "auto" is for the middleware or an AdaptiveBulkhead.
+            raise ConfigError(
+                f"bulkhead.max_concurrent is 'auto' ({self.origin('bulkhead.max_concurrent')}): "
+                "a Bulkhead needs an int; pass settings.bulkhead.max_concurrent to "
+                "ResilienceMiddleware, or build an AdaptiveBulkhead() (section adaptive)"
+            )
+        size = (
+            s.max_concurrent if isinstance(s.max_concurrent, int) else overrides["max_concurrent"]
+        )
+        kwargs = BulkheadKwargs(max_concurrent=size, max_wait=s.max_wait, max_queue=s.max_queue)
+        kwargs.update(overrides)
+        return kwargs
+
+    def adaptive_bulkhead_kwargs(
+        self, **overrides: Unpack[AdaptiveBulkheadKwargs]
+    ) -> AdaptiveBulkheadKwargs:
+        """``AdaptiveBulkhead(**settings.adaptive_bulkhead_kwargs())``: a fresh rule each call."""
+        s = self.adaptive
+        kwargs = AdaptiveBulkheadKwargs(
+            limit=s.rule(),
+            window=s.window,
+            window_samples=s.window_samples,
+            sheddable_share=s.sheddable_share,
+            critical_share=s.critical_share,
         )
         kwargs.update(overrides)
         return kwargs

@@ -48,7 +48,7 @@ def test_table_ends_with_keys_no_constructor_reads(
     monkeypatch.setenv("SEAWALL_WATCHDOG__TIMEOUT", "4")
     assert main(["config", str(conf)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert (len(lines), lines[-2]) == (32, "")
+    assert (len(lines), lines[-2]) == (43, "")
     assert lines[-1] == (
         "note: no constructor reads bulkhead.max_wait, retry.jitter on its own; pass them with "
         "settings.bulkhead_kwargs(), retry_kwargs() or (keyed_)rate_limiter_kwargs()"
@@ -63,7 +63,7 @@ def test_table_has_no_note_when_every_set_key_is_read(
     monkeypatch.setenv("SEAWALL_CONFIG", "")
     assert main(["config"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert (len(lines), lines[-1].split()) == (30, ["store.degraded", "local", "default"])
+    assert (len(lines), lines[-1].split()) == (41, ["adaptive.smoothing", "0.4", "default"])
 
 
 def test_table_says_which_file_and_variables(
@@ -125,7 +125,7 @@ def test_json_output(
     assert list(document) == ["file", "variables", "settings"]
     assert (document["file"], document["variables"]) == (str(conf), ["SEAWALL_RETRY__JITTER"])
     settings = document["settings"]
-    assert len(settings) == 26
+    assert len(settings) == 37
     assert settings["circuit_breaker.max_failures"] == {"value": 3, "from": str(conf)}
     assert settings["bulkhead.max_wait"] == {"value": "inf", "from": str(conf)}
     assert settings["store.url"] == {"value": "memory://", "from": "default"}

@@ -25,6 +25,7 @@ from .._core.adaptive_window import PRIORITIES, SampleWindow, ceilings
 from .._errors import BulkheadFullError, RejectedError
 from .._events import ACTIVE as _OBSERVED
 from .._events import AdaptiveBulkheadChanged, Rejected, emit
+from ..config import current
 
 __all__ = ["AdaptiveBulkhead", "AdaptiveBulkheadStats", "AdaptivePermit"]
 
@@ -96,6 +97,10 @@ class AdaptiveBulkhead:
     ``window_samples`` calls) before the rule sees them. A ``sheddable`` call is admitted only
     while fewer than ``sheddable_share`` x limit calls are in flight, a ``default`` one below
     the limit, a ``critical`` one below ``critical_share`` x limit (at least limit + 1).
+
+    Options left out (and a rule given by name) take the ``adaptive`` section of
+    :func:`seawall.config.current`: built-in defaults unless a file or ``SEAWALL_ADAPTIVE__*``
+    variables say otherwise.
     """
 
     __slots__ = (
@@ -117,22 +122,28 @@ class AdaptiveBulkhead:
 
     def __init__(
         self,
-        limit: str | LimitAlgorithm = "gradient2",
+        limit: str | LimitAlgorithm | None = None,
         *,
-        window: float = 1.0,
-        window_samples: int = 10,
-        sheddable_share: float = 0.75,
-        critical_share: float = 1.25,
+        window: float | None = None,
+        window_samples: int | None = None,
+        sheddable_share: float | None = None,
+        critical_share: float | None = None,
         name: str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if isinstance(limit, str):
-            make = _ALGORITHMS.get(limit)
-            if make is None:
+        d = current().adaptive
+        window = d.window if window is None else window
+        window_samples = d.window_samples if window_samples is None else window_samples
+        sheddable_share = d.sheddable_share if sheddable_share is None else sheddable_share
+        critical_share = d.critical_share if critical_share is None else critical_share
+        if limit is None:
+            algorithm = d.rule()
+        elif isinstance(limit, str):
+            if limit not in _ALGORITHMS:
                 raise ValueError(
                     f"limit must be one of {sorted(_ALGORITHMS)} or a rule, got {limit!r}"
                 )
-            algorithm = make()
+            algorithm = d.rule(limit)
         elif isinstance(limit, Gradient2Limit | VegasLimit | AIMDLimit):
             algorithm = limit
         else:

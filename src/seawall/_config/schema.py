@@ -58,7 +58,7 @@ class Problem(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """What one key accepts: a kind, an optional lower bound, ``None`` or not."""
+    """What one key accepts: a kind, optional bounds, ``None`` or not, ``"auto"`` or not."""
 
     kind: Kind
     minimum: float | None = None
@@ -67,6 +67,10 @@ class Rule:
     optional: bool = False
     choices: tuple[str, ...] = ()
     help: str = ""
+    maximum: float | None = None
+    """An inclusive upper bound, or None."""
+    auto: bool = False
+    """Whether the word ``"auto"`` is accepted too (an int key whose value may be learned)."""
 
     def describe(self) -> str:
         """The valid range in words, for the documentation table and ``seawall config``."""
@@ -78,7 +82,10 @@ class Rule:
             text = "true or false"
         else:
             bound = f"{'>=' if self.inclusive else '>'} {self.minimum:g}"
+            if self.maximum is not None:
+                bound += f", <= {self.maximum:g}"
             text = f"{self.kind} {bound}" + (", inf allowed" if self.allow_inf else "")
+        text += ", or 'auto'" if self.auto else ""
         return text + (", or null" if self.optional else "")
 
 
@@ -87,9 +94,11 @@ def _setting(default: T, rule: Rule) -> T:
     return field(default=default, metadata={"rule": rule})
 
 
-def integer(default: T, *, minimum: int = 1, optional: bool = False, help: str) -> T:
-    """A field holding an int of at least ``minimum``."""
-    return _setting(default, Rule("int", minimum, optional=optional, help=help))
+def integer(
+    default: T, *, minimum: int = 1, optional: bool = False, auto: bool = False, help: str
+) -> T:
+    """A field holding an int of at least ``minimum`` (or the word ``"auto"`` if ``auto``)."""
+    return _setting(default, Rule("int", minimum, optional=optional, auto=auto, help=help))
 
 
 def number(
@@ -99,10 +108,11 @@ def number(
     inclusive: bool = False,
     allow_inf: bool = False,
     optional: bool = False,
+    maximum: float | None = None,
     help: str,
 ) -> T:
-    """A field holding a finite float above (or at, when ``inclusive``) ``minimum``."""
-    rule = Rule("float", minimum, inclusive, allow_inf, optional, help=help)
+    """A finite float above (or at, when ``inclusive``) ``minimum``, at most ``maximum``."""
+    rule = Rule("float", minimum, inclusive, allow_inf, optional, help=help, maximum=maximum)
     return _setting(default, rule)
 
 
@@ -130,6 +140,8 @@ def check(rule: Rule, value: object) -> object:
         if rule.optional:
             return None
         raise Problem("must be set (null is not allowed here)")
+    if rule.auto and value == "auto":
+        return value
     if rule.kind == "int":
         return _check_int(rule, value)
     if rule.kind == "float":
@@ -146,7 +158,7 @@ def check(rule: Rule, value: object) -> object:
 def _check_int(rule: Rule, value: object) -> int:
     # bool is an int subclass, and 3.0 is not an int: both are typing mistakes in a file.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Problem("must be an int", show_type=True)
+        raise Problem("must be an int" + (" or 'auto'" if rule.auto else ""), show_type=True)
     _check_bound(rule, value)
     return value
 
@@ -167,6 +179,8 @@ def _check_bound(rule: Rule, value: float) -> None:
     low = rule.minimum
     if low is not None and (value < low or (value == low and not rule.inclusive)):
         raise Problem(f"must be {'>=' if rule.inclusive else '>'} {low:g}")
+    if rule.maximum is not None and value > rule.maximum:
+        raise Problem(f"must be <= {rule.maximum:g}")
 
 
 def _check_choice(rule: Rule, value: str) -> str:
@@ -200,9 +214,11 @@ def parse(rule: Rule, text: str) -> object:
     word = text.strip()
     if rule.optional and word.lower() in _NONE_WORDS:
         return None
+    if rule.auto and word == "auto":
+        return word
     if rule.kind == "int":
         if not _INT_TEXT.fullmatch(word):
-            raise Problem("must be an int")
+            raise Problem("must be an int" + (" or 'auto'" if rule.auto else ""))
         return check(rule, int(word))
     if rule.kind == "float":
         try:

@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .._core.adaptive import AIMDLimit, Gradient2Limit, LimitAlgorithm, VegasLimit
 from .._redact import redact_url
 from .schema import Problem, Rule, check, choice, error, flag, integer, number, url
 
 __all__ = [
     "SECTIONS",
+    "AdaptiveSettings",
     "BulkheadSettings",
     "CircuitBreakerSettings",
     "HeartbeatSettings",
@@ -52,6 +54,20 @@ def conflict(section: str, values: Mapping[str, Any]) -> Conflict | None:
                 "window_duration",
                 "window_buckets",
                 f"must be >= 0.001 s per bucket ({buckets!r})",
+            )
+    if section == "adaptive":
+        if values["min_limit"] > values["max_limit"]:
+            return (
+                "min_limit",
+                "max_limit",
+                f"must be <= adaptive.max_limit ({values['max_limit']!r})",
+            )
+        if not values["min_limit"] <= values["initial_limit"] <= values["max_limit"]:
+            bounds = f"({values['min_limit']!r}..{values['max_limit']!r})"
+            return (
+                "initial_limit",
+                "max_limit",
+                f"must be between min_limit and max_limit {bounds}",
             )
     refill = values["default_per"] / values["default_rate"] if section == "rate_limiter" else 1
     if not math.isfinite(refill):
@@ -118,7 +134,9 @@ class BulkheadSettings:
     """``bulkhead``: defaults for :class:`~seawall.Bulkhead`."""
 
     section: ClassVar[str] = "bulkhead"
-    max_concurrent: int = integer(10, help="calls running at once")
+    max_concurrent: int | str = integer(
+        10, auto=True, help="calls running at once; 'auto': learned (section adaptive)"
+    )
     max_wait: float = number(
         0.0, inclusive=True, allow_inf=True, help="seconds a call may wait for a slot"
     )
@@ -128,6 +146,56 @@ class BulkheadSettings:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveSettings:
+    """``adaptive``: defaults for :class:`~seawall.AdaptiveBulkhead` and ``max_concurrent="auto"``.
+
+    The defaults are the constructors' own (a test keeps them in step). ``tolerance``,
+    ``queue_size`` and ``smoothing`` tune Gradient2 only.
+    """
+
+    section: ClassVar[str] = "adaptive"
+    limit: str = choice("gradient2", ("gradient2", "vegas", "aimd"), help="the update rule")
+    initial_limit: int = integer(20, help="the limit before any sample")
+    min_limit: int = integer(1, help="the limit never goes below this")
+    max_limit: int = integer(200, help="the limit never goes above this")
+    window: float = number(1.0, inclusive=True, help="seconds of samples per update")
+    window_samples: int = integer(10, help="samples at least per update")
+    sheddable_share: float = number(
+        0.75, maximum=1.0, help="sheddable calls only below this share of the limit"
+    )
+    critical_share: float = number(
+        1.25, minimum=1.0, inclusive=True, maximum=10.0, help="critical calls up to this share"
+    )
+    tolerance: float = number(
+        1.2, minimum=1.0, inclusive=True, help="gradient2: latency growth before shrinking"
+    )
+    queue_size: int = integer(4, minimum=0, help="gradient2: calls allowed above the estimate")
+    smoothing: float = number(0.4, maximum=1.0, help="gradient2: share of each update applied")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def rule(self, limit: str | None = None) -> LimitAlgorithm:
+        """A fresh update rule (``limit`` or this section's) with these bounds and tuning."""
+        name = self.limit if limit is None else limit
+        initial, low, high = self.initial_limit, self.min_limit, self.max_limit
+        if name == "gradient2":
+            return Gradient2Limit(
+                initial_limit=initial,
+                min_limit=low,
+                max_limit=high,
+                smoothing=self.smoothing,
+                queue_size=self.queue_size,
+                tolerance=self.tolerance,
+            )
+        if name == "vegas":
+            return VegasLimit(initial_limit=initial, min_limit=low, max_limit=high)
+        if name == "aimd":
+            return AIMDLimit(initial_limit=initial, min_limit=low, max_limit=high)
+        raise ValueError(f"limit must be one of ['aimd', 'gradient2', 'vegas'], got {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,5 +283,6 @@ SECTIONS: dict[str, type[Any]] = {
         HeartbeatSettings,
         WatchdogSettings,
         StoreSettings,
+        AdaptiveSettings,
     )
 }
