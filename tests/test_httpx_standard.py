@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx
@@ -349,3 +350,25 @@ async def test_bare_form_holds_a_slot_per_attempt_only(clock: FakeClock) -> None
         assert (await client.get("http://api.test/")).status_code == 200
         clock.advance(1)
     assert upstream.times == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.anyio
+async def test_async_attempt_timeout_cuts_a_streamed_body_to_a_sync_handler(
+    clock: FakeClock,
+) -> None:
+    """A sync MockTransport handler runs without a cancel scope only when the body is in memory."""
+
+    async def body() -> AsyncIterator[bytes]:
+        await anyio.sleep_forever()
+        yield b"never"
+
+    transport = ResilientTransport(
+        httpx.MockTransport(lambda request: httpx.Response(200)),
+        retry=None,
+        attempt_timeout=0.01,
+        clock=clock,
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get("http://api.test/")).status_code == 200
+        with anyio.fail_after(5), pytest.raises(TimeoutTransportError):
+            await client.post("http://api.test/", content=body())

@@ -22,9 +22,12 @@ Theory of operation. Outermost first::
 * The **attempt timeout** is handed to the inner transport as httpx's own ``timeout``
   extension (connect, read, write and pool; never loosened), which ``httpx.HTTPTransport``
   and ``httpx.AsyncHTTPTransport`` enforce on every network wait. Any other async inner
-  transport (``MockTransport``, an ASGI transport...) runs each attempt in an anyio cancel
-  scope on the event loop's clock instead; a sync one cannot be cut (Python cannot cancel a
-  thread), so only transports that read the extension are bounded there.
+  transport (``MockTransport`` with an async handler, an ASGI transport...) runs each
+  attempt in an anyio cancel scope on the event loop's clock instead (about 16 us on
+  asyncio). A ``MockTransport`` with a plain-function handler and an in-memory body never
+  suspends, so a scope could not cut it and it runs without one (:func:`runs_inline`); a
+  sync inner transport cannot be cut either (Python cannot cancel a thread), so only
+  transports that read the extension are bounded there.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 import anyio
 import httpx
 
+from .._callables import is_async_callable
 from .._clock import Clock
 from .._errors import RateLimitExceededError, RejectedError
 from .._pipeline import BreakerLike, BulkheadLike
@@ -105,6 +109,9 @@ class Engine:
         self.hold_back = hold_back
         self.sync_inner = sync_inner
         self.async_inner = async_inner
+        # The async inner transport when it never suspends (see runs_inline), else False;
+        # None until the first async attempt.
+        self._inline_inner: object = None
 
     # -- what a request gets ----------------------------------------------------------------
 
@@ -311,12 +318,17 @@ class Engine:
         if breaker is not None:
             permit = await breaker.aadmit() if origin.shared else breaker.admit()
         inner = self.async_inner()
+        if self._inline_inner is None:
+            self._inline_inner = inner if runs_inline(inner) else False
         try:
             if limit is None:
                 response = await inner.handle_async_request(request)
             elif isinstance(inner, httpx.AsyncHTTPTransport):
                 # httpx's own transport enforces the timeout extension: no cancel scope to pay.
                 _bound_timeouts(request, limit)
+                response = await inner.handle_async_request(request)
+            elif inner is self._inline_inner and isinstance(request.stream, httpx.ByteStream):
+                # Nothing in it can suspend, so a cancel scope could never act: only its cost.
                 response = await inner.handle_async_request(request)
             else:
                 with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
@@ -364,6 +376,16 @@ def _bound_timeouts(request: httpx.Request, limit: float) -> None:
             }
             return
     # Every timeout the client set is already within the limit (the common case).
+
+
+def runs_inline(inner: httpx.AsyncBaseTransport) -> bool:
+    """Whether ``inner`` answers without ever suspending: an ``httpx.MockTransport`` whose
+    handler is a plain function, given a request whose body is already in memory.
+
+    Such an attempt runs to its end in one step of the event loop, like a sync transport:
+    a cancel scope around it could never cut it.
+    """
+    return type(inner) is httpx.MockTransport and not is_async_callable(inner.handler)
 
 
 def _no_token() -> RateLimitExceededError:
