@@ -17,13 +17,15 @@ import pytest
 from _paths import PROCS
 from _procs.file_store_common import ADMIT_GATES, breaker
 from seawall._core.breaker import FAILURE
-from seawall.stores._base import LimiterSpec, Settlement, group_gates
+from seawall.stores._base import LimiterSpec, Settlement, StoreUnavailableError, group_gates
+from seawall.stores._file.files import base_name
 from seawall.stores._file.store import FileStore
 from seawall.testing import FakeClock
 
 LIMIT = LimiterSpec("kept", 360.0, 3.0, keyed=True)  # 3 per 18 minutes: no refill here
 GATES = group_gates("g", [LIMIT], None, breaker("kept-db"))
 CHILD = str(PROCS / "file_admit_child.py")
+LOCKER = str(PROCS / "file_store_child.py")
 
 
 @pytest.fixture
@@ -144,3 +146,35 @@ def test_a_killed_holder_frees_its_admission_slot_at_once(tmp_path: Path) -> Non
             if proc.poll() is None and proc is holder:
                 proc.kill()
             proc.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_an_admission_waits_out_a_held_lock_then_refuses_without_writing(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """While another process holds the breaker's lock, the admission fails after its timeout."""
+    store = FileStore(tmp_path, timeout=0.2, clock=clock)
+    assert _refusals(store, 1) == [None]
+    table = tmp_path / (base_name("lim", LIMIT.name) + ".tab")
+    before = table.read_bytes()
+    lock = tmp_path / (base_name("brk", "kept-db") + ".lock")
+    with subprocess.Popen(
+        [sys.executable, LOCKER, "lock", str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert _say_nothing(child) == "locked"
+        began = clock.monotonic()
+        with pytest.raises(StoreUnavailableError, match="stayed locked"):
+            store.admit_request(GATES, "k")
+        assert clock.monotonic() - began >= 0.2
+        assert table.read_bytes() == before
+        child.communicate(timeout=30)
+    assert _refusals(store, 3) == [None, None, "limit"]
+    store.close()
+
+
+def _say_nothing(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip()

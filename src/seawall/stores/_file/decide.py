@@ -5,7 +5,8 @@ itself, under the lock, so decisions are ordered the way the lock orders them.
 
 Every operation on an existing record writes it back, even a refusal or a view: the record's
 ``last_now`` must be the latest wall time any process read for it, or a later backwards jump
-would be rebased by too little and tokens or open time would be handed out twice. A key with
+would be rebased by too little and tokens or open time would be handed out twice (one
+exception, in ``admit``: a closed breaker's admission, which has no stamp to rebase). A key with
 no record yet is written only when a reservation or block commits (a full bucket equals an
 absent one).
 """
@@ -13,13 +14,13 @@ absent one).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from ..._clock import Clock
 from ..._core.breaker import BreakerConfig, BreakerState, Ticket, Transition
 from .. import _rules
-from .._base import BreakerSpec, BreakerView, LimiterSpec, Reservation
+from .._base import BreakerSpec, BreakerView, LimiterSpec, Reservation, Settlement
 from .breaker import BreakerFile
 from .table import LimiterTable
 
@@ -28,6 +29,7 @@ __all__ = [
     "block",
     "cancel",
     "peek",
+    "record_all",
     "record_rule",
     "reserve",
     "run_breaker",
@@ -138,3 +140,24 @@ def record_rule(
         return _rules.breaker_record(s, cfg, now, ticket, outcome, duration)
 
     return rule
+
+
+def record_all(
+    clock: Clock, f: BreakerFile, spec: BreakerSpec, items: Sequence[Settlement]
+) -> list[Transition | None]:
+    """Record every item's outcome in turn (one read, one write); each one's transition."""
+    now = clock.time()
+    state, stored_now = f.load(now)
+    last_now = _rules.rebase_breaker(state, stored_now, now)
+    cfg = spec.config
+    found: list[Transition | None] = []
+    for item in items:
+        ticket = item.ticket
+        if ticket is None:
+            found.append(None)
+        else:
+            found.append(
+                _rules.breaker_record(state, cfg, now, ticket, item.outcome, item.duration)
+            )
+    f.save(state, last_now, cfg.reset_timeout, spec.name)
+    return found

@@ -36,12 +36,14 @@ from .._base import (
     LimiterSpec,
     PolicyStatus,
     Reservation,
+    Settlement,
     Store,
     StoreUnavailableError,
 )
 from .._rules import breaker_force
 from . import admit as _file_admit
 from . import decide as _decide
+from .breaker import BreakerFile
 from .files import Files
 from .lock import LockFile
 from .slots import BulkheadSlots
@@ -254,12 +256,17 @@ class FileStore(Store):
     ) -> Admission:
         charge = _admit.check_costs(gates, costs)
         records, locks = self._records(gates)
-        deadline = self._clock.monotonic() + self.timeout
+        deadline: float | None = None  # read from the clock only once a lock is found busy
         held: list[tuple[LockFile, int]] = []
         try:
             for lock in locks:
-                left = max(0.0, deadline - self._clock.monotonic())
-                held.append((lock, lock.acquire(self._clock, left)))
+                fd = lock.try_acquire()
+                if fd is None:
+                    if deadline is None:
+                        deadline = self._clock.monotonic() + self.timeout
+                    left = max(0.0, deadline - self._clock.monotonic())
+                    fd = lock.acquire(self._clock, left)
+                held.append((lock, fd))
             return _file_admit.decide_locked(self._clock, gates, key, charge, records)
         except OSError as exc:
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
@@ -279,18 +286,55 @@ class FileStore(Store):
             if not b.described:
                 await self._alocked(b.lock, b.describe, bulkhead.max_concurrent, bulkhead.name)
         records, locks = self._records(gates)
-        deadline = self._clock.monotonic() + self.timeout
+        deadline: float | None = None
         held: list[tuple[LockFile, int]] = []
         try:
             for lock in locks:
-                left = max(0.0, deadline - self._clock.monotonic())
-                held.append((lock, await lock.aacquire(self._clock, left)))
+                fd = lock.try_acquire()
+                if fd is None:
+                    if deadline is None:
+                        deadline = self._clock.monotonic() + self.timeout
+                    left = max(0.0, deadline - self._clock.monotonic())
+                    fd = await lock.aacquire(self._clock, left)
+                held.append((lock, fd))
             return _file_admit.decide_locked(self._clock, gates, key, charge, records)
         except OSError as exc:
             raise StoreUnavailableError(f"file store {self.path}: {exc}") from exc
         finally:
             for lock, fd in reversed(held):
                 lock.release(fd)
+
+    def settle_requests(self, gates: Gates, items: Sequence[Settlement]) -> list[Transition | None]:
+        """Give back every slot, then record every outcome under one lock of the breaker."""
+        for item in items:
+            if item.hold is not None:
+                item.hold.release()
+        breaker = self._settled_breaker(gates, items)
+        if breaker is None:
+            return [None] * len(items)
+        spec, f = breaker
+        return self._locked(f.lock, _decide.record_all, self._clock, f, spec, items)
+
+    async def asettle_requests(
+        self, gates: Gates, items: Sequence[Settlement]
+    ) -> list[Transition | None]:
+        """:meth:`settle_requests` for tasks (waits for the breaker's lock without blocking)."""
+        for item in items:
+            if item.hold is not None:
+                item.hold.release()  # flock(LOCK_UN) never blocks
+        breaker = self._settled_breaker(gates, items)
+        if breaker is None:
+            return [None] * len(items)
+        spec, f = breaker
+        return await self._alocked(f.lock, _decide.record_all, self._clock, f, spec, items)
+
+    def _settled_breaker(
+        self, gates: Gates, items: Sequence[Settlement]
+    ) -> tuple[BreakerSpec, BreakerFile] | None:
+        spec = gates.breaker
+        if spec is None or all(item.ticket is None for item in items):
+            return None
+        return spec, self._files.breaker(self._files.base("brk", spec.name))
 
     # -- administration -----------------------------------------------------------------------
 
