@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from seawall import Retry, RetryBudget
+from seawall._core import breaker as breaker_core
 from seawall._core import breaker_window
 from seawall._core.breaker import (
     FAILURE,
@@ -361,3 +362,74 @@ def test_a_clock_going_back_folds_the_current_and_later_buckets_into_one() -> No
     buckets = deque([[3, 1, 0, 0], [5, 2, 1, 0], [7, 4, 2, 1]])
     breaker_window.expire(buckets, 5, 4)
     assert buckets == deque([[3, 1, 0, 0], [5, 6, 3, 1]])
+
+
+# -- the breaker core: found by mutmut once _core/breaker.py joined the run -------------------
+
+
+def test_a_fresh_breaker_shares_ticket_0_0_and_never_opened() -> None:
+    """A new state is closed with the lock-free shared ticket (0, 0), and opened_at 0.0 (never)."""
+    s = BreakerState()
+    assert (s.state, s.closed_ticket, s.opened_at) == (CLOSED, (0, 0), 0.0)
+
+
+def test_a_closed_state_without_its_shared_ticket_admits_with_its_generation() -> None:
+    """Closed with closed_ticket None at generation 3, admit still answers (3, 0): no probe."""
+    s = BreakerState()
+    s.generation, s.closed_ticket = 3, None
+    assert admit(s, config(), 0.0) == ((3, 0), None)
+
+
+def test_each_refusal_while_forced_open_is_counted_once() -> None:
+    """Forced open, two calls are refused for reset_timeout each and counted 2."""
+    s, cfg = BreakerState(), config()
+    force(s, "open", 0.0)
+    assert [admit(s, cfg, 50.0), admit(s, cfg, 60.0)] == [(10.0, None), (10.0, None)]
+    assert s.rejected_calls == 2
+
+
+def test_a_failed_probe_leaves_exactly_one_failure() -> None:
+    """Re-opened by its probe, the breaker says why: failure_count 1."""
+    s, cfg = BreakerState(), config()
+    for _ in range(2):
+        record(s, cfg, 0.0, ticket(s, cfg, 0.0), FAILURE)
+    record(s, cfg, 10.0, ticket(s, cfg, 10.0), FAILURE)
+    assert (s.state, s.failure_count) == (OPEN, 1)
+
+
+def test_two_resets_while_closed_are_two_generations() -> None:
+    """A call admitted between two resets does not count after the second one."""
+    s, cfg = BreakerState(), config(max_failures=1)
+    force(s, "reset", 0.0)
+    between = ticket(s, cfg, 0.0)
+    force(s, "reset", 0.0)
+    assert record(s, cfg, 0.0, between, FAILURE) is None
+    assert (s.state, s.failure_count, s.generation) == (CLOSED, 0, 2)
+
+
+def test_a_call_recorded_without_a_duration_is_not_slow() -> None:
+    """With slow_call_duration 1 s, a success recorded with no duration is not a slow call."""
+    s = BreakerState()
+    cfg = config(slow_call_duration=1.0, slow_call_rate_threshold=1.0, minimum_calls=1)
+    assert record(s, cfg, 0.0, ticket(s, cfg, 0.0), SUCCESS) is None
+    assert (s.state, s.window_slow) == (CLOSED, 0)
+
+
+def test_a_state_change_starts_the_window_counts_from_zero() -> None:
+    """Tripped by its failure rate and closed again, two successes keep the breaker closed."""
+    s = BreakerState()
+    cfg = config(max_failures=99, failure_rate_threshold=0.5, window_size=4, minimum_calls=2)
+    for outcome in (FAILURE, FAILURE):
+        record(s, cfg, 0.0, ticket(s, cfg, 0.0), outcome)
+    record(s, cfg, 10.0, ticket(s, cfg, 10.0), SUCCESS)
+    assert (s.state, s.window_failures, s.window_slow) == (CLOSED, 0, 0)
+    for _ in range(2):
+        record(s, cfg, 11.0, ticket(s, cfg, 11.0), SUCCESS)
+    assert s.state is CLOSED
+
+
+def test_an_illegal_transition_names_the_state_and_the_cause() -> None:
+    """Asking a closed breaker to close on its probes is a RuntimeError saying so."""
+    message = "illegal breaker transition from CLOSED on 'probes_succeeded'"
+    with pytest.raises(RuntimeError, match=f"^{re.escape(message)}$"):
+        breaker_core._move(BreakerState(), "probes_succeeded", 0.0)
