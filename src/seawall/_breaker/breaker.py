@@ -453,7 +453,7 @@ class CircuitPermit:
 
     def success(self) -> None:
         """The call succeeded."""
-        self._report(SUCCESS)
+        self._breaker._succeeded(self._take(), self._started)  # skips the lock when it can
 
     def failure(self) -> None:
         """The call failed in a way that counts against the dependency."""

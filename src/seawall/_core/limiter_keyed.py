@@ -29,6 +29,7 @@ nothing ever walks the map. Nothing here reads a clock, sleeps or locks.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Hashable
 from heapq import heappop, heappush, heapreplace
 
@@ -90,6 +91,33 @@ class KeyedBuckets:
                 heappush(self.heap, (new_full_at, next(self.seq), key))
             self.full_at[key] = new_full_at
         return wait
+
+    def take(self, key: Hashable, now: float, tokens: int) -> tuple[float, int, float]:
+        """:meth:`reserve` without waiting, then :meth:`describe`, in one step.
+
+        Returns ``(wait, whole tokens left, seconds until full)``: what a limiter answering
+        at once (the ASGI middleware, on every request) needs, for the price of one lookup.
+        Raises :class:`KeysFull` at the cap, as :meth:`reserve` does.
+        """
+        if now < self.last_now:
+            now = self.last_now
+        else:
+            self.last_now = now
+        buckets = self.full_at
+        full_at = buckets.get(key, _NEVER)
+        new_full_at = (full_at if full_at > now else now) + tokens * self.interval
+        wait = new_full_at - now - self.span
+        if wait > EPSILON:  # refused: the bucket is left as it was
+            remaining, reset_after = _describe(full_at - now, self.burst, self.interval)
+            return wait, remaining, reset_after
+        if full_at == _NEVER:  # a new key (a held key's full_at is always finite)
+            if len(buckets) >= self.max_keys:
+                self._make_room(now)
+            heappush(self.heap, (new_full_at, next(self.seq), key))
+        buckets[key] = new_full_at
+        ahead = new_full_at - now  # > 0: at least one token was taken
+        left = math.floor(self.burst - ahead / self.interval + EPSILON)
+        return 0.0, (left if left > 0 else 0), ahead
 
     def cancel(self, key: Hashable, ticket: float, tokens: int) -> bool:
         """Give back a reservation of ``key`` whose ``full_at`` was ``ticket``, if it was last."""

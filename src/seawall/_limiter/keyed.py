@@ -127,14 +127,14 @@ class KeyedRateLimiter(LimiterBase):
         try:
             reason = "rate_limited"
             try:
-                wait = buckets.reserve(key, now, tokens, 0.0)
+                wait, remaining, reset_after = buckets.take(key, now, tokens)
             except KeysFull as full:
                 wait, reason = full.retry_after, "keys_full"
+                remaining, reset_after = buckets.describe(key, now)
             if wait == 0.0:
                 self._acquired += 1
             else:
                 self._rejected += 1
-            remaining, reset_after = buckets.describe(key, now)
         finally:
             self._lock_release()
         if _OBSERVED and wait:

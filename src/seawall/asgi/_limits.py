@@ -114,7 +114,17 @@ class LimitGroup:
     and :meth:`weight` asks the function).
     """
 
-    __slots__ = ("_buckets", "_weigh", "cost", "limits", "names", "policy_field", "shared")
+    __slots__ = (
+        "_buckets",
+        "_heads",
+        "_only",
+        "_weigh",
+        "cost",
+        "limits",
+        "names",
+        "policy_field",
+        "shared",
+    )
 
     def __init__(
         self,
@@ -155,6 +165,12 @@ class LimitGroup:
             for i, (name, limit) in enumerate(zip(self.names, self.limits, strict=True), 1)
         )
         self.shared = any(b.store is not None for b in self._buckets)
+        # What every PolicyState of a quota starts with, and the one quota's consume: the
+        # hot path of a single-quota group builds its answer without looking either up.
+        self._heads = tuple(
+            (n, lim.amount, lim.window) for n, lim in zip(self.names, self.limits, strict=True)
+        )
+        self._only = self._buckets[0].consume if len(self._buckets) == 1 else None
         self.policy_field = ", ".join(
             f'"{n}";q={lim.amount};w={lim.window}'
             for n, lim in zip(self.names, self.limits, strict=True)
@@ -180,9 +196,11 @@ class LimitGroup:
         an earlier quota for a request a later one refuses. Within one event loop there is
         no such gap.)
         """
-        if len(self._buckets) == 1:
-            decision = self._buckets[0].consume(key, cost)
-            return decision.granted, (self._state(0, decision),)
+        only = self._only
+        if only is not None:
+            d = only(key, cost)
+            state = (*self._heads[0], d.remaining, d.reset_after, d.retry_after)
+            return d.granted, (_new_tuple(PolicyState, state),)
         levels = [bucket.tokens(key) for bucket in self._buckets]
         if any(level < cost - 1e-9 for level in levels):
             peeked = (self._peeked(i, level, cost) for i, level in enumerate(levels))
@@ -219,20 +237,10 @@ class LimitGroup:
         return all(d.granted for d in decisions), states
 
     def _state(self, index: int, decision: RateLimitDecision) -> PolicyState:
-        limit = self.limits[index]
         # tuple.__new__ directly: a named tuple's own __new__ costs twice as much, once per
         # limited request.
-        return _new_tuple(
-            PolicyState,
-            (
-                self.names[index],
-                limit.amount,
-                limit.window,
-                decision.remaining,
-                decision.reset_after,
-                decision.retry_after,
-            ),
-        )
+        state = (*self._heads[index], decision.remaining, decision.reset_after)
+        return _new_tuple(PolicyState, (*state, decision.retry_after))
 
     def _peeked(self, index: int, level: float, cost: int = 1) -> PolicyState:
         limit = self.limits[index]

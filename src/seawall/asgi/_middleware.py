@@ -275,7 +275,12 @@ class ResilienceMiddleware:
             rejection = self._charge(group, key, extra, group.cost or group.weight(scope))
         bulkhead = self.bulkhead
         if rejection is None and bulkhead is not None:
-            rejection = await self._take_slot(bulkhead)
+            if self._max_wait == 0 and not self._shared_bulkhead:
+                # Taken or refused at once in memory: no coroutine to await for it.
+                if not bulkhead.try_acquire():
+                    rejection = unavailable("overloaded", 1.0, "The service is overloaded.")
+            else:
+                rejection = await self._take_slot(bulkhead)
         if rejection is not None:
             await self._reject(scope, receive, send, rejection)
             return
