@@ -275,3 +275,26 @@ async def test_settle_a_batch_in_one_call(store: Store) -> None:
     assert found[1] is not None
     assert found[1].new is CircuitState.OPEN
     await store.aclose()
+
+
+def test_a_list_of_admissions_decides_in_order(store: Store, clock: FakeClock) -> None:
+    """admit_requests: each request sees what the ones before it took, as one by one would."""
+    g = gates()
+    answers = store.admit_requests([(g, "a", None), (g, "a", None), (g, "b", None)])
+    assert [a.refused_by for a in answers] == [None, "bulkhead", "bulkhead"]
+    assert [headers(a) for a in answers] == [
+        [(1, 0.5), (2, 20.0)],
+        [(1, 0.5), (2, 20.0)],
+        [(2, 0.0), (3, 0.0)],
+    ]
+    release(answers[0])
+    again = store.admit_requests([(g, "a", (2, 1)), (g, "a", None), (g, "b", None)])
+    assert [a.refused_by for a in again] == ["limit", None, "bulkhead"]
+    assert [a.retry_after for a in again] == [0.5, 0.0, 0.05]
+    assert [headers(a) for a in again] == [
+        [(1, 0.5), (2, 20.0)],
+        [(0, 1.0), (1, 40.0)],
+        [(2, 0.0), (3, 0.0)],
+    ]
+    assert store.holders(BULKHEAD_IN_GROUP) == 1
+    release(again[1])

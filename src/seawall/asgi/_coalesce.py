@@ -5,9 +5,10 @@ next call carries them all (``Store.aadmit_requests``: one script call on Redis,
 members are decided in order, each with its own holder id, exactly as one after another).
 As for settlements (``_settle``), no task or thread is started: the first request to find no
 call in flight sends one (the leader), the others wait for a call that carries them
-(followers). Waiting and sending are shielded from cancellation: the store timeout bounds
-them, and an admission that was sent is always read, so a granted slot or probe reaches a
-request that will settle it (a cancelled request settles it in its ``finally``).
+(followers). A request cancelled while queued is dropped; once its call has left, the call
+and the wait for its answer are shielded from cancellation (the store timeout bounds them),
+so a granted slot or probe always reaches a request that settles it (a cancelled request
+settles it in its ``finally``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ R = TypeVar("R")
 
 
 class _Entry(Generic[T, R]):
-    __slots__ = ("answer", "done", "error", "item")
+    __slots__ = ("answer", "error", "flight", "item")
 
     def __init__(self, item: T) -> None:
         self.item = item
-        self.done = False
+        self.flight: anyio.Event | None = None  # set once a call carries it
         self.answer: R | None = None
         self.error: BaseException | None = None
 
@@ -49,23 +50,36 @@ class Coalescer(Generic[T, R]):
         """Calls sent so far (for tests and benchmarks)."""
 
     async def ask(self, item: T) -> R:
-        """Queue ``item``; its answer once a call carrying it has come back (shielded)."""
+        """Queue ``item``; its answer once a call carrying it has come back.
+
+        Cancelled while queued, the item is dropped (nothing was asked); once its call has
+        left, the answer is awaited shielded and returned, so what it grants reaches the caller.
+        """
         entry: _Entry[T, R] = _Entry(item)
         self._queue.append(entry)
+        try:
+            while entry.flight is None and self._flight is not None:
+                await self._flight.wait()  # a call is out: the next one will carry us
+        except BaseException:
+            if entry.flight is None:
+                self._queue.remove(entry)
+                raise
+            # Our call left as we were cancelled: read its answer (the caller settles it;
+            # the cancellation comes back at its next checkpoint).
         with anyio.CancelScope(shield=True):
-            while not entry.done:
-                flight = self._flight
-                if flight is not None:
-                    await flight.wait()  # its call left before we queued: wait it out
-                    continue
-                await self._lead()
+            if entry.flight is None:
+                await self._lead()  # no call out: we send the queue, ourselves included
+            else:
+                await entry.flight.wait()
         if entry.error is not None:
             raise entry.error
-        return cast("R", entry.answer)  # set with done
+        return cast("R", entry.answer)  # set before the flight's event
 
     async def _lead(self) -> None:
         batch, self._queue = self._queue, []
-        self._flight = done = anyio.Event()
+        self._flight = flight = anyio.Event()
+        for e in batch:
+            e.flight = flight
         try:
             self.calls += 1
             answers = await self._send([e.item for e in batch])
@@ -75,7 +89,5 @@ class Coalescer(Generic[T, R]):
             for e in batch:
                 e.error = exc
         finally:
-            for e in batch:
-                e.done = True
             self._flight = None
-            done.set()
+            flight.set()

@@ -1,0 +1,154 @@
+"""Differential test: a list of admissions in one call decides as the same admissions one by one.
+
+Random sequences of batches of admissions (two keyed limits with random costs, a bulkhead, a
+breaker), releases, outcomes and clock moves go to three stores on the same fake clock: a
+RedisStore deciding each batch with ``admit_requests`` (the ``admit_many`` script: one call),
+a RedisStore deciding the same requests one ``admit_request`` after another, and a
+MemoryStore (the Python rules, ``stores._admit.decide``). Every answer must be equal, float
+for float, so the list form equals both the single script and the rules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from _redis_server import RedisServer
+from seawall._core.breaker import BreakerConfig
+from seawall.stores import MemoryStore, RedisStore
+from seawall.stores._base import (
+    Admission,
+    BreakerSpec,
+    BulkheadSpec,
+    Gates,
+    Hold,
+    LimiterSpec,
+    Request,
+    group_gates,
+)
+from seawall.testing import FakeClock
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+_prefixes = itertools.count()
+
+steps = st.sampled_from([0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 8.0, -0.25])
+members = st.lists(
+    st.tuples(st.sampled_from(["a", "b"]), st.integers(1, 3)), min_size=1, max_size=6
+)
+events = st.lists(
+    st.one_of(
+        st.tuples(st.just("time"), steps),
+        st.tuples(st.just("batch"), members),
+        st.tuples(st.just("release"), st.integers(0, 20)),
+        st.tuples(st.just("record"), st.integers(0, 20), st.sampled_from([0, 1, 2])),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    """One redis-server for the module; every example uses fresh key prefixes."""
+    srv = RedisServer()
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+def _gates(burst: float, slots: int, half_open: int) -> Gates:
+    name = uuid.uuid4().hex
+    config = BreakerConfig(
+        max_failures=2,
+        reset_timeout=1.0,
+        half_open_max_calls=half_open,
+        success_threshold=2,
+        stale_attempt_timeout=1.5,
+        failure_rate_threshold=None,
+        slow_call_duration=None,
+        slow_call_rate_threshold=None,
+        window_size=100,
+        minimum_calls=100,
+    )
+    return group_gates(
+        name,
+        (
+            LimiterSpec(f"{name}-1", 0.25, burst, keyed=True),
+            LimiterSpec(f"{name}-2", 0.75, burst + 1.0, keyed=True),
+        ),
+        BulkheadSpec(f"{name}-b", slots, lease=60.0),
+        BreakerSpec(f"{name}-c", config),
+    )
+
+
+def _shape(answer: Admission) -> tuple[object, ...]:
+    return (
+        answer.refused_by,
+        answer.retry_after,
+        answer.limits,
+        answer.ticket,
+        answer.transition,
+        answer.hold is None,
+    )
+
+
+@SETTINGS
+@given(burst=st.sampled_from([1.0, 2.0, 3.0]), slots=st.integers(1, 3),
+       half_open=st.integers(1, 2), script=events)  # fmt: skip
+def test_admit_many_equals_one_by_one_and_the_rules(
+    server: RedisServer, burst: float, slots: int, half_open: int, script: list[tuple]
+) -> None:
+    """Each batch's answers equal one admit_request after another, on Redis and in memory."""
+    clock = FakeClock(wall=1_700_000_000.0)
+
+    def redis() -> RedisStore:
+        prefix = f"many{next(_prefixes)}"
+        return RedisStore(server.url, time_source="client", clock=clock, timeout=5.0, prefix=prefix)
+
+    many, single, memory = redis(), redis(), MemoryStore(clock=clock)
+    gates = _gates(burst, slots, half_open)
+    assert gates.breaker is not None
+    holds: list[list[Hold]] = []
+    tickets: list[list[tuple[int, int]]] = []
+    try:
+        for event in script:
+            if event[0] == "time":
+                clock.jump_wall(event[1])
+            elif event[0] == "batch":
+                requests: list[Request] = [(gates, key, (cost, 1)) for key, cost in event[1]]
+                got = many.admit_requests(requests)
+                one = [single.admit_request(*r) for r in requests]
+                want = [memory.admit_request(*r) for r in requests]
+                assert [_shape(a) for a in got] == [_shape(a) for a in one]
+                assert [_shape(a) for a in got] == [_shape(a) for a in want]
+                for answers in zip(got, one, want, strict=True):
+                    if answers[0].hold is not None:
+                        holds.append([a.hold for a in answers if a.hold is not None])
+                    if answers[0].ticket is not None:
+                        tickets.append([a.ticket for a in answers if a.ticket is not None])
+            elif event[0] == "release" and holds:
+                for hold in holds.pop(event[1] % len(holds)):
+                    hold.release()
+            elif event[0] == "record" and tickets:
+                found = tickets.pop(event[1] % len(tickets))
+                told = [
+                    s.record(gates.breaker, t, event[2], 0.0)
+                    for s, t in zip((many, single, memory), found, strict=True)
+                ]
+                assert told[0] == told[1] == told[2]
+    finally:
+        many.close()
+        single.close()
