@@ -6,11 +6,13 @@ another process has; the last tests use real processes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,6 +174,29 @@ def test_an_admission_waits_out_a_held_lock_then_refuses_without_writing(
         assert table.read_bytes() == before
         child.communicate(timeout=30)
     assert _refusals(store, 3) == [None, None, "limit"]
+    store.close()
+
+
+def _admit_in_forked_child(store: FileStore, result: Any) -> None:
+    try:
+        result.value = 2 if store.admit_request(GATES, "k").refused_by is None else 3
+    except StoreUnavailableError:
+        result.value = 1
+
+
+@pytest.mark.slow
+def test_a_forked_child_admits_through_its_own_descriptors(tmp_path: Path) -> None:
+    """A child forked after the parent's admissions admits too, from the shared record."""
+    store = FileStore(tmp_path, timeout=0.5)
+    assert _refusals(store, 2) == [None, None]
+    ctx = multiprocessing.get_context("fork")
+    result = ctx.Value("i", 0)
+    child = ctx.Process(target=_admit_in_forked_child, args=(store, result))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert result.value == 2  # the third of three
+    assert _refusals(store, 1) == ["limit"]
     store.close()
 
 
