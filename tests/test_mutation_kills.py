@@ -16,6 +16,7 @@ import pytest
 from seawall import Retry, RetryBudget
 from seawall._core import breaker as breaker_core
 from seawall._core import breaker_window
+from seawall._core.adaptive_window import SampleWindow
 from seawall._core.breaker import (
     FAILURE,
     NEUTRAL,
@@ -433,3 +434,23 @@ def test_an_illegal_transition_names_the_state_and_the_cause() -> None:
     message = "illegal breaker transition from CLOSED on 'probes_succeeded'"
     with pytest.raises(RuntimeError, match=f"^{re.escape(message)}$"):
         breaker_core._move(BreakerState(), "probes_succeeded", 0.0)
+
+
+# -- the adaptive sample window ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [("1", r"^window must be a number, got '1' \(str\)$"), (True, r"\(bool\)$")],
+)
+def test_a_sample_window_that_is_not_a_number_is_a_type_error(window: object, message: str) -> None:
+    """A text or bool window is a TypeError naming the value and its type."""
+    with pytest.raises(TypeError, match=message):
+        SampleWindow(window=window)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("samples", [2.5, True])
+def test_window_samples_must_be_a_whole_number(samples: object) -> None:
+    """A float or a bool window_samples is refused with its value."""
+    with pytest.raises(ValueError, match=rf"^window_samples must be an int >= 1, got {samples}$"):
+        SampleWindow(window_samples=samples)  # type: ignore[arg-type]
