@@ -291,10 +291,26 @@ class CircuitBreaker(StoreBacked):
         if s.quiet and ticket is s.closed_ticket:
             # The core says a success changes nothing but the counter: skip the lock.
             next(self._fast_successes)
-            if _OBSERVED:
-                emit(CallRecorded("breaker", self.name, "success"))
+        elif s.window_quorum and ticket is s.closed_ticket:
+            # A time window at its quorum: the core may count the success without judging
+            # the rates (rechecked under the lock; False sends it the long way).
+            now = self._clock.monotonic()
+            lock = self._lock
+            lock.acquire()  # not ``with``: cheaper on CPython 3.11, and this is the hot path
+            try:
+                counted = core.count_success(
+                    s, self._config, now, ticket, now - started if self._timed else 0.0
+                )
+            finally:
+                lock.release()
+            if not counted:
+                self._settle(ticket, SUCCESS, started)
+                return
         else:
             self._settle(ticket, SUCCESS, started)
+            return
+        if _OBSERVED:
+            emit(CallRecorded("breaker", self.name, "success"))
 
     def _outcome(self, exc: BaseException) -> int:
         # Cancellation, KeyboardInterrupt and SystemExit are BaseExceptions: neutral.

@@ -51,6 +51,7 @@ __all__ = [
     "Ticket",
     "Transition",
     "admit",
+    "count_success",
     "force",
     "peek_state",
     "record",
@@ -152,6 +153,7 @@ class BreakerState:
         "successful_calls",
         "window",
         "window_failures",
+        "window_quorum",
         "window_slow",
     )
 
@@ -176,6 +178,10 @@ class BreakerState:
         self.buckets: deque[tw.Bucket] = deque()  # the time window's, oldest first
         self.window_failures = 0
         self.window_slow = 0
+        # True when the last record() into the time window's newest bucket found at least
+        # minimum_calls calls in the window: until that bucket ends, count_success() may count
+        # a success without judging the rates (see there).
+        self.window_quorum = False
         self.successful_calls = 0
         self.failed_calls = 0
         self.rejected_calls = 0
@@ -200,7 +206,7 @@ def _move(s: BreakerState, reason: str, now: float) -> Transition:
     s.window.clear()
     s.buckets.clear()
     s.window_failures = s.window_slow = 0
-    s.isolated = s.disabled = s.quiet = False
+    s.isolated = s.disabled = s.quiet = s.window_quorum = False
     if new is OPEN:
         s.opened_at = now
     s.closed_ticket = (s.generation, 0) if new is CLOSED else None
@@ -275,6 +281,31 @@ def record(
     return transition
 
 
+def count_success(
+    s: BreakerState, cfg: BreakerConfig, now: float, ticket: Ticket, duration: float = 0.0
+) -> bool:
+    """Count a closed-state success that cannot change anything but counters, if it is one.
+
+    True when it was counted (exactly as :func:`record` would have); False when the caller
+    must call :func:`record`. With a time window, a success that is not slow and falls in the
+    window's newest bucket, once the window holds ``minimum_calls`` calls, expires no bucket
+    (an earlier call at that bucket already did), keeps the window at its quorum and lowers
+    both rates: it can trip nothing, so the rates need not be judged (the hot path of
+    a healthy dependency).
+    """
+    if not s.window_quorum or ticket is not s.closed_ticket or not cfg.bucket_width:
+        return False
+    if cfg.slow_call_duration is not None and duration >= cfg.slow_call_duration:
+        return False
+    buckets = s.buckets
+    if not buckets or buckets[-1][0] != tw.bucket_index(now, cfg.bucket_width):
+        return False
+    buckets[-1][1] += 1
+    s.successful_calls += 1
+    s.failure_count = 0
+    return True
+
+
 def _record_probe(
     s: BreakerState, cfg: BreakerConfig, now: float, outcome: int
 ) -> Transition | None:
@@ -329,6 +360,7 @@ def _rate_exceeded(s: BreakerState, cfg: BreakerConfig) -> bool:
         calls, failures, slow = tw.totals(s.buckets)
     else:
         calls, failures, slow = len(s.window), s.window_failures, s.window_slow
+    s.window_quorum = calls >= cfg.minimum_calls and calls > 0 and bool(cfg.bucket_width)
     if calls == 0 or calls < cfg.minimum_calls:
         return False
     if cfg.failure_rate_threshold is not None and failures / calls >= cfg.failure_rate_threshold:
@@ -352,6 +384,7 @@ def force(s: BreakerState, action: str, now: float) -> Transition | None:
         s.window.clear()
         s.buckets.clear()
         s.window_failures = s.window_slow = 0
+        s.window_quorum = False
         s.generation += 1  # outcomes of calls admitted before the reset no longer count
         s.closed_ticket = (s.generation, 0)
         s.quiet = False
