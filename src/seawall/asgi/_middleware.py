@@ -21,7 +21,7 @@ later gate never holds an earlier one's slot):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -272,7 +272,8 @@ class ResilienceMiddleware:
             granted, states = await group.ahit(key, group.cost or group.weight(scope))
             rejection = self._verdict(group, granted, states, extra)
         else:
-            rejection = self._charge(group, key, extra, group.cost or group.weight(scope))
+            granted, states = group.hit(key, group.cost or group.weight(scope))
+            rejection = self._verdict(group, granted, states, extra)
         bulkhead = self.bulkhead
         if rejection is None and bulkhead is not None:
             if self._max_wait == 0 and not self._shared_bulkhead:
@@ -309,12 +310,6 @@ class ResilienceMiddleware:
                         await bulkhead.arelease()
                 else:
                     bulkhead.release()
-
-    def _charge(
-        self, group: LimitGroup, key: Hashable, extra: list[Header], cost: int = 1
-    ) -> Rejection | None:
-        granted, states = group.hit(key, cost)
-        return self._verdict(group, granted, states, extra)
 
     def _verdict(
         self,
