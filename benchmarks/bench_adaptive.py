@@ -3,6 +3,8 @@
     python3 benchmarks/bench_adaptive.py                  # ~7 minutes: 5 variants x 3 loads
     python3 benchmarks/bench_adaptive.py --only auto none --loads 2 --duration 8
     nice -n -10 python3 benchmarks/bench_adaptive.py      # on a busy shared machine (root)
+    python3 benchmarks/bench_adaptive.py --only auto --loads 3 --trace   # the limit over time
+    python3 benchmarks/bench_adaptive.py --workers 32 --service 0.8 --loads 2 3   # a larger pool
 
 The load generator's own lateness is reported (``lag99``: the 99th percentile of how late a
 request left, against its schedule): on a loaded machine it says how far to trust a row. A row
@@ -19,6 +21,10 @@ is ``WORKERS / SERVICE`` requests/s and a request's latency grows with the numbe
 * ``fixed-32``: ``max_concurrent=32``, 4x too high;
 * ``priority-8``: the well-tuned limit with priority shedding (an AdaptiveBulkhead held at 8);
 * ``auto``: ``max_concurrent="auto"`` with its defaults (Gradient2), priority from a header.
+
+(The numbers follow ``--workers``: with ``--workers 32``, ``fixed-32`` is the well-tuned limit
+and ``fixed-128`` the one 4x too high. ``--trace`` prints, about once a second of the measured
+phase, the limit, the calls in flight, the last window's mean latency and the rule's baseline.)
 
 The load generator (this process, httpx on asyncio) is open-loop: request ``i`` is sent at
 ``i / rate`` whatever happened to the earlier ones, and its latency counts from that scheduled
