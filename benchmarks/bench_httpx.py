@@ -2,6 +2,7 @@
 
     python3 benchmarks/bench_httpx.py            # about 2 minutes on 2 cores
     python3 benchmarks/bench_httpx.py hedging    # only the hedging figures
+    python3 benchmarks/bench_httpx.py mock       # only the MockTransport figures (1 minute)
 
 1. ``httpx.MockTransport`` as the upstream (no network): client CPU per request, so the
    figure is the wrapper's own cost. Sync ``httpx.Client`` and async (asyncio). The
@@ -243,6 +244,8 @@ if __name__ == "__main__":
         )
         if sys.argv[1:] != ["hedging"]:
             bench_mock()
-            bench_uvicorn()
-        bench_hedging()
+            if sys.argv[1:] != ["mock"]:
+                bench_uvicorn()
+        if sys.argv[1:] != ["mock"]:
+            bench_hedging()
         print(f"\ntotal {time.perf_counter() - started:.0f} s")

@@ -311,7 +311,8 @@ class Bulkhead(StoreBacked):
         return admitted
 
     def _budget(self, timeout: float | None) -> float:
-        if timeout is None:
+        if timeout is None or timeout is self._max_wait:
+            # None, or max_wait handed back (the httpx transport does): already checked.
             return self._max_wait
         return check_number("timeout", timeout, inclusive=True, allow_inf=True)
 

@@ -209,7 +209,8 @@ class Engine:
                 permit.failure()
             else:
                 permit.success()
-        self.observe(origin, response)
+        if response.status_code in _BLOCKING_STATUSES or self.pace:
+            self.observe(origin, response)
         return response
 
     def _gate(
@@ -357,7 +358,7 @@ class Engine:
                 if self.hold_back:
                     origin.held_until = max(origin.held_until, self.clock.monotonic() + block)
                 await anyio.to_thread.run_sync(limiter.set_retry_after, block)
-        else:
+        elif response.status_code in _BLOCKING_STATUSES or self.pace:
             self.observe(origin, response)
         return response
 
