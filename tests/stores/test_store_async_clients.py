@@ -1,8 +1,8 @@
 """The Redis store's async client: which one is chosen, and what each must do the same way.
 
 ``RedisStore(async_client=...)`` (or the URL's ``?async_client=``) picks valkey-glide or
-redis-py for the async methods; ``"auto"`` takes glide when it is installed, on a single Redis
-whose URL has no redis-py-only options. The behaviour tests (timeouts, lost answers, refusals,
+redis-py for the async methods; ``"auto"`` takes redis-py (glide only when asked for, see
+``docs/redis-store.md``). The behaviour tests (timeouts, lost answers, refusals,
 conformance) run with both clients through the ``async_client`` fixture; these are the ones
 about the choice itself, and what only an async client can get wrong.
 """
@@ -50,8 +50,8 @@ def _name() -> str:
 @pytest.mark.parametrize(
     ("url", "given", "chosen"),
     [
-        ("redis://127.0.0.1:1/0", "auto", "glide"),
-        ("rediss://u:pw@127.0.0.1:1/2?ssl_cert_reqs=none", "auto", "glide"),
+        ("redis://127.0.0.1:1/0", "auto", "redis-py"),
+        ("rediss://u:pw@127.0.0.1:1/2?ssl_cert_reqs=none", "glide", "glide"),
         ("redis://127.0.0.1:1/0?health_check_interval=5", "auto", "redis-py"),
         ("redis+cluster://127.0.0.1:1", "auto", "redis-py"),
         ("redis://127.0.0.1:1/0", "redis-py", "redis-py"),
@@ -61,7 +61,7 @@ def _name() -> str:
     ],
     ids=[
         "auto-single",
-        "auto-tls-options-glide-knows",
+        "tls-options-glide-knows",
         "auto-redis-py-option",
         "auto-cluster",
         "argument",
@@ -73,7 +73,7 @@ def _name() -> str:
 def test_the_async_client_is_chosen_by_the_documented_rule(
     url: str, given: str, chosen: str
 ) -> None:
-    """auto takes glide (installed here) except on a Cluster or with redis-py-only URL options."""
+    """auto takes redis-py even with glide installed (here); glide only when asked for."""
     assert RedisStore(url, async_client=given).async_client == chosen
 
 
@@ -135,7 +135,7 @@ def test_glide_is_imported_at_the_first_async_call_only(server: RedisServer) -> 
         f"""
         import sys, anyio
         from seawall.stores import LimiterSpec, RedisStore
-        store = RedisStore({server.url!r}, timeout=5.0)
+        store = RedisStore({server.url!r}, timeout=5.0, async_client="glide")
         spec = LimiterSpec("lazy", 1.0, 5.0)
         store.reserve(spec, None, 1, 0.0)
         before = "glide" in sys.modules
@@ -166,7 +166,7 @@ def test_importing_glide_leaves_the_event_loop_free(server: RedisServer) -> None
         f"""
         import sys, time, anyio
         from seawall.stores import LimiterSpec, RedisStore
-        store = RedisStore({server.url!r}, timeout=5.0)
+        store = RedisStore({server.url!r}, timeout=5.0, async_client="glide")
         lags = []
 
         async def main():

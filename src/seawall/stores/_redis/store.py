@@ -152,7 +152,7 @@ class RedisStore(Store):
     ``"client"`` sends ``clock.time()`` instead (for services that refuse ``TIME`` in
     scripts, and for tests). ``prefix`` starts every key. ``async_client`` picks the client
     of the async methods: ``"glide"`` (valkey-glide, native on asyncio and trio),
-    ``"redis-py"``, or ``"auto"`` (glide when installed; also the URL option
+    ``"redis-py"``, or ``"auto"`` (redis-py for now; also the URL option
     ``?async_client=``). No I/O happens here.
     """
 
@@ -567,13 +567,12 @@ class RedisStore(Store):
     ) -> tuple[list[tuple[Gates, admission.Call]], list[str], list[str]]:
         members = []
         packed = []
-        now = self._now()
         for gates, key, costs in requests:
             charge = _admit.check_costs(gates, costs)
             call = self._admission(gates, key)
             members.append((gates, call))
-            packed.append((call, admission.arguments(call, gates, key, charge, now, _RECEIPT)))
-        keys, args = admission.pack(packed)
+            packed.append((call, gates, key, charge))
+        keys, args = admission.pack(packed, self._now(), _RECEIPT)
         return members, keys, args
 
     def _admitted_many(
