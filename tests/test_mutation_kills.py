@@ -16,6 +16,7 @@ import pytest
 from seawall import Retry, RetryBudget
 from seawall._core import breaker as breaker_core
 from seawall._core import breaker_window
+from seawall._core.adaptive import Gradient2Limit, VegasLimit
 from seawall._core.adaptive_window import SampleWindow
 from seawall._core.breaker import (
     FAILURE,
@@ -454,3 +455,100 @@ def test_window_samples_must_be_a_whole_number(samples: object) -> None:
     """A float or a bool window_samples is refused with its value."""
     with pytest.raises(ValueError, match=rf"^window_samples must be an int >= 1, got {samples}$"):
         SampleWindow(window_samples=samples)  # type: ignore[arg-type]
+
+
+# -- the adaptive update rules ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: Gradient2Limit(max_limit=0), ValueError, r"^max_limit must be >= 1, got 0$"),
+        (
+            lambda: Gradient2Limit(smoothing="0.5"),
+            TypeError,
+            r"^smoothing must be a number, got '0.5' \(str\)$",
+        ),
+        (lambda: Gradient2Limit(smoothing=True), TypeError, r"got True \(bool\)$"),
+        (
+            lambda: Gradient2Limit(queue_size=2.5),
+            ValueError,
+            r"^queue_size must be an int >= 0, got 2\.5$",
+        ),
+        (
+            lambda: Gradient2Limit(long_window=0),
+            ValueError,
+            r"^long_window must be an int >= 1, got 0$",
+        ),
+        (lambda: Gradient2Limit(long_window=2.5), ValueError, r"^long_window must be an int"),
+        (
+            lambda: VegasLimit(probe_multiplier=2.5),
+            ValueError,
+            r"^probe_multiplier must be an int >= 1, got 2\.5$",
+        ),
+    ],
+)
+def test_adaptive_rules_refuse_bad_arguments_exactly(
+    make: Any, error: type[Exception], message: str
+) -> None:
+    """A bound, a text or bool number, a float where an int is due: refused, value named."""
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_adaptive_rules_accept_their_inclusive_lower_bounds() -> None:
+    """tolerance 1.0 and long_window 1 are allowed (the bounds are closed)."""
+    rule = Gradient2Limit(tolerance=1.0, long_window=1)
+    assert (rule.tolerance, rule.long_window) == (1.0, 1)
+
+
+def test_adaptive_rules_have_their_documented_defaults() -> None:
+    """Gradient2: limit 20 in 1..200, long_rtt 0 until measured; Vegas re-probes every 30x."""
+    rule = Gradient2Limit()
+    assert (rule.limit, rule.min_limit, rule.max_limit) == (20.0, 1, 200)
+    assert repr(rule) == "Gradient2Limit(limit=20, long_rtt=0)"
+    assert VegasLimit().probe_multiplier == 30
+
+
+def test_gradient2_baseline_exactly_twice_the_latency_does_not_decay() -> None:
+    """long_rtt 0.5 s against a 0.25 s sample is not "more than twice": it stays 0.5."""
+    rule = Gradient2Limit()
+    rule.update(0.75, 0, False)
+    rule.update(0.25, 0, False)
+    assert rule.long_rtt == 0.5
+
+
+def test_vegas_first_sample_sets_the_no_load_latency_whatever_it_is() -> None:
+    """A fresh Vegas rule takes a 2 s first sample as its no-load latency, limit unchanged."""
+    rule = VegasLimit()
+    assert (rule.update(2.0, 20, False), rule.rtt_noload) == (20.0, 2.0)
+
+
+def test_vegas_reprobes_every_probe_multiplier_times_limit_samples() -> None:
+    """Limit 2, multiplier 1: samples 2 and 4 re-measure the no-load latency, 3 does not."""
+    rule = VegasLimit(initial_limit=2, max_limit=2, probe_multiplier=1)
+    seen = []
+    for rtt in (1.0, 2.0, 3.0, 4.0):
+        rule.update(rtt, 2, False)
+        seen.append(rule.rtt_noload)
+    assert seen == [1.0, 2.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("limit", "rtt", "expected"),
+    [
+        (10, 1.4, 10.0),  # queue 3 = 3 steps: stays
+        (10, 2.4, 10.0),  # queue 6 = 6 steps: stays
+        (10, 3.0, 9.0),  # queue 7 > 6 steps: one step down
+        (100, 1.0, 112.0),  # step 2, queue 0: 6 steps up
+        (100, 1.025, 102.0),  # step 2, queue 3 < 3 steps: one step up
+        (100, 1.07, 100.0),  # step 2, queue 7 within 3..6 steps: stays
+    ],
+)
+def test_vegas_queue_thresholds_scale_with_the_step(
+    limit: int, rtt: float, expected: float
+) -> None:
+    """The queue is compared with 1, 3 and 6 steps, inclusive as documented, at step 1 and 2."""
+    rule = VegasLimit(initial_limit=limit, max_limit=200)
+    rule.update(1.0, limit, False)  # the no-load latency: 1 s
+    assert rule.update(rtt, limit, False) == expected
