@@ -278,6 +278,30 @@ async def test_bulkhead_slot_is_held_for_the_whole_request(clock: FakeClock) -> 
     assert (len(upstream.sent), bulkhead.stats.in_flight) == (2, 0)
 
 
+@pytest.mark.anyio
+async def test_a_bulkhead_with_max_wait_queues_async_requests(clock: FakeClock) -> None:
+    """With max_wait, a second request to a 1-slot origin waits for the slot, then is sent."""
+    upstream = Upstream(clock, 503, 200)
+    transport = ResilientTransport(
+        httpx.MockTransport(upstream),
+        retry=Retry(attempts=2, initial=1, jitter=False, clock=clock),
+        bulkhead=lambda origin: Bulkhead(1, max_wait=10, clock=clock),
+        clock=clock,
+    )
+    statuses: list[int] = []
+
+    async def get() -> None:
+        statuses.append((await client.get("http://api.test/")).status_code)
+
+    async with httpx.AsyncClient(transport=transport) as client, anyio.create_task_group() as tg:
+        tg.start_soon(get)
+        await anyio.wait_all_tasks_blocked()  # the first in its backoff wait, holding the slot
+        tg.start_soon(get)
+        await anyio.wait_all_tasks_blocked()  # the second queued for it
+        clock.advance(1)
+    assert (statuses, len(upstream.sent)) == ([200, 200], 3)
+
+
 def test_inconsistent_settings_name_both_values() -> None:
     """attempt_timeout over timeout, or over half the breaker window, is refused."""
     with pytest.raises(ValueError, match=r"attempt_timeout \(40 s\).*timeout \(30 s\)"):

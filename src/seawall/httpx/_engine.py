@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 import httpx
 
+from .._bulkhead.bulkhead import Bulkhead
 from .._callables import is_async_callable
 from .._clock import Clock
 from .._errors import RateLimitExceededError, RejectedError
@@ -55,7 +56,7 @@ _BLOCKING_STATUSES = frozenset({429, 503})
 class Origin:
     """One origin's policies and its hold-back (a monotonic time; 0 when not held)."""
 
-    __slots__ = ("breaker", "bulkhead", "held_until", "limiter", "name", "shared")
+    __slots__ = ("breaker", "bulkhead", "held_until", "limiter", "name", "shared", "slot_at_once")
 
     def __init__(
         self,
@@ -71,6 +72,9 @@ class Origin:
         self.held_until = 0.0
         # Gates kept in a store are asked with their a-methods in async code.
         self.shared = any(getattr(g, "store", None) is not None for g in (bulkhead, breaker))
+        # An in-memory bulkhead with no queue admits or refuses at once: async code may take
+        # its slot with the sync call (what acquire_async does then, minus a coroutine).
+        self.slot_at_once = type(bulkhead) is Bulkhead and bulkhead.max_wait == 0
 
 
 class SlotLease:
@@ -271,7 +275,10 @@ class Engine:
         """:meth:`send` for asyncio and trio."""
         bulkhead = origin.bulkhead
         if bulkhead is not None:
-            await bulkhead.acquire_async(timeout=bulkhead.max_wait)
+            if origin.slot_at_once:
+                bulkhead.acquire(timeout=0.0)
+            else:
+                await bulkhead.acquire_async(timeout=bulkhead.max_wait)
         try:
             deadline_at = self.deadline_at(settings)
             retry, run = self._run(request, settings, deadline_at)
