@@ -260,3 +260,41 @@ async def test_a_stalled_batch_answers_in_time_and_grants_nothing(
         assert mw.bulkhead is not None
         assert mw.bulkhead.stats.in_flight == 0
     await store.aclose()
+
+
+async def test_at_most_flights_calls_are_out_at_once() -> None:
+    """flights=2: two calls go out at once, the items arriving then share a third."""
+    go = anyio.Event()
+    sent: list[list[int]] = []
+
+    async def send(items: list[int]) -> list[int]:
+        sent.append(items)
+        await go.wait()
+        return [n * 10 for n in items]
+
+    coalescer: Coalescer[int, int] = Coalescer(send, flights=2)
+    answers: dict[int, int] = {}
+
+    async def one(n: int) -> None:
+        answers[n] = await coalescer.ask(n)
+
+    async with anyio.create_task_group() as tg:
+        try:
+            for n in range(4):
+                tg.start_soon(one, n)
+                await anyio.wait_all_tasks_blocked()
+            assert sent == [[0], [1]]
+        finally:
+            go.set()  # the calls are shielded: let them end even when the check failed
+    assert sent == [[0], [1], [2, 3]]
+    assert answers == {0: 0, 1: 10, 2: 20, 3: 30}
+
+
+def test_flights_must_be_a_whole_number() -> None:
+    """flights=0 is refused with an error naming it."""
+
+    async def send(items: list[int]) -> list[int]:
+        return items
+
+    with pytest.raises(ValueError, match=r"flights must be a whole number >= 1, got 0"):
+        Coalescer(send, flights=0)

@@ -152,3 +152,24 @@ def test_admit_many_equals_one_by_one_and_the_rules(
     finally:
         many.close()
         single.close()
+
+
+def test_two_sets_of_gates_in_one_call(server: RedisServer) -> None:
+    """Members of two routes' gates (keyed and unkeyed limits) decide as one by one would."""
+    clock = FakeClock(wall=1_700_000_000.0)
+    many = RedisStore(server.url, time_source="client", clock=clock, prefix="two-many")
+    single = RedisStore(server.url, time_source="client", clock=clock, prefix="two-single")
+    first = group_gates("g", (LimiterSpec("l", 1.0, 2.0, keyed=True),), BulkheadSpec("b", 2, 60.0))
+    both = (LimiterSpec("l", 1.0, 2.0, keyed=True), LimiterSpec("m", 3.0, 1.0))
+    second = group_gates("g", both)
+    requests: list[Request] = [
+        (first, "a", None), (second, "a", (1, 1)), (first, "a", None),
+        (second, "b", None), (first, "b", None), (second, "a", None),
+    ]  # fmt: skip
+    try:
+        got = [_shape(a) for a in many.admit_requests(requests)]
+        assert got == [_shape(single.admit_request(*r)) for r in requests]
+        assert [a[0] for a in got] == [None, None, "limit", "limit", None, "limit"]
+    finally:
+        many.close()
+        single.close()

@@ -78,7 +78,10 @@ class _Middleware(Protocol):
     ) -> Rejection | None: ...
 
 
-__all__ = ["SharedGates", "shared_gates"]
+__all__ = ["COALESCED_FLIGHTS", "SharedGates", "shared_gates"]
+
+COALESCED_FLIGHTS = 1
+"""Admission calls one middleware keeps out at once (see ``_coalesce``)."""
 
 
 def key_text(key: Hashable) -> str:
@@ -185,7 +188,7 @@ class SharedGates:
         # (Redis); elsewhere there is no round trip to share.
         self.coalescer: Coalescer[Request, Admission | Degraded] | None = None
         if type(store).aadmit_requests is not Store.aadmit_requests:
-            self.coalescer = Coalescer(self._admit_many)
+            self.coalescer = Coalescer(self._admit_many, COALESCED_FLIGHTS)
         # The policies' own methods (mw.bulkhead.stats, mw.breaker.state) then read the same
         # keys as the admission: one hash tag for every gate (see Store.colocate).
         store.colocate(group, [spec.name for spec in (bulkhead, breaker and breaker[1]) if spec])

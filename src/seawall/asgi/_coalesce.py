@@ -37,15 +37,20 @@ class _Entry(Generic[T, R]):
 class Coalescer(Generic[T, R]):
     """Leader/follower coalescing: one ``send`` carries every item queued meanwhile.
 
+    At most ``flights`` calls are out at once; an item arriving then waits for the next call.
     ``send`` answers each item of its list, in order; what it raises reaches every member.
     """
 
-    __slots__ = ("_flight", "_queue", "_send", "calls")
+    __slots__ = ("_flights", "_landed", "_max", "_queue", "_send", "calls")
 
-    def __init__(self, send: Callable[[list[T]], Awaitable[list[R]]]) -> None:
+    def __init__(self, send: Callable[[list[T]], Awaitable[list[R]]], flights: int = 1) -> None:
+        if isinstance(flights, bool) or not isinstance(flights, int) or flights < 1:
+            raise ValueError(f"flights must be a whole number >= 1, got {flights!r}")
         self._send = send
+        self._max = flights
         self._queue: list[_Entry[T, R]] = []
-        self._flight: anyio.Event | None = None
+        self._flights = 0
+        self._landed = anyio.Event()  # set (and replaced) each time a call comes back
         self.calls = 0
         """Calls sent so far (for tests and benchmarks)."""
 
@@ -58,8 +63,8 @@ class Coalescer(Generic[T, R]):
         entry: _Entry[T, R] = _Entry(item)
         self._queue.append(entry)
         try:
-            while entry.flight is None and self._flight is not None:
-                await self._flight.wait()  # a call is out: the next one will carry us
+            while entry.flight is None and self._flights >= self._max:
+                await self._landed.wait()  # calls are out: the next one will carry us
         except BaseException:
             if entry.flight is None:
                 self._queue.remove(entry)
@@ -77,7 +82,8 @@ class Coalescer(Generic[T, R]):
 
     async def _lead(self) -> None:
         batch, self._queue = self._queue, []
-        self._flight = flight = anyio.Event()
+        flight = anyio.Event()
+        self._flights += 1
         for e in batch:
             e.flight = flight
         try:
@@ -89,5 +95,7 @@ class Coalescer(Generic[T, R]):
             for e in batch:
                 e.error = exc
         finally:
-            self._flight = None
+            self._flights -= 1
+            landed, self._landed = self._landed, anyio.Event()
+            landed.set()
             flight.set()

@@ -122,17 +122,33 @@ def parse(raw: list[str]) -> Reply:
     )
 
 
-def pack(members: Sequence[tuple[Call, list[str]]]) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of the ``admit_many`` script for ``members`` (each: its call, its ARGV)."""
+def pack(
+    members: Sequence[tuple[Call, Gates, str | None, Sequence[int]]], now: str, receipt: str
+) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of the ``admit_many`` script: one template per gates, then each member."""
     keys: list[str] = []
-    head = [str(len(members))]
-    tail: list[str] = []
-    for call, args in members:
+    numbers: dict[int, str] = {}
+    templates: list[str] = []
+    own: list[str] = []
+    for call, gates, key, costs in members:
+        number = numbers.get(id(gates))
+        if number is None:
+            fixed = arguments(call, gates, None, costs, now, receipt)[: 15 + 6 * len(gates.limits)]
+            numbers[id(gates)] = number = str(len(numbers) + 1)
+            templates += [str(len(fixed)), *fixed]
+        mine = [call.holder]
+        for spec, cost in zip(gates.limits, costs, strict=True):
+            user_key = key if spec.keyed and key is not None else None
+            mine += ["", "0", str(cost)] if user_key is None else [user_key, "1", str(cost)]
+        mine += [str(len(lost)) for lost in call.limit_lost]
+        mine += [str(len(call.bulkhead_lost)), str(len(call.breaker_lost))]
+        for lost in call.limit_lost:
+            mine += lost
+        mine += call.bulkhead_lost + call.breaker_lost
         member_keys = call.keys
         keys += member_keys
-        head += [str(len(member_keys)), str(len(args))]
-        tail += args
-    return keys, head + tail
+        own += [number, str(len(member_keys)), str(len(mine)), *mine]
+    return keys, [str(len(members)), str(len(numbers)), *templates, *own]
 
 
 def split(raw: list[str]) -> list[list[str]]:
