@@ -276,7 +276,7 @@ class Engine:
         bulkhead = origin.bulkhead
         if bulkhead is not None:
             if origin.slot_at_once:
-                bulkhead.acquire(timeout=0.0)
+                bulkhead.acquire()  # its max_wait, 0
             else:
                 await bulkhead.acquire_async(timeout=bulkhead.max_wait)
         try:
