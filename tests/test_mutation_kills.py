@@ -552,3 +552,65 @@ def test_vegas_queue_thresholds_scale_with_the_step(
     rule = VegasLimit(initial_limit=limit, max_limit=200)
     rule.update(1.0, limit, False)  # the no-load latency: 1 s
     assert rule.update(rtt, limit, False) == expected
+
+
+# -- the breaker's quick count of a success in a time window ---------------------------------
+
+
+def timed(**overrides: object) -> BreakerConfig:
+    """Eight seconds in four 2-second buckets, 50% failures over at least 2 calls."""
+    values: dict[str, object] = {
+        "max_failures": 100,
+        "failure_rate_threshold": 0.5,
+        "minimum_calls": 2,
+        "window_duration": 8.0,
+        "window_buckets": 4,
+    }
+    values.update(overrides)
+    return config(**values)
+
+
+def at_quorum(cfg: BreakerConfig, calls: int) -> BreakerState:
+    """A closed breaker whose newest bucket (t=0) holds ``calls`` recorded successes."""
+    s = BreakerState()
+    for _ in range(calls):
+        record(s, cfg, 0.0, ticket(s, cfg, 0.0), SUCCESS)
+    return s
+
+
+@pytest.mark.parametrize("minimum_calls", [1, 2])
+def test_a_window_holding_exactly_minimum_calls_counts_a_success_quickly(
+    minimum_calls: int,
+) -> None:
+    """With exactly minimum_calls calls in the window, the next success is counted quickly."""
+    cfg = timed(minimum_calls=minimum_calls)
+    s = at_quorum(cfg, minimum_calls)
+    assert breaker_core.count_success(s, cfg, 0.5, ticket(s, cfg, 0.5)) is True
+    assert (s.buckets[-1][1], s.successful_calls) == (minimum_calls + 1, minimum_calls + 1)
+
+
+def test_a_quick_success_without_a_duration_is_not_slow() -> None:
+    """With slow_call_duration 1 s, a success given no duration is counted quickly."""
+    cfg = timed(slow_call_duration=1.0, slow_call_rate_threshold=1.0)
+    s = at_quorum(cfg, 2)
+    assert breaker_core.count_success(s, cfg, 0.5, ticket(s, cfg, 0.5)) is True
+
+
+def test_a_success_lasting_exactly_slow_call_duration_is_not_counted_quickly() -> None:
+    """A success of exactly slow_call_duration is slow ("at least"), so it must be recorded."""
+    cfg = timed(slow_call_duration=1.0, slow_call_rate_threshold=1.0)
+    s = at_quorum(cfg, 2)
+    assert breaker_core.count_success(s, cfg, 0.5, ticket(s, cfg, 0.5), 1.0) is False
+    assert s.successful_calls == 2
+
+
+def test_only_the_shared_closed_ticket_is_counted_quickly() -> None:
+    """An equal ticket that is not the shared closed ticket object goes to record()."""
+    cfg = timed()
+    s = at_quorum(cfg, 2)
+    assert s.closed_ticket is not None
+    lookalike = (s.closed_ticket[0], s.closed_ticket[1])
+    assert lookalike == s.closed_ticket
+    assert lookalike is not s.closed_ticket
+    assert breaker_core.count_success(s, cfg, 0.5, lookalike) is False
+    assert s.successful_calls == 2
