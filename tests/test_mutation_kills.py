@@ -32,6 +32,7 @@ from seawall._core.breaker import (
 )
 from seawall._core.bulkhead import BulkheadCore
 from seawall._core.limiter import Bucket
+from seawall._core.limiter_keyed import KeyedBuckets
 from seawall._core.limiter_queue import WaitQueue
 from seawall._core.retry import Backoff, BudgetWindow, usable_hint
 from seawall.stores import _rules
@@ -614,3 +615,21 @@ def test_only_the_shared_closed_ticket_is_counted_quickly() -> None:
     assert lookalike is not s.closed_ticket
     assert breaker_core.count_success(s, cfg, 0.5, lookalike) is False
     assert s.successful_calls == 2
+
+
+# -- KeyedBuckets.take -----------------------------------------------------------------------
+
+
+def test_take_answers_a_clock_that_went_back_as_at_its_latest_reading() -> None:
+    """Taken at t=10 then at t=6, the second take counts from t=10: 2 left, full in 0.5 s."""
+    keys = KeyedBuckets(interval=0.25, burst=4.0, max_keys=10)
+    keys.take("a", 10.0, 1)
+    assert (keys.take("a", 6.0, 1), keys.last_now) == ((0.0, 2, 0.5), 10.0)
+
+
+def test_take_within_the_rounding_tolerance_reports_zero_left_never_minus_one() -> None:
+    """A grant whose wait is 5e-10 s (under EPSILON) leaves 0 whole tokens, not -1."""
+    keys = KeyedBuckets(interval=0.25, burst=4.0, max_keys=10)
+    keys.take("a", 0.0, 1)
+    keys.full_at["a"] = 0.75 + 5e-10
+    assert keys.take("a", 0.0, 1) == (0.0, 0, 1.0000000005)
