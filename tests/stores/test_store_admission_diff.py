@@ -9,7 +9,6 @@ redis-server (client time) and to a MemoryStore, which decides with
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -51,17 +50,6 @@ events = st.lists(
     min_size=1,
     max_size=40,
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    """One redis-server for the module; every example uses fresh policy names."""
-    srv = RedisServer()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 def _gates(burst: float, interval: float, slots: int, half_open: int) -> Gates:
@@ -109,7 +97,7 @@ def _shape(answer: Admission) -> tuple[object, ...]:
     script=events,
 )
 def test_admit_script_equals_rules(
-    server: RedisServer,
+    shared_redis_server: RedisServer,
     burst: float,
     interval: float,
     slots: int,
@@ -118,7 +106,7 @@ def test_admit_script_equals_rules(
 ) -> None:
     """Every admission's answer from Redis equals the MemoryStore's (the Python rules)."""
     clock = FakeClock(wall=1_700_000_000.0)
-    redis = RedisStore(server.url, time_source="client", clock=clock, timeout=5.0)
+    redis = RedisStore(shared_redis_server.url, time_source="client", clock=clock, timeout=5.0)
     memory = MemoryStore(clock=clock)
     gates = _gates(burst, interval, slots, half_open)
     assert gates.breaker is not None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -58,17 +57,6 @@ events = st.lists(
 )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    """One redis-server for the module; every example uses fresh key prefixes."""
-    srv = RedisServer()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
-
-
 def _gates(burst: float, slots: int, half_open: int) -> Gates:
     name = uuid.uuid4().hex
     config = BreakerConfig(
@@ -109,14 +97,16 @@ def _shape(answer: Admission) -> tuple[object, ...]:
 @given(burst=st.sampled_from([1.0, 2.0, 3.0]), slots=st.integers(1, 3),
        half_open=st.integers(1, 2), script=events)  # fmt: skip
 def test_admit_many_equals_one_by_one_and_the_rules(
-    server: RedisServer, burst: float, slots: int, half_open: int, script: list[tuple]
+    shared_redis_server: RedisServer, burst: float, slots: int, half_open: int, script: list[tuple]
 ) -> None:
     """Each batch's answers equal one admit_request after another, on Redis and in memory."""
     clock = FakeClock(wall=1_700_000_000.0)
 
     def redis() -> RedisStore:
         prefix = f"many{next(_prefixes)}"
-        return RedisStore(server.url, time_source="client", clock=clock, timeout=5.0, prefix=prefix)
+        return RedisStore(
+            shared_redis_server.url, time_source="client", clock=clock, timeout=5.0, prefix=prefix
+        )
 
     many, single, memory = redis(), redis(), MemoryStore(clock=clock)
     gates = _gates(burst, slots, half_open)
@@ -154,11 +144,13 @@ def test_admit_many_equals_one_by_one_and_the_rules(
         single.close()
 
 
-def test_two_sets_of_gates_in_one_call(server: RedisServer) -> None:
+def test_two_sets_of_gates_in_one_call(shared_redis_server: RedisServer) -> None:
     """Members of two routes' gates (keyed and unkeyed limits) decide as one by one would."""
     clock = FakeClock(wall=1_700_000_000.0)
-    many = RedisStore(server.url, time_source="client", clock=clock, prefix="two-many")
-    single = RedisStore(server.url, time_source="client", clock=clock, prefix="two-single")
+    many = RedisStore(shared_redis_server.url, time_source="client", clock=clock, prefix="two-many")
+    single = RedisStore(
+        shared_redis_server.url, time_source="client", clock=clock, prefix="two-single"
+    )
     first = group_gates("g", (LimiterSpec("l", 1.0, 2.0, keyed=True),), BulkheadSpec("b", 2, 60.0))
     both = (LimiterSpec("l", 1.0, 2.0, keyed=True), LimiterSpec("m", 3.0, 1.0))
     second = group_gates("g", both)

@@ -15,7 +15,6 @@ import sys
 import textwrap
 import threading
 import uuid
-from collections.abc import Iterator
 
 import anyio
 import anyio.to_thread
@@ -27,17 +26,6 @@ from seawall.stores import BulkheadSpec, LimiterSpec, RedisStore, StoreUnavailab
 from seawall.stores._redis import aio
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    """One redis-server for the module (tests use distinct policy names)."""
-    srv = RedisServer()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 def _name() -> str:
@@ -129,13 +117,13 @@ def test_glide_asked_for_but_missing_names_the_extra(monkeypatch: pytest.MonkeyP
     assert RedisStore("redis://h/0").async_client == "redis-py"
 
 
-def test_glide_is_imported_at_the_first_async_call_only(server: RedisServer) -> None:
+def test_glide_is_imported_at_the_first_async_call_only(shared_redis_server: RedisServer) -> None:
     """Building a store and its sync calls leave glide unimported; the first async call loads it."""
     script = textwrap.dedent(
         f"""
         import sys, anyio
         from seawall.stores import LimiterSpec, RedisStore
-        store = RedisStore({server.url!r}, timeout=5.0, async_client="glide")
+        store = RedisStore({shared_redis_server.url!r}, timeout=5.0, async_client="glide")
         spec = LimiterSpec("lazy", 1.0, 5.0)
         store.reserve(spec, None, 1, 0.0)
         before = "glide" in sys.modules
@@ -160,13 +148,13 @@ def test_glide_is_imported_at_the_first_async_call_only(server: RedisServer) -> 
 IMPORT_LAG_BOUND = 0.15
 
 
-def test_importing_glide_leaves_the_event_loop_free(server: RedisServer) -> None:
+def test_importing_glide_leaves_the_event_loop_free(shared_redis_server: RedisServer) -> None:
     """The first async call imports glide off the loop: a 10 ms ticker keeps ticking meanwhile."""
     script = textwrap.dedent(
         f"""
         import sys, time, anyio
         from seawall.stores import LimiterSpec, RedisStore
-        store = RedisStore({server.url!r}, timeout=5.0, async_client="glide")
+        store = RedisStore({shared_redis_server.url!r}, timeout=5.0, async_client="glide")
         lags = []
 
         async def main():
@@ -201,9 +189,11 @@ def test_importing_glide_leaves_the_event_loop_free(server: RedisServer) -> None
 
 
 @pytest.mark.anyio
-async def test_the_url_option_reaches_no_client(server: RedisServer, async_client: str) -> None:
+async def test_the_url_option_reaches_no_client(
+    shared_redis_server: RedisServer, async_client: str
+) -> None:
     """?async_client= is seawall's: neither client is handed it, sync or async."""
-    store = RedisStore(f"{server.url}?async_client={async_client}", timeout=5.0)
+    store = RedisStore(f"{shared_redis_server.url}?async_client={async_client}", timeout=5.0)
     spec = LimiterSpec(_name(), 1.0, 3.0)
     assert store.reserve(spec, None, 1, 0.0).remaining == 2
     assert (await store.areserve(spec, None, 1, 0.0)).remaining == 1
@@ -214,13 +204,13 @@ async def test_the_url_option_reaches_no_client(server: RedisServer, async_clien
 
 @pytest.mark.anyio
 async def test_noscript_after_script_flush_reloads_once_async(
-    server: RedisServer, async_client: str
+    shared_redis_server: RedisServer, async_client: str
 ) -> None:
     """After SCRIPT FLUSH the next awaited decision is one EVAL, then EVALSHA again."""
-    store = RedisStore(server.url, timeout=5.0, async_client=async_client)
+    store = RedisStore(shared_redis_server.url, timeout=5.0, async_client=async_client)
     spec = LimiterSpec(_name(), 1.0, 5.0)
     await store.areserve(spec, None, 1, 0.0)
-    with server.client() as c:
+    with shared_redis_server.client() as c:
         c.script_flush()
         c.config_resetstat()
         assert [(await store.areserve(spec, None, 1, 0.0)).remaining for _ in range(3)] == [3, 2, 1]
@@ -232,15 +222,15 @@ async def test_noscript_after_script_flush_reloads_once_async(
 
 @pytest.mark.anyio
 async def test_a_released_slot_is_one_hdel_with_each_client(
-    server: RedisServer, async_client: str
+    shared_redis_server: RedisServer, async_client: str
 ) -> None:
     """arelease deletes the lease field: the slot is free for the next holder at once."""
-    store = RedisStore(server.url, timeout=5.0, async_client=async_client)
+    store = RedisStore(shared_redis_server.url, timeout=5.0, async_client=async_client)
     name = _name()
     bulkhead = Bulkhead(1, name=name, store=store)
     await bulkhead.acquire_async(timeout=0)  # raises BulkheadFullError when refused
     assert store.holders(BulkheadSpec(name, 1)) == 1
-    with server.client() as c:
+    with shared_redis_server.client() as c:
         c.config_resetstat()
         await bulkhead.arelease()
         stats = c.info("commandstats")
@@ -311,10 +301,10 @@ def test_glide_writes_nothing_to_stderr_on_timeouts(redis_server: RedisServer) -
 
 @pytest.mark.anyio
 async def test_one_store_serves_tasks_that_did_not_open_its_client(
-    server: RedisServer, async_client: str
+    shared_redis_server: RedisServer, async_client: str
 ) -> None:
     """Request tasks started elsewhere share the store's client: 16 concurrent grants, exact."""
-    store = RedisStore(server.url, timeout=5.0, async_client=async_client)
+    store = RedisStore(shared_redis_server.url, timeout=5.0, async_client=async_client)
     limiter = RateLimiter(1, per=60.0, burst=10, name=_name(), store=store)
     breaker = CircuitBreaker(name=_name(), store=store)
     granted: list[bool] = []
@@ -333,9 +323,9 @@ async def test_one_store_serves_tasks_that_did_not_open_its_client(
     await store.aclose()
 
 
-def test_one_store_serves_successive_event_loops(server: RedisServer) -> None:
+def test_one_store_serves_successive_event_loops(shared_redis_server: RedisServer) -> None:
     """asyncio, trio, asyncio again: each run gets its own glide client, closed when it ends."""
-    store = RedisStore(server.url, timeout=5.0, async_client="glide")
+    store = RedisStore(shared_redis_server.url, timeout=5.0, async_client="glide")
     spec = LimiterSpec(_name(), 1.0, 5.0)
 
     async def decide() -> float:
@@ -347,9 +337,11 @@ def test_one_store_serves_successive_event_loops(server: RedisServer) -> None:
     store.close()
 
 
-def test_a_loop_that_outlives_the_first_glide_loop_still_gets_answers(server: RedisServer) -> None:
+def test_a_loop_that_outlives_the_first_glide_loop_still_gets_answers(
+    shared_redis_server: RedisServer,
+) -> None:
     """Two asyncio loops in threads; the first ends: the other's next call ends, then it decides."""
-    store = RedisStore(server.url, timeout=0.2, async_client="glide")
+    store = RedisStore(shared_redis_server.url, timeout=0.2, async_client="glide")
     spec = LimiterSpec(_name(), 1.0, 10.0)
     first_ready, second_ready = threading.Event(), threading.Event()
     seen: list[object] = []
