@@ -7,6 +7,10 @@ behind :class:`~seawall.asgi.ResilienceMiddleware` that calls it through
 the terminal shows what each policy does as it happens, then the service shuts down
 gracefully and a summary gives the run's exact counts. Needs the ``demo`` extra (starlette,
 uvicorn, httpx).
+
+``--adaptive`` runs another scene (:mod:`._adaptive`): an upstream whose latency grows with
+load, a service that sheds by priority under an adaptive concurrency limit, and a crowd that
+overloads it, then leaves.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import tempfile
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..._errors import StoreError
+from ._narration import SHED_ORDER
 
 if TYPE_CHECKING:
     from ...stores._base import Store
+    from ._display import AdaptiveStatus
     from ._run import DemoResult
 
 __all__ = ["register", "run_demo", "summary_lines"]
@@ -41,6 +47,7 @@ examples:
   seawall demo                           # 24 s of traffic, live
   seawall demo --duration 10 > demo.log  # a log: plain lines, one a second
   seawall demo --workers 3 --store redis://localhost:6379/0
+  seawall demo --adaptive                # adaptive limit, shedding by priority
 
 Ctrl-C ends the traffic early; the service still shuts down gracefully and the
 summary covers what ran. Exit status: 0 when every request is accounted for and
@@ -54,6 +61,13 @@ _ROWS = (
     ("429 rate limited", "rate_limited"),
     ("503 shed (bulkhead full)", "overloaded"),
     ("503 circuit open", "circuit_open"),
+    ("504 timeout", "timeout"),
+    ("errors", "error"),
+)
+
+_ADAPTIVE_ROWS = (
+    ("served", "fresh"),
+    ("503 shed (adaptive limit)", "overloaded"),
     ("504 timeout", "timeout"),
     ("errors", "error"),
 )
@@ -100,6 +114,13 @@ def register(subparsers: Any) -> None:
         help="event loop of the clients and the run (default asyncio); uvicorn itself "
         "always serves on asyncio",
     )
+    parser.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="show adaptive concurrency instead: the service sheds by priority under a limit "
+        "learned from latency while a crowd overloads it (one process: not with --workers or "
+        "--store)",
+    )
     parser.set_defaults(handler=_command)
 
 
@@ -110,6 +131,7 @@ def _command(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         backend=args.backend,
+        adaptive=args.adaptive,
     )
 
 
@@ -122,6 +144,7 @@ def run_demo(
     workers: int = 1,
     live: bool | None = None,
     backend: str = "asyncio",
+    adaptive: bool = False,
 ) -> int:
     """Run the demo, print it to ``out`` (stdout); 0 when the run's counts add up, else 1.
 
@@ -131,8 +154,10 @@ def run_demo(
     ``workers`` above 1 runs the service as that many processes sharing ``store`` (a
     temporary file store when ``store`` is ``memory://``). ``live`` (default: whether ``out``
     is a terminal) redraws the status block in place. ``backend`` (``"asyncio"`` or
-    ``"trio"``) runs the clients and the run on that event loop. Bad arguments, a missing
-    extra and a store that cannot be used print a one-line message on stderr and return 2.
+    ``"trio"``) runs the clients and the run on that event loop. ``adaptive`` runs the
+    adaptive concurrency demo (one process, in-process state: not with ``workers`` above 1 or
+    another store). Bad arguments, a missing extra and a store that cannot be used print a
+    one-line message on stderr and return 2.
     """
     out = sys.stdout if out is None else out
     with contextlib.ExitStack() as cleanup:
@@ -142,7 +167,8 @@ def run_demo(
 
             build_schedule(duration)  # check the arguments before starting anything
             _check_backend(backend)
-            opened = _open(store, _check_workers(workers), cleanup)
+            _check_adaptive(adaptive, _check_workers(workers), store)
+            opened = _open(store, workers, cleanup)
         except (ImportError, TypeError, ValueError, StoreError) as exc:
             print(f"seawall demo: {_explain(exc)}", file=sys.stderr)
             return 2
@@ -153,7 +179,13 @@ def run_demo(
         try:
             result = anyio.run(
                 lambda: run(
-                    out, duration=duration, store=opened, seed=seed, live=live, workers=workers
+                    out,
+                    duration=duration,
+                    store=opened,
+                    seed=seed,
+                    live=live,
+                    workers=workers,
+                    adaptive=adaptive,
                 ),
                 backend=backend,
             )
@@ -175,6 +207,20 @@ def _check_workers(workers: int) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 8:
         raise ValueError(f"workers must be an integer from 1 to 8, got {workers!r}")
     return workers
+
+
+def _check_adaptive(adaptive: bool, workers: int, store: str) -> None:
+    # An adaptive limit is learned by each process from its own requests: there is nothing
+    # for worker processes or a store to share.
+    if adaptive and workers > 1:
+        raise ValueError(
+            f"--adaptive runs the service in one process (each process learns its own "
+            f"limit): it cannot be used with --workers {workers}"
+        )
+    if adaptive and store.lower() != "memory://":  # (not echoed: a URL may hold a password)
+        raise ValueError(
+            "--adaptive keeps its state in the process: it cannot be used with --store"
+        )
 
 
 def _open(url: str, workers: int, cleanup: contextlib.ExitStack) -> Store | None:
@@ -211,6 +257,8 @@ def summary_lines(result: DemoResult) -> list[str]:
         lines.append(
             f"  (interrupted after {result.interrupted_at:.1f} s: the counts cover what ran)"
         )
+    if result.adaptive is not None:
+        return lines + _adaptive_lines(result, result.adaptive)
     for label, key in _ROWS:
         value = result.sent if key is None else result.seen[key]
         lines.append(f"  {label:34} {value}")
@@ -225,6 +273,30 @@ def summary_lines(result: DemoResult) -> list[str]:
     lines.append(f"upstream answered by status: {statuses}")
     states = ", ".join(f"{name} {state}" for name, state in sorted(result.final_states.items()))
     lines.append(f"breakers at the end: {states}")
-    verdict = "yes" if result.consistent else "NO (a bug: please report it)"
-    lines.append(f"every request accounted for, service and clients agree: {verdict}")
+    lines.append(_verdict(result))
     return lines
+
+
+def _adaptive_lines(result: DemoResult, adaptive: AdaptiveStatus) -> list[str]:
+    lines = [f"  {label:34} {value}" for label, value in _adaptive_rows(result, adaptive)]
+    lines.append(f"  {'shutdown callbacks run':34} {len(result.shutdown_ran)}")
+    seen = ", ".join(f"{p} {result.shed_seen.get(p, 0)}" for p in SHED_ORDER)
+    lines.append(f"shed 503s the clients got, by priority: {seen}")
+    lines.append(f"adaptive limit: {adaptive.first} at the start, {adaptive.limit} at the end")
+    lines.append(_verdict(result))
+    return lines
+
+
+def _adaptive_rows(result: DemoResult, adaptive: AdaptiveStatus) -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = [("requests sent", result.sent)]
+    rows += [(label, result.seen[key]) for label, key in _ADAPTIVE_ROWS]
+    # From the bulkhead's own events (Rejected, AdaptiveBulkheadChanged), not from the clients.
+    rows += [(f"{p} shed", adaptive.shed.get(p, 0)) for p in SHED_ORDER]
+    rows += [("lowest limit", adaptive.lowest), ("highest limit", adaptive.highest)]
+    rows.append(("upstream responses", sum(result.upstream.values())))
+    return rows
+
+
+def _verdict(result: DemoResult) -> str:
+    verdict = "yes" if result.consistent else "NO (a bug: please report it)"
+    return f"every request accounted for, service and clients agree: {verdict}"

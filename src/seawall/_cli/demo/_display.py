@@ -23,16 +23,31 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ..._clock import SYSTEM_CLOCK
-from ._narration import LABELS, Tally, opening, recap
+from ._narration import ADAPTIVE_LABELS, LABELS, SHED_ORDER, Tally, opening, recap
 from ._schedule import Phase, Schedule
 
-__all__ = ["Display", "Snapshot", "pack"]
+__all__ = ["AdaptiveStatus", "Display", "Snapshot", "pack"]
 
 _UP_AND_CLEAR = "\x1b[{n}F\x1b[J"  # cursor to the start of n lines up, erase to the end
 _BAR = 30
 _MIN_BAR = 10
 _MIN_WIDTH = 20
 _INDENT = "  "
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveStatus:
+    """What ``--adaptive`` shows of the service's adaptive bulkhead, read from its events."""
+
+    limit: int | None
+    """The limit the last event carried (None before the first one)."""
+    in_flight: int
+    shed: Mapping[str, int]
+    """Shed requests by priority (``critical``, ``default``, ``sheddable``)."""
+    lowest: int | None = None
+    highest: int | None = None
+    first: int | None = None
+    """The limit at the first event (the initial limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +62,8 @@ class Snapshot:
     degraded_decisions: int = 0
     groups: Tally = field(default_factory=dict)
     """Finished requests by ``(client group, outcome)``, for the phase recaps."""
+    adaptive: AdaptiveStatus | None = None
+    """The adaptive bulkhead's figures (``--adaptive`` only), shown instead of breakers."""
 
 
 def pack(parts: Sequence[str], limit: int, indent: str = _INDENT) -> list[str]:
@@ -68,6 +85,10 @@ def pack(parts: Sequence[str], limit: int, indent: str = _INDENT) -> list[str]:
     return lines
 
 
+def _limit(snap: Snapshot) -> int | None:
+    return None if snap.adaptive is None else snap.adaptive.limit
+
+
 def _cut(line: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
@@ -85,7 +106,7 @@ class Display:
         self._drawn = 0
         self._last: Snapshot | None = None
         self._notes: deque[str] = deque()
-        self._phase: tuple[Phase, Tally] | None = None
+        self._phase: tuple[Phase, Tally, int | None] | None = None
         self._recaps = 0
 
     @property
@@ -129,14 +150,19 @@ class Display:
         """Recap the phase in progress, if any, then say what ``phase`` will show and why."""
         self.end_phase(snap)
         self.event(snap.elapsed, opening(phase))
-        self._phase = (phase, dict(snap.groups))
+        self._phase = (phase, dict(snap.groups), _limit(snap))
 
     def end_phase(self, snap: Snapshot) -> None:
         """Print what finished during the phase in progress (nothing if none is)."""
         if self._phase is not None:
-            phase, before = self._phase
+            phase, before, limit = self._phase
             self._phase = None
-            self.event(snap.elapsed, recap(phase, before, snap.groups, explain=not self._recaps))
+            adaptive = snap.adaptive
+            # Before its first request a run has no limit to show: the first event's is the start.
+            start = limit if limit is not None or adaptive is None else adaptive.first
+            limits = None if adaptive is None else (start, adaptive.limit)
+            text = recap(phase, before, snap.groups, explain=not self._recaps, limits=limits)
+            self.event(snap.elapsed, text)
             self._recaps += 1
 
     def update(self, snap: Snapshot) -> None:
@@ -199,6 +225,8 @@ class Display:
     @staticmethod
     def _count_parts(snap: Snapshot) -> list[str]:
         parts = [f"sent {snap.sent}"]
+        if snap.adaptive is not None:  # no rate limit, fallback or breaker: no such outcomes
+            return parts + [f"{label} {snap.seen.get(key, 0)}" for key, label in ADAPTIVE_LABELS]
         parts += [f"{label} {snap.seen.get(key, 0)}" for key, label in LABELS]
         parts.append(f"retries {snap.retries}")
         if snap.degraded_decisions:
@@ -211,6 +239,11 @@ class Display:
 
     @staticmethod
     def _state_parts(snap: Snapshot) -> list[str]:
+        adaptive = snap.adaptive
+        if adaptive is not None:
+            limit = "-" if adaptive.limit is None else str(adaptive.limit)
+            parts = [f"limit {limit}", f"in flight {adaptive.in_flight}"]
+            return parts + [f"shed {p} {adaptive.shed.get(p, 0)}" for p in SHED_ORDER]
         return [f"{name}: {state}" for name, state in snap.breakers.items()]
 
     @classmethod

@@ -3,7 +3,8 @@
 By default everything runs in one process on one asyncio loop: the upstream and the protected
 service are each a ``uvicorn.Server`` on a free loopback port, served from a task (on trio,
 uvicorn, which needs asyncio, gets a loop in a thread of its own, see :mod:`._servers`);
-with ``workers`` the service runs as worker processes instead (:mod:`._workers`). When the
+with ``workers`` the service runs as worker processes instead (:mod:`._workers`); with
+``adaptive`` the service, the upstream and the traffic are those of :mod:`._adaptive`. When the
 traffic ends the service is stopped the way a deployment stops it: uvicorn drains its
 connections, then the lifespan hook refuses new requests, waits for those in flight and runs
 the ``GracefulShutdown`` callbacks.
@@ -22,9 +23,12 @@ import anyio.abc
 
 from ..._clock import SYSTEM_CLOCK
 from ...stores._base import Store
+from ._adaptive import AdaptiveBackend, CapacityUpstream
+from ._adaptive_traffic import AdaptiveTraffic
 from ._backends import Backend, InProcess
-from ._display import Display, Snapshot
-from ._schedule import Schedule, build_schedule
+from ._display import AdaptiveStatus, Display, Snapshot
+from ._narration import SHED_ORDER
+from ._schedule import Schedule, build_adaptive_schedule, build_schedule
 from ._servers import Running
 from ._service import MIDDLEWARE_PREFIX, POLICY_NAMES
 from ._traffic import OUTCOMES, Traffic
@@ -55,6 +59,10 @@ class DemoResult:
     workers: int = 1
     interrupted_at: float | None = None
     """Seconds into the traffic when Ctrl-C ended it early (None: it ran to the end)."""
+    adaptive: AdaptiveStatus | None = None
+    """``--adaptive`` only: the bulkhead's figures at the end, from its events."""
+    shed_seen: dict[str, int] = field(default_factory=dict)
+    """``--adaptive`` only: the shed 503s the clients got, by priority."""
 
     def count(self, name: str, old: str, new: str) -> int:
         """How many times breaker ``name`` went from ``old`` to ``new``."""
@@ -66,7 +74,13 @@ class DemoResult:
         if sum(self.seen.values()) != self.sent:
             return False
         client = {k: v for k, v in self.seen.items() if k != "error" and v}
-        return client == {k: v for k, v in self.served.items() if v}
+        if client != {k: v for k, v in self.served.items() if v}:
+            return False
+        if self.adaptive is None:
+            return True
+        # The bulkhead's Rejected events, by priority, against the clients' own 503s.
+        shed = self.adaptive.shed
+        return all(shed.get(p, 0) == self.shed_seen.get(p, 0) for p in SHED_ORDER)
 
 
 class _Stopwatch:
@@ -92,15 +106,19 @@ async def run(
     seed: int,
     live: bool,
     workers: int = 1,
+    adaptive: bool = False,
 ) -> DemoResult:
     """Run the demo, printing to ``out``; ``store`` None keeps state in the process.
 
     ``workers`` above 1 runs the service as that many processes sharing ``store`` (which
-    must then be a file or Redis store).
+    must then be a file or Redis store). ``adaptive`` runs the adaptive shedding demo instead
+    (one process, no store).
     """
-    schedule = build_schedule(duration)
+    schedule = build_adaptive_schedule(duration) if adaptive else build_schedule(duration)
     if workers > 1 and store is None:
         raise ValueError("workers share their state through a store: pass a file or Redis store")
+    if adaptive and (workers > 1 or store is not None):
+        raise ValueError("the adaptive demo runs in one process, without a store")
     try:
         if store is not None:
             # Start from a clean slate: runs must not inherit state (the middleware's policies
@@ -108,7 +126,9 @@ async def run(
             found = {p.name for p in store.status() if p.name.startswith(MIDDLEWARE_PREFIX + ":")}
             for name in (*POLICY_NAMES, *sorted(found)):
                 store.reset(name)
-        demo = _Demo(out, schedule, store=store, seed=seed, live=live, workers=workers)
+        demo = _Demo(
+            out, schedule, store=store, seed=seed, live=live, workers=workers, adaptive=adaptive
+        )
         return await demo.run()
     finally:
         if store is not None:
@@ -127,17 +147,24 @@ class _Demo:
         seed: int,
         live: bool,
         workers: int,
+        adaptive: bool = False,
     ) -> None:
         self.out = out
         self.store = store
         self.clock = _Stopwatch()
         self.display = Display(out, schedule, live=live)
         self.transitions: list[tuple[str, str, str]] = []
-        self.upstream = Upstream(schedule, self.clock, seed=seed)
+        self.upstream: Upstream | CapacityUpstream
+        self.upstream = (
+            CapacityUpstream(seed=seed) if adaptive else Upstream(schedule, self.clock, seed=seed)
+        )
         self.upstream_server = Running(self.upstream.app, "upstream")
         url = self.upstream_server.url
         self.backend: Backend
-        if workers == 1:
+        self.adaptive: AdaptiveBackend | None = None
+        if adaptive:
+            self.adaptive = self.backend = AdaptiveBackend(url)
+        elif workers == 1:
             self.backend = InProcess(url, store=store, seed=seed, hooks=self)
         else:
             assert store is not None
@@ -188,12 +215,19 @@ class _Demo:
             states,
             self.backend.degraded_decisions(),
             dict(traffic.by_group),
+            None if self.adaptive is None else self.adaptive.watch.status(),
         )
 
     async def run(self) -> DemoResult:
         where = "memory:// (in-process)" if self.store is None else self.store.url
         service = "1 process" if self.workers == 1 else f"{self.workers} worker processes"
-        self.out.write(f"seawall demo: {self.display.duration:g} s, store {where}\n")
+        if self.adaptive is not None:
+            self.out.write(
+                f"seawall demo --adaptive: {self.display.duration:g} s, adaptive concurrency "
+                "limit in one process\n"
+            )
+        else:
+            self.out.write(f"seawall demo: {self.display.duration:g} s, store {where}\n")
         async with anyio.create_task_group() as tg:
             watching = anyio.CancelScope()
             await tg.start(self._watch_interrupt, watching)
@@ -204,7 +238,8 @@ class _Demo:
                 f"  upstream: {self.upstream_server.url}\n"
                 f"  protected service ({service}): {' '.join(self.backend.urls)}\n"
             )
-            traffic = Traffic(self.backend.urls, self.display.schedule, self.clock, self.say)
+            kind = Traffic if self.adaptive is None else AdaptiveTraffic
+            traffic = kind(self.backend.urls, self.display.schedule, self.clock, self.say)
             self.traffic = traffic
             if self.interrupted_at is not None:
                 traffic.stop()  # Ctrl-C while the servers started: no traffic at all
@@ -261,4 +296,8 @@ class _Demo:
             shutdown_ran=list(backend.shutdown_ran),
             workers=self.workers,
             interrupted_at=self.interrupted_at,
+            adaptive=None if self.adaptive is None else self.adaptive.watch.status(),
+            shed_seen={}
+            if self.adaptive is None
+            else {p: traffic.by_group[p, "overloaded"] for p in SHED_ORDER},
         )

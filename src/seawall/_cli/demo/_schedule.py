@@ -9,6 +9,11 @@ breakers have time to close again, and the four trouble phases share what is lef
 Every outcome the demo promises (429s, shed 503s, a trip and a recovery of each breaker) is
 caused by the phase structure and the traffic shape, not by luck, as long as a phase lasts
 longer than the protected app's request timeout (:data:`REQUEST_TIMEOUT`).
+
+``seawall demo --adaptive`` has a script of its own (:func:`build_adaptive_schedule`), where
+the upstream never misbehaves: its latency grows with load, and the load comes and goes::
+
+    steady | overload | recovered
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ __all__ = [
     "REQUEST_TIMEOUT",
     "Phase",
     "Schedule",
+    "build_adaptive_schedule",
     "build_schedule",
 ]
 
@@ -117,3 +123,46 @@ def build_schedule(duration: float) -> Schedule:
         phases.append(Phase(name, lead + i * step, lead + (i + 1) * step, text))
     phases.append(Phase("recovered", duration - tail, duration, _RECOVERED))
     return Schedule(duration, tuple(phases))
+
+
+# The --adaptive run (numbers from _adaptive.py and _adaptive_traffic.py; a test checks them).
+_STEADY = (
+    "steady traffic, within the upstream's capacity (4 workers, 0.05 s a quote: 80 quotes a "
+    "second): 2 checkout clients (critical), 5 browsing clients (default) and 3 report jobs "
+    "(sheddable) ask again 0.1 s after each answer. The adaptive limit starts at 20 and "
+    "learns the normal latency; it grows only while at least half of it is in flight, and "
+    "nothing is shed"
+)
+_OVERLOAD = (
+    "a crowd arrives on top: 100 new requests a second (60 page views, default; 40 report "
+    "requests, sheddable) for an upstream that serves 80. It queues, latency grows, so the "
+    "limit falls. A request over its priority's ceiling is answered 503 with Retry-After at "
+    "once: sheddable ones from 75% of the limit, default ones at it, critical ones only past "
+    "125%, so reports are refused first, page views next, checkouts last"
+)
+_RECOVER = (
+    "the crowd thins out to 20 new requests a second (12 page views, 8 report requests), a "
+    "load the upstream can serve. Latency is back to normal, shedding stops once the "
+    "crowd's last queued requests are done, and the limit grows back (by 1.6 a window at "
+    "most) while at least half of it is in flight"
+)
+
+
+def build_adaptive_schedule(duration: float) -> Schedule:
+    """The ``--adaptive`` schedule for a run of ``duration`` seconds (5 to 55).
+
+    Steady for a quarter of the run but at least 2 s (Gradient2 averages its first 10 windows
+    of 0.2 s into its baseline latency: overload inside them would teach it a slow baseline),
+    recovered for the last 30%, overload in between.
+    """
+    build_schedule(duration)  # the same bounds
+    steady = max(0.25 * duration, 2.0)
+    recover = duration - 0.3 * duration
+    return Schedule(
+        duration,
+        (
+            Phase("steady", 0.0, steady, _STEADY),
+            Phase("overload", steady, recover, _OVERLOAD),
+            Phase("recovered", recover, duration, _RECOVER),
+        ),
+    )
