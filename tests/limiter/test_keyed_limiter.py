@@ -35,6 +35,17 @@ def test_consume_decision_per_key(clock: FakeClock) -> None:
     assert keyed.consume("a") == RateLimitDecision(False, 2.0, 0, 1.0, 0.5)
 
 
+def test_take_gives_consumes_numbers_and_counts_the_same(clock: FakeClock) -> None:
+    """take(key) answers (wait, remaining, reset) as consume does, charging only when granted."""
+    keyed = KeyedRateLimiter(rate=2, burst=2, clock=clock)
+    assert keyed.take("a") == (0.0, 1, 0.5)
+    assert keyed.take("a", 2) == (0.5, 1, 0.5)  # refused: nothing taken
+    assert keyed.take("a") == (0.0, 0, 1.0)
+    assert keyed.take("b") == (0.0, 1, 0.5)
+    assert keyed.take("a") == (0.5, 0, 1.0)
+    assert (keyed.stats.acquired, keyed.stats.rejected) == (3, 2)
+
+
 def test_cap_is_respected_and_full_keys_are_evicted(clock: FakeClock) -> None:
     """At the cap, a new key takes the place of a key whose bucket has refilled."""
     keyed = KeyedRateLimiter(rate=1, burst=1, max_keys=3, clock=clock)

@@ -30,6 +30,9 @@ from seawall.stores._base import (
     Request,
     group_gates,
 )
+from seawall.stores._redis import admission
+from seawall.stores._redis.scripts import run, script
+from seawall.stores._redis.store import _RECEIPT
 from seawall.testing import FakeClock
 
 pytestmark = pytest.mark.slow
@@ -42,8 +45,11 @@ SETTINGS = settings(
 _prefixes = itertools.count()
 
 steps = st.sampled_from([0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 8.0, -0.25])
+# A key of any text: the batch's members travel as one JSON argument (escapes, non-ASCII).
 members = st.lists(
-    st.tuples(st.sampled_from(["a", "b"]), st.integers(1, 3)), min_size=1, max_size=6
+    st.tuples(st.sampled_from(["a", "b", 'ü"\\\n客\x00']), st.integers(1, 3)),
+    min_size=1,
+    max_size=6,
 )
 events = st.lists(
     st.one_of(
@@ -165,3 +171,34 @@ def test_two_sets_of_gates_in_one_call(shared_redis_server: RedisServer) -> None
     finally:
         many.close()
         single.close()
+
+
+def test_each_members_reply_is_the_single_scripts_reply(shared_redis_server: RedisServer) -> None:
+    """Each member's part of the batch's JSON reply is, item for item, admit.lua's reply as text."""
+    clock = FakeClock(wall=1_700_000_000.0)
+    stores = [
+        RedisStore(shared_redis_server.url, time_source="client", clock=clock, prefix=prefix)
+        for prefix in ("raw-many", "raw-single")
+    ]
+    many, single = stores
+    gates = _gates(2.0, 1, 1)
+    requests: list[Request] = [(gates, "a", (1, 1)), (gates, "a", (2, 1)), (gates, "b", (1, 1))]
+    try:
+        _, keys, args = many._admit_many(requests)
+        parts = admission.split(run(many._conn(), script("admit_many"), keys, args, many.url))
+        wants = []
+        for g, key, costs in requests:
+            call = single._admission(g, key)
+            one = admission.arguments(call, g, key, costs or (1, 1), single._now(), _RECEIPT)
+            wants.append(run(single._conn(), script("admit"), call.keys, one, single.url))
+        assert parts == wants
+        # Admitted (slot 0, the breaker reached); the limit refuses 2 tokens for 0.25 s; the
+        # one slot is taken. Slots and gate counts are numbers in Lua: text here, as from Redis.
+        assert [p[:5] for p in parts] == [
+            ["", "0", "0", "2", "0"],
+            ["limit", "0.25", "-1", "0", "0"],
+            ["bulkhead", "60", "-1", "1", "0"],
+        ]
+    finally:
+        for store in stores:
+            store.close()

@@ -119,6 +119,17 @@ class KeyedRateLimiter(LimiterBase):
 
     def consume(self, key: Hashable, tokens: int = 1) -> RateLimitDecision:
         """Try to take ``tokens`` from ``key``'s bucket now and describe the outcome."""
+        wait, remaining, reset_after = self.take(key, tokens)
+        return RateLimitDecision(wait == 0.0, self._buckets.burst, remaining, reset_after, wait)
+
+    def take(self, key: Hashable, tokens: int = 1) -> tuple[float, int, float]:
+        """:meth:`consume`'s numbers without the decision object: ``(wait, remaining, reset)``.
+
+        ``wait`` is 0.0 when the tokens were taken, else the seconds until they could be
+        (nothing is taken then); ``remaining`` the whole tokens left, ``reset`` the seconds
+        until the bucket is full. For callers answering on every request (the ASGI
+        middleware), where building the decision costs as much as deciding.
+        """
         if tokens.__class__ is not int or tokens != 1:
             check_tokens(tokens, self._buckets.burst)
         now = self._monotonic()
@@ -139,7 +150,7 @@ class KeyedRateLimiter(LimiterBase):
             self._lock_release()
         if _OBSERVED and wait:
             emit(Rejected("limiter", self.name, reason, wait, key))
-        return RateLimitDecision(wait == 0.0, buckets.burst, remaining, reset_after, wait)
+        return wait, remaining, reset_after
 
     async def aconsume(self, key: Hashable, tokens: int = 1) -> RateLimitDecision:
         """:meth:`consume` for tasks; awaits only when the buckets live in a store."""

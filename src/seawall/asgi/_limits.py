@@ -170,7 +170,9 @@ class LimitGroup:
         self._heads = tuple(
             (n, lim.amount, lim.window) for n, lim in zip(self.names, self.limits, strict=True)
         )
-        self._only = self._buckets[0].consume if len(self._buckets) == 1 else None
+        # (Only groups in memory are hit: a group in a store is ``ahit``.)
+        only = len(self._buckets) == 1 and not self.shared
+        self._only = self._buckets[0].take if only else None
         self.policy_field = ", ".join(
             f'"{n}";q={lim.amount};w={lim.window}'
             for n, lim in zip(self.names, self.limits, strict=True)
@@ -198,9 +200,9 @@ class LimitGroup:
         """
         only = self._only
         if only is not None:
-            d = only(key, cost)
-            state = (*self._heads[0], d.remaining, d.reset_after, d.retry_after)
-            return d.granted, (_new_tuple(PolicyState, state),)
+            wait, remaining, reset_after = only(key, cost)
+            state = (*self._heads[0], remaining, reset_after, wait)
+            return wait == 0.0, (_new_tuple(PolicyState, state),)
         levels = [bucket.tokens(key) for bucket in self._buckets]
         if any(level < cost - 1e-9 for level in levels):
             peeked = (self._peeked(i, level, cost) for i, level in enumerate(levels))

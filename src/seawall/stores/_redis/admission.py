@@ -10,6 +10,7 @@ next round trip on each gate cancels whatever the late script may still grant.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,17 +126,18 @@ def parse(raw: list[str]) -> Reply:
 def pack(
     members: Sequence[tuple[Call, Gates, str | None, Sequence[int]]], now: str, receipt: str
 ) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of the ``admit_many`` script: one template per gates, then each member."""
-    keys: list[str] = []
-    numbers: dict[int, str] = {}
-    templates: list[str] = []
-    own: list[str] = []
+    """KEYS and ARGV of the ``admit_many`` script: the keys (each once), then the templates
+    (one per set of gates) and the members, each as one JSON argument."""
+    places: dict[str, int] = {}
+    numbers: dict[int, int] = {}
+    templates: list[list[str]] = []
+    own: list[int | str] = []
     for call, gates, key, costs in members:
         number = numbers.get(id(gates))
         if number is None:
             fixed = arguments(call, gates, None, costs, now, receipt)[: 15 + 6 * len(gates.limits)]
-            numbers[id(gates)] = number = str(len(numbers) + 1)
-            templates += [str(len(fixed)), *fixed]
+            templates.append(fixed)
+            numbers[id(gates)] = number = len(templates)
         mine = [call.holder]
         for spec, cost in zip(gates.limits, costs, strict=True):
             user_key = key if spec.keyed and key is not None else None
@@ -146,13 +148,19 @@ def pack(
             mine += lost
         mine += call.bulkhead_lost + call.breaker_lost
         member_keys = call.keys
-        keys += member_keys
-        own += [number, str(len(member_keys)), str(len(mine)), *mine]
-    return keys, [str(len(members)), str(len(numbers)), *templates, *own]
+        own += [number, len(member_keys), len(mine)]
+        own += [places.setdefault(k, len(places) + 1) for k in member_keys]
+        own += mine
+    return list(places), [_JSON(templates), _JSON(own)]
 
 
-def split(raw: list[str]) -> list[list[str]]:
-    """The ``admit_many`` reply cut into each member's ``admit`` reply, in order."""
+# Keys and holder ids are any text: JSON with ASCII escapes is what the script's cjson reads.
+_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+
+
+def split(reply: list[str]) -> list[list[str]]:
+    """The ``admit_many`` reply (one JSON array) cut into each member's ``admit`` reply."""
+    raw: list[str] = json.loads(reply[0])
     found: list[list[str]] = []
     i = 0
     while i < len(raw):
