@@ -43,7 +43,7 @@ def test_take_gives_consumes_numbers_and_counts_the_same(clock: FakeClock) -> No
     assert keyed.take("a") == (0.0, 0, 1.0)
     assert keyed.take("b") == (0.0, 1, 0.5)
     assert keyed.take("a") == (0.5, 0, 1.0)
-    assert (keyed.stats.acquired, keyed.stats.rejected) == (3, 2)
+    assert (keyed.stats.total_acquired, keyed.stats.total_rejected) == (3, 2)
 
 
 def test_cap_is_respected_and_full_keys_are_evicted(clock: FakeClock) -> None:
