@@ -12,6 +12,7 @@ import sys
 import anyio
 import pytest
 
+from _paths import ROOT
 from seawall._cli.demo import summary_lines
 from seawall._cli.demo._adaptive import (
     BULKHEAD_NAME,
@@ -171,6 +172,19 @@ def test_every_second_shows_the_limit_in_flight_and_sheds_by_priority(
     for column in (1, 2, 3, 8, 9, 10):  # running totals never go down
         totals = [int(line[column]) for line in lines]
         assert totals == sorted(totals)
+
+
+@pytest.mark.slow
+def test_docs_adaptive_summary_has_the_rows_a_run_prints(
+    adaptive_run: tuple[DemoResult, str],
+) -> None:
+    """docs/cli.md's --adaptive summary example has exactly the lines a real run's has."""
+    result, _ = adaptive_run
+    page = (ROOT / "docs" / "cli.md").read_text("utf-8")
+    section = page.split("### `seawall demo --adaptive`\n", 1)[1]
+    shown = section.split("```text\n== summary ==\n", 1)[1].split("```", 1)[0]
+    real = "\n".join(summary_lines(result)[2:]) + "\n"
+    assert re.sub(r"\d+", "N", shown) == re.sub(r"\d+", "N", real)
 
 
 def run_command(*args: str) -> subprocess.CompletedProcess[str]:
