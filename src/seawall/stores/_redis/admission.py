@@ -21,7 +21,7 @@ from .._base import Gates, Reservation
 from . import replies
 from .keys import fmt
 
-__all__ = ["Call", "Reply", "arguments", "pack", "parse", "split"]
+__all__ = ["Call", "Reply", "arguments", "as_json", "pack", "parse", "split"]
 
 
 @dataclass(slots=True)
@@ -151,11 +151,12 @@ def pack(
         own += [number, len(member_keys), len(mine)]
         own += [places.setdefault(k, len(places) + 1) for k in member_keys]
         own += mine
-    return list(places), [_JSON(templates), _JSON(own)]
+    return list(places), [as_json(templates), as_json(own)]
 
 
-# Keys and holder ids are any text: JSON with ASCII escapes is what the script's cjson reads.
-_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+#: Items as one script argument (keys and holder ids are any text: JSON with ASCII escapes is
+#: what a script's cjson reads).
+as_json = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 def split(reply: list[str]) -> list[list[str]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -622,6 +623,7 @@ class RedisStore(Store):
             args[2] = "1"
             args[3:9] = prelude[1:7]
         released: list[_RedisHold] = []
+        own: list[str] = []
         for item in items:
             holder = ""
             hold = item.hold
@@ -631,10 +633,12 @@ class RedisStore(Store):
             extra: tuple[str, ...] = ()
             if item.ticket is not None and breaker is not None:
                 extra = _outcome_args(item.ticket, item.outcome, breaker, item.duration)
-            args += [holder, str(len(extra)), *extra]
+            own += [holder, str(len(extra)), *extra]
+        args.append(admission.as_json(own))
         return keys, args, released
 
-    def _settled(self, raw: list[str]) -> list[Transition | None]:
+    def _settled(self, reply: list[str]) -> list[Transition | None]:
+        raw: list[str] = json.loads(reply[0])
         found = []
         for i in range(0, len(raw), 9):
             reply = raw[i : i + 9]
