@@ -5,10 +5,12 @@ After the response, each request of the middleware's one-round-trip admission (s
 They travel together (one :class:`~seawall.stores._base.Settlement`), and requests that finish
 while a batch is on its way queue up: the next batch carries them all, in one
 ``Store.asettle_requests`` (one script call on Redis). No task or thread is started for it:
-the first request to find no batch in flight sends one (the leader), the others wait for a
-batch that carries them (followers), shielded from cancellation on asyncio and trio. A
-process that dies with settlements queued loses them to the store's own expiry: the leases
-end, and a half-open probe's slot comes back after ``stale_attempt_timeout``.
+the first request to find no batch in flight sends one (the leader) and keeps sending until
+nothing is queued, shielded from cancellation on asyncio and trio; a request that finds a
+leader at work queues its settlement and is done (it has nothing to wait for: its response is
+sent, and the leader's loop carries its settlement). A process that dies with settlements
+queued loses them to the store's own expiry: the leases end, and a half-open probe's slot
+comes back after ``stale_attempt_timeout``.
 """
 
 from __future__ import annotations
@@ -56,46 +58,36 @@ def told_permit(breaker: CircuitBreaker, ticket: Ticket, told: Told) -> CircuitP
     return _TellingPermit(breaker, ticket, told)
 
 
-class _Entry:
-    __slots__ = ("item", "sent")
-
-    def __init__(self, item: Settlement) -> None:
-        self.item = item
-        self.sent = False
-
-
 class Batcher:
     """Leader/follower coalescing of settlements: one call carries everything queued.
 
     ``send`` delivers one batch and never raises (it handles a store outage itself).
     """
 
-    __slots__ = ("_flight", "_queue", "_send", "batches")
+    __slots__ = ("_leading", "_queue", "_send", "batches")
 
     def __init__(self, send: Callable[[list[Settlement]], Awaitable[None]]) -> None:
         self._send = send
-        self._queue: list[_Entry] = []
-        self._flight: anyio.Event | None = None
+        self._queue: list[Settlement] = []
+        self._leading = False
         self.batches = 0
         """Batches sent so far (for tests and benchmarks)."""
 
     async def add(self, item: Settlement) -> None:
-        """Queue ``item`` and return once a batch carrying it has been sent (shielded)."""
-        entry = _Entry(item)
-        self._queue.append(entry)
-        with anyio.CancelScope(shield=True):
-            while not entry.sent:
-                flight = self._flight
-                if flight is not None:
-                    await flight.wait()  # its batch was taken before we queued: wait it out
-                    continue
-                batch, self._queue = self._queue, []
-                self._flight = done = anyio.Event()
-                try:
+        """Queue ``item``; send batches until nothing is queued, unless a leader already is.
+
+        A follower returns at once: the leader's loop carries what it queued, so a follower
+        waits for nothing (no task switch, no event, no cancel scope on every request).
+        """
+        self._queue.append(item)
+        if self._leading:
+            return
+        self._leading = True
+        try:
+            with anyio.CancelScope(shield=True):
+                while self._queue:
+                    batch, self._queue = self._queue, []
                     self.batches += 1
-                    await self._send([e.item for e in batch])
-                finally:
-                    for e in batch:
-                        e.sent = True
-                    self._flight = None
-                    done.set()
+                    await self._send(batch)
+        finally:
+            self._leading = False
