@@ -55,6 +55,18 @@ def test_default_parts_per_origin(clock: FakeClock) -> None:
     assert a.breaker.name == "http://a.test:80"
 
 
+def test_spellings_of_one_origin_share_its_policies(clock: FakeClock) -> None:
+    """Default port or not, IDNA or Unicode host: one origin, one set of policies."""
+    transport = ResilientTransport(clock=clock)
+    plain = transport.policies("http://a.test/")
+    unicode = transport.policies("http://\u4e2d\u56fd.icom.museum/")
+    assert transport.policies("http://a.test:80/x") is plain
+    assert transport.policies("https://a.test/") is not plain
+    assert transport.policies("http://a.test:8080/") is not plain
+    assert transport.policies("http://xn--fiqs8s.icom.museum/") is unicode
+    assert unicode.origin == "http://\u4e2d\u56fd.icom.museum:80"
+
+
 def test_default_breaker_opens_at_ten_percent_of_a_hundred_calls(clock: FakeClock) -> None:
     """90 successes then 9 failures keep it closed; the 10th failure (100th call) opens it."""
     statuses = [200] * 90 + [500] * 11
@@ -193,6 +205,51 @@ def test_sync_attempt_timeout_bounds_httpx_timeouts(clock: FakeClock) -> None:
     first, second = upstream.timeouts
     assert first == {"connect": 3.0, "read": 10.0, "write": 10.0, "pool": 10.0}
     assert second == {"connect": 3.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+
+
+class SlowFailure:
+    """Takes ``seconds`` on the fake clock then fails to connect, once; answers 200 after."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.timeouts: list[dict[str, float]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.timeouts.append(request.extensions["timeout"])
+        if len(self.timeouts) == 1:
+            self.clock.advance(self.seconds)
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200)
+
+
+def test_sync_retry_after_an_error_is_cut_to_the_time_left(clock: FakeClock) -> None:
+    """A retry after a transport error gets the time left (4 s of 30), not the first's 10 s."""
+    upstream = SlowFailure(clock, 26.0)
+    retry = Retry(attempts=2, wait=False, clock=clock)
+    transport = ResilientTransport(httpx.MockTransport(upstream), retry=retry, clock=clock)
+    with httpx.Client(transport=transport, timeout=60) as client:
+        assert client.get("http://api.test/").status_code == 200
+    assert [t["read"] for t in upstream.timeouts] == [10.0, 4.0]
+
+
+@pytest.mark.anyio
+async def test_async_retry_after_an_error_is_cut_to_the_time_left(clock: FakeClock) -> None:
+    """The async form: the retry's httpx timeouts are the 4 s left of the 30 s deadline."""
+    upstream = SlowFailure(clock, 26.0)
+    retry = Retry(attempts=2, wait=False, clock=clock)
+    inner = httpx.AsyncHTTPTransport()  # reads the extension: no cancel scope, only the bound
+    seen: list[float] = []
+
+    async def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"]["read"])
+        return upstream(request)
+
+    inner.handle_async_request = record  # type: ignore[method-assign]
+    transport = ResilientTransport(inner, retry=retry, clock=clock)
+    async with httpx.AsyncClient(transport=transport, timeout=60) as client:
+        assert (await client.get("http://api.test/")).status_code == 200
+    assert seen == [10.0, 4.0]
 
 
 @pytest.mark.anyio

@@ -469,7 +469,11 @@ class CircuitPermit:
 
     def success(self) -> None:
         """The call succeeded."""
-        self._breaker._succeeded(self._take(), self._started)  # skips the lock when it can
+        ticket = self._ticket  # _take(), inlined: this is every healthy call's path
+        if ticket is None:
+            raise RuntimeError("this permit was already settled")
+        self._ticket = None
+        self._breaker._succeeded(ticket, self._started)  # skips the lock when it can
 
     def failure(self) -> None:
         """The call failed in a way that counts against the dependency."""

@@ -109,7 +109,7 @@ class Bulkhead(StoreBacked):
 
         Raises :class:`~seawall.BulkheadFullError` if no slot was had in time.
         """
-        wait = self._budget(timeout)
+        wait = self._max_wait if timeout is None else self._budget(timeout)
         lock = self._lock
         try:
             lock.acquire()  # not ``with``: half the cost on CPython 3.11, on the hot path

@@ -9,7 +9,8 @@ Theory of operation. Outermost first::
   released on every path; a hedged extra attempt takes a slot of its own (``_hedge.py``).
 * The **deadline** (``timeout``) is a point on the transport's clock fixed when the request
   starts; retry waits, ``Retry-After`` waits and hold-back waits that would reach it stop
-  the request at once, and each attempt's timeout is cut to the time left.
+  the request at once, and each attempt's timeout is cut to the time left (the first
+  attempt, unless its origin is held back, has the whole timeout left: it reads no clock).
 * **Retries** follow :class:`~seawall.Retry` (its backoff, attempts and budget); a
   :class:`~seawall._retry.RetryRun` is only made once an attempt fails, unless the budget or
   the Retry's own deadline need it from the start.
@@ -48,7 +49,7 @@ from ._errors import TimeoutTransportError
 from ._headers import exhausted_for, retry_after_of
 from ._standard import Settings
 
-__all__ = ["Engine", "Origin", "SlotLease", "discard", "is_network_error"]
+__all__ = ["Engine", "Origin", "SlotLease", "discard", "is_network_error", "server_error"]
 
 _BLOCKING_STATUSES = frozenset({429, 503})
 
@@ -113,19 +114,27 @@ class Engine:
         self.hold_back = hold_back
         self.sync_inner = sync_inner
         self.async_inner = async_inner
+        self.eager = retry is not None and (retry.budget is not None or retry.deadline is not None)
+        self.fails_on_5xx = is_failure is server_error  # the default, tested inline
+        # The inner transports, once asked for.
+        self._sync_transport: httpx.BaseTransport | None = None
+        self._async_transport: httpx.AsyncBaseTransport | None = None
         # The async inner transport when it never suspends (see runs_inline), else False;
         # None until the first async attempt.
         self._inline_inner: object = None
 
     # -- what a request gets ----------------------------------------------------------------
 
-    def replayable(self, request: httpx.Request, settings: Settings) -> bool:
-        """Whether the request may be sent more than once (retried or hedged)."""
+    def replayable(self, request: httpx.Request, settings: Settings, stream: object = None) -> bool:
+        """Whether the request may be sent more than once (retried or hedged).
+
+        ``stream``: its body as it was before the first attempt (which may have read it).
+        """
         wanted = settings.retry
         if wanted is None:
             wanted = request.method in self.retry_methods
         # A streamed body cannot be sent twice.
-        return wanted and isinstance(request.stream, httpx.ByteStream)
+        return wanted and isinstance(request.stream if stream is None else stream, httpx.ByteStream)
 
     def acceptable(self, outcome: httpx.Response | Exception) -> bool:
         """Whether an outcome ends the request (not an error, not a retryable status)."""
@@ -133,16 +142,22 @@ class Engine:
             outcome.status_code not in self.retry_statuses
         )
 
-    def _run(
-        self, request: httpx.Request, settings: Settings, deadline_at: float | None
-    ) -> tuple[Retry | None, RetryRun | None]:
-        retry = self.retry if self.replayable(request, settings) else None
-        if retry is None or (retry.budget is None and retry.deadline is None):
-            return retry, None
-        return retry, retry.start(deadline_at=deadline_at)
+    def _run_for(
+        self,
+        request: httpx.Request,
+        settings: Settings,
+        stream: object,
+        deadline_at: float | None,
+    ) -> RetryRun | None:
+        """The request's retries, or None when it may not be retried.
 
-    def deadline_at(self, settings: Settings) -> float | None:
-        return None if settings.timeout is None else self.clock.monotonic() + settings.timeout
+        Made when an attempt fails, or up front when the Retry's budget (which counts every
+        request) or its own deadline (which starts with the request) need it (``eager``).
+        """
+        retry = self.retry
+        if retry is None or not self.replayable(request, settings, stream):
+            return None
+        return retry.start(deadline_at=deadline_at)
 
     # -- sync -------------------------------------------------------------------------------
 
@@ -151,34 +166,48 @@ class Engine:
         origin: Origin,
         request: httpx.Request,
         settings: Settings,
-        attempt: Callable[[Origin, httpx.Request, Settings, float | None], httpx.Response],
+        attempt: Callable[[Origin, httpx.Request, Settings, float | None], httpx.Response]
+        | None = None,
         lease: SlotLease | None = None,
     ) -> httpx.Response:
-        """The whole request: bulkhead, deadline and retries around ``attempt``.
+        """The whole request: bulkhead, deadline and retries around ``attempt``
+        (None: :meth:`attempt`).
 
         ``lease.kept`` set by the end means a worker thread still uses the request's slot
         and releases it itself (an abandoned sync hedge).
         """
         bulkhead = origin.bulkhead
         if bulkhead is not None:
-            bulkhead.acquire(timeout=bulkhead.max_wait)
+            if origin.slot_at_once:
+                bulkhead.acquire()  # its max_wait, 0
+            else:
+                bulkhead.acquire(timeout=bulkhead.max_wait)
         try:
-            deadline_at = self.deadline_at(settings)
-            retry, run = self._run(request, settings, deadline_at)
+            timeout = settings.timeout
+            deadline_at = None if timeout is None else self.clock.monotonic() + timeout
+            stream = request.stream  # as it was: an attempt may read it
+            fresh = True
+            run = self._run_for(request, settings, stream, deadline_at) if self.eager else None
             while True:
                 try:
-                    response = attempt(origin, request, settings, deadline_at)
+                    if attempt is not None:
+                        response = attempt(origin, request, settings, deadline_at)
+                    else:
+                        first, fresh = fresh, False  # a retry's gate reads the clock
+                        response = self.attempt(origin, request, settings, deadline_at, first)
                 except Exception as exc:
-                    if retry is None:
+                    run = run or self._run_for(request, settings, stream, deadline_at)
+                    if run is None:
                         raise
-                    run = run or retry.start(deadline_at=deadline_at)
                     wait = run.after_exception(exc)
                     if wait is None:
                         raise
                 else:
-                    if retry is None or response.status_code not in self.retry_statuses:
+                    if response.status_code not in self.retry_statuses:
                         return response
-                    run = run or retry.start(deadline_at=deadline_at)
+                    run = run or self._run_for(request, settings, stream, deadline_at)
+                    if run is None:
+                        return response
                     wait = run.after_result(response)
                     if wait is None:
                         return response
@@ -189,27 +218,43 @@ class Engine:
                 bulkhead.release()
 
     def attempt(
-        self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
+        self,
+        origin: Origin,
+        request: httpx.Request,
+        settings: Settings,
+        deadline_at: float | None,
+        fresh: bool = False,
     ) -> httpx.Response:
-        """One attempt: hold-back, limiter, breaker, the inner transport (sync)."""
-        wait, limit, left = self._gate(origin, settings, deadline_at)
-        while wait:
-            self.clock.sleep(wait)
+        """One attempt: hold-back, limiter, breaker, the inner transport (sync).
+
+        ``fresh``: the request's first attempt, its deadline just set.
+        """
+        if fresh and not origin.held_until:
+            # The deadline was set an instant ago: the whole timeout is left, nothing for
+            # the gate to refuse and no clock to read.
+            limit, left = settings.first_limit, settings.timeout
+        else:
             wait, limit, left = self._gate(origin, settings, deadline_at)
+            while wait:
+                self.clock.sleep(wait)
+                wait, limit, left = self._gate(origin, settings, deadline_at)
         if origin.limiter is not None and not origin.limiter.acquire(timeout=left):
             raise _no_token()
         if limit is not None:
             _bound_timeouts(request, limit)
         breaker = origin.breaker
         permit = None if breaker is None else breaker.admit()
+        inner = self._sync_transport
+        if inner is None:
+            inner = self._sync_transport = self.sync_inner()
         try:
-            response = self.sync_inner().handle_request(request)
+            response = inner.handle_request(request)
         except BaseException as exc:
             if permit is not None:
                 permit.settle(exc)
             raise
         if permit is not None:
-            if self.is_failure(response):
+            if response.status_code >= 500 if self.fails_on_5xx else self.is_failure(response):
                 permit.failure()
             else:
                 permit.success()
@@ -270,9 +315,9 @@ class Engine:
         origin: Origin,
         request: httpx.Request,
         settings: Settings,
-        attempt: Any,
+        attempt: Any = None,
     ) -> httpx.Response:
-        """:meth:`send` for asyncio and trio."""
+        """:meth:`send` for asyncio and trio (``attempt`` None: :meth:`aattempt`)."""
         bulkhead = origin.bulkhead
         if bulkhead is not None:
             if origin.slot_at_once:
@@ -280,23 +325,36 @@ class Engine:
             else:
                 await bulkhead.acquire_async(timeout=bulkhead.max_wait)
         try:
-            deadline_at = self.deadline_at(settings)
-            retry, run = self._run(request, settings, deadline_at)
+            timeout = settings.timeout
+            deadline_at = None if timeout is None else self.clock.monotonic() + timeout
+            stream = request.stream  # as it was: an attempt may read it
+            fresh = True
+            run = self._run_for(request, settings, stream, deadline_at) if self.eager else None
             while True:
                 try:
-                    response: httpx.Response = await attempt(origin, request, settings, deadline_at)
+                    if attempt is not None:
+                        response: httpx.Response = await attempt(
+                            origin, request, settings, deadline_at
+                        )
+                    else:
+                        first, fresh = fresh, False  # a retry's gate reads the clock
+                        response = await self.aattempt(
+                            origin, request, settings, deadline_at, first
+                        )
                 except Exception as exc:
-                    if retry is None:
+                    run = run or self._run_for(request, settings, stream, deadline_at)
+                    if run is None:
                         raise
-                    run = run or retry.start(deadline_at=deadline_at)
                     # The a-forms: a budget kept in a store is asked without blocking the loop.
                     wait = await run.aafter_exception(exc)
                     if wait is None:
                         raise
                 else:
-                    if retry is None or response.status_code not in self.retry_statuses:
+                    if response.status_code not in self.retry_statuses:
                         return response
-                    run = run or retry.start(deadline_at=deadline_at)
+                    run = run or self._run_for(request, settings, stream, deadline_at)
+                    if run is None:
+                        return response
                     wait = await run.aafter_result(response)
                     if wait is None:
                         return response
@@ -311,13 +369,26 @@ class Engine:
                     bulkhead.release()
 
     async def aattempt(
-        self, origin: Origin, request: httpx.Request, settings: Settings, deadline_at: float | None
+        self,
+        origin: Origin,
+        request: httpx.Request,
+        settings: Settings,
+        deadline_at: float | None,
+        fresh: bool = False,
     ) -> httpx.Response:
-        """One attempt (asyncio or trio); the time limit is a cancel scope."""
-        wait, limit, left = self._gate(origin, settings, deadline_at)
-        while wait:
-            await self.clock.asleep(wait)
+        """One attempt (asyncio or trio); the time limit is a cancel scope.
+
+        ``fresh``: the request's first attempt, its deadline just set.
+        """
+        if fresh and not origin.held_until:
+            # The deadline was set an instant ago: the whole timeout is left, nothing for
+            # the gate to refuse and no clock to read.
+            limit, left = settings.first_limit, settings.timeout
+        else:
             wait, limit, left = self._gate(origin, settings, deadline_at)
+            while wait:
+                await self.clock.asleep(wait)
+                wait, limit, left = self._gate(origin, settings, deadline_at)
         limiter = origin.limiter
         if limiter is not None and not await limiter.acquire_async(timeout=left):
             raise _no_token()
@@ -325,18 +396,20 @@ class Engine:
         permit: Any = None
         if breaker is not None:
             permit = await breaker.aadmit() if origin.shared else breaker.admit()
-        inner = self.async_inner()
-        if self._inline_inner is None:
+        inner = self._async_transport
+        if inner is None:
+            inner = self._async_transport = self.async_inner()
             self._inline_inner = inner if runs_inline(inner) else False
         try:
-            if limit is None:
+            if limit is None or (
+                inner is self._inline_inner and isinstance(request.stream, httpx.ByteStream)
+            ):
+                # No limit; or nothing in the inner transport can suspend, so a cancel scope
+                # could never act: only its cost.
                 response = await inner.handle_async_request(request)
             elif isinstance(inner, httpx.AsyncHTTPTransport):
                 # httpx's own transport enforces the timeout extension: no cancel scope to pay.
                 _bound_timeouts(request, limit)
-                response = await inner.handle_async_request(request)
-            elif inner is self._inline_inner and isinstance(request.stream, httpx.ByteStream):
-                # Nothing in it can suspend, so a cancel scope could never act: only its cost.
                 response = await inner.handle_async_request(request)
             else:
                 with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
@@ -352,7 +425,7 @@ class Engine:
                     permit.settle(exc)
             raise
         if permit is not None:
-            failed = self.is_failure(response)
+            failed = response.status_code >= 500 if self.fails_on_5xx else self.is_failure(response)
             if origin.shared:
                 with anyio.CancelScope(shield=True):
                     await (permit.afailure() if failed else permit.asuccess())
@@ -368,6 +441,11 @@ class Engine:
         elif response.status_code in _BLOCKING_STATUSES or self.pace:
             self.observe(origin, response)
         return response
+
+
+def server_error(response: httpx.Response) -> bool:
+    """The default ``is_failure``: a 5xx status."""
+    return response.status_code >= 500
 
 
 def _bound_timeouts(request: httpx.Request, limit: float) -> None:

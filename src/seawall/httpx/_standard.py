@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._core.validate import check_int, check_number
@@ -45,6 +45,14 @@ class Settings:
     max_hedged: int
     retry: bool | None
     """True / False forces retries on or off; None follows the method (idempotent only)."""
+    first_limit: float | None = field(init=False)
+    """A first attempt's time limit: the attempt timeout cut to the whole ``timeout``."""
+
+    def __post_init__(self) -> None:
+        limit, whole = self.attempt_timeout, self.timeout
+        if whole is not None and (limit is None or whole < limit):
+            limit = whole
+        object.__setattr__(self, "first_limit", limit)
 
 
 def hedging_settings(hedging: object) -> tuple[float | None, int]:

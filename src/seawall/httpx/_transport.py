@@ -52,7 +52,7 @@ from .._retry import Retry
 from ._adaptive import AdaptiveSpec, adaptive_origins
 from ._answer import FallbackFunction, ResponseFallback
 from ._bare import BarePath, Host
-from ._engine import Engine, Origin, SlotLease, is_network_error
+from ._engine import Engine, Origin, SlotLease, is_network_error, server_error
 from ._errors import as_transport_error
 from ._headers import retry_after_of
 from ._hedge import ahedged, hedged
@@ -183,7 +183,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             else retry_statuses
         )
         self._is_failure = (
-            _server_error if is_failure is None else check_callable("is_failure", is_failure)
+            server_error if is_failure is None else check_callable("is_failure", is_failure)
         )
         self._max_retry_after = check_number("max_retry_after", max_retry_after, inclusive=True)
         self._max_hosts = check_int("max_hosts", max_hosts)
@@ -225,16 +225,19 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         )
         self._bare = BarePath(self._engine, self._retry, self._retry_methods, self._is_failure)
         self._origins: OrderedDict[str, Host] = OrderedDict()
-        self._hosts: dict[tuple[str, str, int | None], Host] = {}
+        self._hosts: dict[tuple[str, bytes, int | None], Host] = {}
         self._lock = threading.Lock()
 
     # -- httpx entry points ---------------------------------------------------------------
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        host = self._host(request)
+        url = request.url  # _host's fast path, inlined
+        host = self._hosts.get((url.scheme, url.raw_host, url.port)) or self._host(request)
         try:
             if self._standard:
-                settings = settings_for(self._settings, request.extensions)
+                settings = self._settings
+                if request.extensions.get("seawall"):
+                    settings = settings_for(settings, request.extensions)
                 engine = self._engine
                 hedge = settings.hedge_delay is not None and engine.replayable(request, settings)
                 if hedge:
@@ -247,7 +250,7 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                         lease,
                     )
                 else:
-                    response = engine.send(host.origin, request, settings, engine.attempt)
+                    response = engine.send(host.origin, request, settings)
             else:
                 response = self._bare.send(host, request)
         except RejectedError as exc:
@@ -264,14 +267,17 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = self._host(request)
+        url = request.url  # _host's fast path, inlined
+        host = self._hosts.get((url.scheme, url.raw_host, url.port)) or self._host(request)
         try:
             if self._standard:
-                settings = settings_for(self._settings, request.extensions)
+                settings = self._settings
+                if request.extensions.get("seawall"):
+                    settings = settings_for(settings, request.extensions)
                 engine = self._engine
                 hedge = settings.hedge_delay is not None and engine.replayable(request, settings)
                 response = await engine.asend(
-                    host.origin, request, settings, self._ahedged if hedge else engine.aattempt
+                    host.origin, request, settings, self._ahedged if hedge else None
                 )
             else:
                 response = await self._bare.asend(host, request)
@@ -350,9 +356,10 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _host(self, request: httpx.Request) -> Host:
         url = request.url
-        # (scheme, host, explicit port) is cheap to read; it is normalised to the origin
-        # only on a miss, so "http://a" and "http://a:80" share one set of policies.
-        key = (url.scheme, url.host, url.port)
+        # (scheme, host as sent, explicit port) is cheap to read (the host not decoded from
+        # IDNA); it is normalised to the origin only on a miss, so "http://a" and
+        # "http://a:80" share one set of policies.
+        key = (url.scheme, url.raw_host, url.port)
         host = self._hosts.get(key)
         if host is not None:
             return host
@@ -404,10 +411,6 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def __repr__(self) -> str:
         return f"ResilientTransport({self._given!r}, hosts={len(self._origins)})"
-
-
-def _server_error(response: httpx.Response) -> bool:
-    return response.status_code >= 500
 
 
 def _pick(spec: Any, default: Callable[[str, Clock], Any] | None, clock: Clock) -> Any:
