@@ -14,6 +14,7 @@ import anyio
 import pytest
 
 import seawall
+from _demo_runs import interrupt_demo, summary
 from _paths import ROOT
 from _redis_server import REDIS_PASSWORD, RedisServer
 from seawall._cli.demo import run_demo, summary_lines
@@ -34,12 +35,6 @@ ROWS = (
     "504 timeout",
     "errors",
 )
-
-
-def summary(text: str) -> dict[str, int]:
-    """The ``name  number`` rows of the summary block."""
-    block = text.split("== summary ==", 1)[1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^  (.+?)\s+(\d+)$", block, re.MULTILINE)}
 
 
 def check_summary(text: str, workers: int = 1) -> dict[str, int]:
@@ -232,29 +227,16 @@ def test_ctrl_c_ends_the_traffic_and_still_shuts_down_and_sums_up(
 ) -> None:
     """Ctrl-C (SIGINT to the process group) mid-run: graceful shutdown, a true summary, 130."""
     argv = ["demo", "--duration", "40", "--workers", workers, "--backend", backend]
-    child = subprocess.Popen(
-        [sys.executable, "-m", "seawall", *argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    assert child.stdout is not None
-    head = ""
-    while "phase slow:" not in head:  # the flash crowd is in flight
-        line = child.stdout.readline()
-        assert line, "the demo ended before its slow phase"
-        head += line
-    os.killpg(child.pid, signal.SIGINT)
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == 130
-    assert re.fullmatch(r"seawall demo: interrupted after \d+\.\d s of traffic\n", err)
-    rows = summary(head + out)
+    # Interrupted once the slow phase starts: the flash crowd is in flight.
+    run = interrupt_demo(argv, "phase slow:", "its slow phase")
+    assert run.returncode == 130
+    assert re.fullmatch(r"seawall demo: interrupted after \d+\.\d s of traffic\n", run.err)
+    rows = summary(run.out)
     assert sum(rows[r] for r in ROWS) == rows["requests sent"]
     assert rows["errors"] == 0  # no client was cut off, no worker stopped early
     assert rows["shutdown callbacks run"] == 2 * int(workers)
-    assert "service and clients agree: yes" in out
-    assert "phase 5xx:" not in out  # 6.5 s long, the slow phase was never left
+    assert "service and clients agree: yes" in run.out
+    assert "phase 5xx:" not in run.out  # 6.5 s long, the slow phase was never left
 
 
 @pytest.mark.parametrize("workers", ["0", "9"])

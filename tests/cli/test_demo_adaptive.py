@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
 import subprocess
 import sys
 
 import anyio
 import pytest
 
+from _demo_runs import interrupt_demo, summary
 from _paths import ROOT
 from seawall._cli.demo import summary_lines
 from seawall._cli.demo._adaptive import (
@@ -52,12 +51,6 @@ STATUS = re.compile(
     r"shed critical (\d+)  shed default (\d+)  shed sheddable (\d+)$",
     re.MULTILINE,
 )
-
-
-def summary(text: str) -> dict[str, int]:
-    """The ``name  number`` rows of the summary block, in order."""
-    block = text.split("== summary ==", 1)[1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^  (.+?)\s+(\d+)$", block, re.MULTILINE)}
 
 
 def check_summary(text: str) -> dict[str, int]:
@@ -211,30 +204,16 @@ def test_adaptive_command_exits_zero_from_a_real_process() -> None:
 @pytest.mark.slow
 def test_ctrl_c_during_the_overload_still_shuts_down_and_sums_up() -> None:
     """Ctrl-C while the crowd is in: arrivals stop, requests finish, the books balance, 130."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "seawall", "demo", "--adaptive", "--duration", "40"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert child.stdout is not None
-    head = ""
-    while "crowd: " not in head:
-        line = child.stdout.readline()
-        assert line, "the demo ended before its crowd arrived"
-        head += line
-    os.killpg(child.pid, signal.SIGINT)
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == 130
-    assert re.fullmatch(r"seawall demo: interrupted after \d+\.\d s of traffic\n", err)
-    rows = summary(head + out)
+    run = interrupt_demo(["demo", "--adaptive", "--duration", "40"], "crowd: ", "its crowd arrived")
+    assert run.returncode == 130
+    assert re.fullmatch(r"seawall demo: interrupted after \d+\.\d s of traffic\n", run.err)
+    rows = summary(run.out)
     outcomes = ("served", "503 shed (adaptive limit)", "504 timeout", "errors")
     assert sum(rows[r] for r in outcomes) == rows["requests sent"]
     assert rows["errors"] == 0
     assert rows["shutdown callbacks run"] == 2
-    assert "crowd: thins out" not in out  # no arrivals after Ctrl-C: the overload never ended
-    assert "service and clients agree: yes" in out
+    assert "crowd: thins out" not in run.out  # no arrivals after Ctrl-C: the overload never ended
+    assert "service and clients agree: yes" in run.out
 
 
 @pytest.mark.parametrize("workers", ["2", "3"])

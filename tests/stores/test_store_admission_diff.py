@@ -8,23 +8,15 @@ redis-server (client time) and to a MemoryStore, which decides with
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _admission_gates import full_gates, shape
 from _redis_server import RedisServer
-from seawall._core.breaker import BreakerConfig
 from seawall.stores import MemoryStore, RedisStore
 from seawall.stores._base import (
-    Admission,
-    BreakerSpec,
-    BulkheadSpec,
-    Gates,
     Hold,
-    LimiterSpec,
-    group_gates,
 )
 from seawall.testing import FakeClock
 
@@ -52,42 +44,6 @@ events = st.lists(
 )
 
 
-def _gates(burst: float, interval: float, slots: int, half_open: int) -> Gates:
-    name = uuid.uuid4().hex
-    config = BreakerConfig(
-        max_failures=2,
-        reset_timeout=1.0,
-        half_open_max_calls=half_open,
-        success_threshold=2,
-        stale_attempt_timeout=1.5,
-        failure_rate_threshold=None,
-        slow_call_duration=None,
-        slow_call_rate_threshold=None,
-        window_size=100,
-        minimum_calls=100,
-    )
-    return group_gates(
-        name,
-        (
-            LimiterSpec(f"{name}-1", interval, burst, keyed=True),
-            LimiterSpec(f"{name}-2", interval * 3, burst + 1.0, keyed=True),
-        ),
-        BulkheadSpec(f"{name}-b", slots, lease=60.0),
-        BreakerSpec(f"{name}-c", config),
-    )
-
-
-def _shape(answer: Admission) -> tuple[object, ...]:
-    return (
-        answer.refused_by,
-        answer.retry_after,
-        answer.limits,
-        answer.ticket,
-        answer.transition,
-        answer.hold is None,
-    )
-
-
 @SETTINGS
 @given(
     burst=st.sampled_from([1.0, 2.0, 3.0]),
@@ -108,7 +64,7 @@ def test_admit_script_equals_rules(
     clock = FakeClock(wall=1_700_000_000.0)
     redis = RedisStore(shared_redis_server.url, time_source="client", clock=clock, timeout=5.0)
     memory = MemoryStore(clock=clock)
-    gates = _gates(burst, interval, slots, half_open)
+    gates = full_gates(burst, interval, slots, half_open)
     assert gates.breaker is not None
     holds: list[tuple[Hold, Hold]] = []
     tickets: list[tuple[tuple[int, int], tuple[int, int]]] = []
@@ -120,7 +76,7 @@ def test_admit_script_equals_rules(
                 costs = (event[2], 1)
                 got = redis.admit_request(gates, event[1], costs)
                 want = memory.admit_request(gates, event[1], costs)
-                assert _shape(got) == _shape(want)
+                assert shape(got) == shape(want)
                 if got.hold is not None and want.hold is not None:
                     holds.append((got.hold, want.hold))
                 if got.ticket is not None and want.ticket is not None:

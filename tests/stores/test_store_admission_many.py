@@ -11,20 +11,16 @@ for float, so the list form equals both the single script and the rules.
 from __future__ import annotations
 
 import itertools
-import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _admission_gates import full_gates, shape
 from _redis_server import RedisServer
-from seawall._core.breaker import BreakerConfig
 from seawall.stores import MemoryStore, RedisStore
 from seawall.stores._base import (
-    Admission,
-    BreakerSpec,
     BulkheadSpec,
-    Gates,
     Hold,
     LimiterSpec,
     Request,
@@ -63,42 +59,6 @@ events = st.lists(
 )
 
 
-def _gates(burst: float, slots: int, half_open: int) -> Gates:
-    name = uuid.uuid4().hex
-    config = BreakerConfig(
-        max_failures=2,
-        reset_timeout=1.0,
-        half_open_max_calls=half_open,
-        success_threshold=2,
-        stale_attempt_timeout=1.5,
-        failure_rate_threshold=None,
-        slow_call_duration=None,
-        slow_call_rate_threshold=None,
-        window_size=100,
-        minimum_calls=100,
-    )
-    return group_gates(
-        name,
-        (
-            LimiterSpec(f"{name}-1", 0.25, burst, keyed=True),
-            LimiterSpec(f"{name}-2", 0.75, burst + 1.0, keyed=True),
-        ),
-        BulkheadSpec(f"{name}-b", slots, lease=60.0),
-        BreakerSpec(f"{name}-c", config),
-    )
-
-
-def _shape(answer: Admission) -> tuple[object, ...]:
-    return (
-        answer.refused_by,
-        answer.retry_after,
-        answer.limits,
-        answer.ticket,
-        answer.transition,
-        answer.hold is None,
-    )
-
-
 @SETTINGS
 @given(burst=st.sampled_from([1.0, 2.0, 3.0]), slots=st.integers(1, 3),
        half_open=st.integers(1, 2), script=events)  # fmt: skip
@@ -115,7 +75,7 @@ def test_admit_many_equals_one_by_one_and_the_rules(
         )
 
     many, single, memory = redis(), redis(), MemoryStore(clock=clock)
-    gates = _gates(burst, slots, half_open)
+    gates = full_gates(burst, 0.25, slots, half_open)
     assert gates.breaker is not None
     holds: list[list[Hold]] = []
     tickets: list[list[tuple[int, int]]] = []
@@ -128,8 +88,8 @@ def test_admit_many_equals_one_by_one_and_the_rules(
                 got = many.admit_requests(requests)
                 one = [single.admit_request(*r) for r in requests]
                 want = [memory.admit_request(*r) for r in requests]
-                assert [_shape(a) for a in got] == [_shape(a) for a in one]
-                assert [_shape(a) for a in got] == [_shape(a) for a in want]
+                assert [shape(a) for a in got] == [shape(a) for a in one]
+                assert [shape(a) for a in got] == [shape(a) for a in want]
                 for answers in zip(got, one, want, strict=True):
                     if answers[0].hold is not None:
                         holds.append([a.hold for a in answers if a.hold is not None])
@@ -165,8 +125,8 @@ def test_two_sets_of_gates_in_one_call(shared_redis_server: RedisServer) -> None
         (second, "b", None), (first, "b", None), (second, "a", None),
     ]  # fmt: skip
     try:
-        got = [_shape(a) for a in many.admit_requests(requests)]
-        assert got == [_shape(single.admit_request(*r)) for r in requests]
+        got = [shape(a) for a in many.admit_requests(requests)]
+        assert got == [shape(single.admit_request(*r)) for r in requests]
         assert [a[0] for a in got] == [None, None, "limit", "limit", None, "limit"]
     finally:
         many.close()
@@ -181,7 +141,7 @@ def test_each_members_reply_is_the_single_scripts_reply(shared_redis_server: Red
         for prefix in ("raw-many", "raw-single")
     ]
     many, single = stores
-    gates = _gates(2.0, 1, 1)
+    gates = full_gates(2.0, 0.25, 1, 1)
     requests: list[Request] = [(gates, "a", (1, 1)), (gates, "a", (2, 1)), (gates, "b", (1, 1))]
     try:
         _, keys, args = many._admit_many(requests)

@@ -35,7 +35,8 @@ from ..._core.adaptive import Gradient2Limit
 from ..._shutdown.shutdown import GracefulShutdown
 from ...asgi import Rejection, ResilienceMiddleware, seawall_lifespan
 from ...asgi._types import ASGIApp, Scope
-from ...events import AdaptiveBulkheadChanged, Event, Rejected, Subscription, add_listener
+from ...events import AdaptiveBulkheadChanged, Event, Rejected
+from ._backends import ServedHere
 from ._display import AdaptiveStatus
 from ._schedule import REQUEST_TIMEOUT
 from ._servers import Running
@@ -184,7 +185,7 @@ class AdaptiveWatch:
             )
 
 
-class AdaptiveBackend:
+class AdaptiveBackend(ServedHere):
     """The ``--adaptive`` service in this process (a :class:`~._backends.Backend`)."""
 
     def __init__(self, upstream_url: str) -> None:
@@ -195,19 +196,9 @@ class AdaptiveBackend:
         self.served = self.service.served
         self.shutdown_ran = self.service.shutdown_ran
         self.watch = AdaptiveWatch(BULKHEAD_NAME)
-        self._subscription: Subscription | None = None
 
-    async def start(self, tg: anyio.abc.TaskGroup) -> None:
-        self._subscription = add_listener(self.watch)
-        tg.start_soon(self._server.serve)
-        await self._server.wait_started()
-
-    async def stop(self) -> None:
-        try:
-            await self._server.stop()
-        finally:
-            if self._subscription is not None:
-                self._subscription.remove()
+    def _on_event(self, event: Event) -> None:
+        self.watch(event)
 
     def retries(self) -> int:
         return 0

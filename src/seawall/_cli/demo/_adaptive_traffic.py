@@ -18,15 +18,13 @@ Outcomes are tallied as in :class:`~._traffic.Traffic`, grouped by the priority 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import anyio
 import httpx
 from anyio.abc import TaskGroup
 
 from ..._clock import SYSTEM_CLOCK
 from ._adaptive import ROUTES
-from ._schedule import Phase, Schedule
+from ._schedule import Phase
 from ._service import CLIENT_HEADER
 from ._traffic import Traffic, classify
 
@@ -45,16 +43,6 @@ _BY_PRIORITY = {priority: path for path, priority in ROUTES.items()}
 
 class AdaptiveTraffic(Traffic):
     """Drives the ``--adaptive`` clients; ``by_group`` is keyed by priority."""
-
-    def __init__(
-        self,
-        base_urls: Sequence[str],
-        schedule: Schedule,
-        elapsed: Callable[[], float],
-        on_event: Callable[[str], None],
-    ) -> None:
-        super().__init__(base_urls, schedule, elapsed, on_event)
-        self._base = base_urls[0]
 
     async def run(self) -> None:
         """Run every client until the end of the schedule; returns when all have finished."""
@@ -110,7 +98,7 @@ class AdaptiveTraffic(Traffic):
     async def _ask(self, client: httpx.AsyncClient, priority: str) -> float:
         """One request at ``priority``'s route; the ``Retry-After`` it got (0.0 without)."""
         self.sent += 1
-        url = self._base + _BY_PRIORITY[priority]
+        url = self._bases[0] + _BY_PRIORITY[priority]
         retry_after = 0.0
         try:
             response = await client.get(url, headers={CLIENT_HEADER: priority})

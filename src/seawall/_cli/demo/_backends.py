@@ -14,12 +14,12 @@ from typing import Protocol
 import anyio.abc
 
 from ..._breaker.breaker import CircuitBreaker, CircuitStateChange
-from ..._events import DegradedDecision, StoreDegraded, Subscription, add_listener
+from ..._events import DegradedDecision, Event, StoreDegraded, Subscription, add_listener
 from ...stores._base import Store
 from ._servers import Running
 from ._service import Service
 
-__all__ = ["STORE_VARIABLE", "Backend", "Hooks", "InProcess", "store_note"]
+__all__ = ["STORE_VARIABLE", "Backend", "Hooks", "InProcess", "ServedHere", "store_note"]
 
 STORE_VARIABLE = "SEAWALL_DEMO_WORKER_STORE"
 """The environment variable a worker process finds its store URL in (never its command line)."""
@@ -58,7 +58,30 @@ def store_note(event: StoreDegraded) -> str:
     )
 
 
-class InProcess:
+class ServedHere:
+    """Start and stop of a service served from this process: uvicorn in a task, and an event
+    listener (``_on_event``) for as long as it runs."""
+
+    _server: Running
+    _subscription: Subscription | None = None
+
+    def _on_event(self, event: Event) -> None:
+        """What the service's events tell the run (each backend its own)."""
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        self._subscription = add_listener(self._on_event)
+        tg.start_soon(self._server.serve)
+        await self._server.wait_started()
+
+    async def stop(self) -> None:
+        try:
+            await self._server.stop()
+        finally:
+            if self._subscription is not None:
+                self._subscription.remove()
+
+
+class InProcess(ServedHere):
     """The service in this process, served by uvicorn from a task."""
 
     def __init__(self, upstream_url: str, *, store: Store | None, seed: int, hooks: Hooks) -> None:
@@ -73,30 +96,17 @@ class InProcess:
         self.served = self.service.served
         self.shutdown_ran = self.service.shutdown_ran
         self._degraded = 0
-        self._subscription: Subscription | None = None
 
     def _changed(self, event: CircuitStateChange) -> None:
         self._hooks.transition(
             event.name or "?", event.old.name, event.new.name, event.reason, None
         )
 
-    def _event(self, event: object) -> None:
+    def _on_event(self, event: Event) -> None:
         if isinstance(event, DegradedDecision):
             self._degraded += 1
         elif isinstance(event, StoreDegraded):
             self._hooks.note(store_note(event))
-
-    async def start(self, tg: anyio.abc.TaskGroup) -> None:
-        self._subscription = add_listener(self._event)
-        tg.start_soon(self._server.serve)
-        await self._server.wait_started()
-
-    async def stop(self) -> None:
-        try:
-            await self._server.stop()
-        finally:
-            if self._subscription is not None:
-                self._subscription.remove()
 
     def retries(self) -> int:
         return self.service.budget.retries

@@ -68,6 +68,7 @@ class Traffic:
         elapsed: Callable[[], float],
         on_event: Callable[[str], None],
     ) -> None:
+        self._bases = list(base_urls)
         self._urls = [f"{url}/quote" for url in base_urls]
         self._schedule = schedule
         self._elapsed = elapsed
