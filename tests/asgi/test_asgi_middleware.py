@@ -116,6 +116,17 @@ async def test_successful_responses_carry_the_fields(clock: FakeClock) -> None:
     assert "retry-after" not in first.headers
 
 
+async def test_granted_fields_round_the_seconds_up(clock: FakeClock) -> None:
+    """A bucket full again in a fraction of a second reports t=1, never t=0."""
+    app = build(rate_limit="3/second", clock=clock)
+    async with client(app) as c:
+        first = await c.get("/")
+        clock.advance(0.1)
+        second = await c.get("/")
+    assert first.headers["ratelimit"] == '"default";r=2;t=1'
+    assert second.headers["ratelimit"] == '"default";r=1;t=1'
+
+
 async def test_legacy_fields_describe_the_tightest_quota(clock: FakeClock) -> None:
     """headers='legacy' sends X-RateLimit-* with Reset as epoch seconds, and no IETF fields."""
     app = build(rate_limit="5/minute", headers="legacy", clock=clock)

@@ -117,13 +117,13 @@ class LimitGroup:
     __slots__ = (
         "_buckets",
         "_heads",
-        "_only",
         "_weigh",
         "cost",
         "limits",
         "names",
         "policy_field",
         "shared",
+        "take",
     )
 
     def __init__(
@@ -172,7 +172,10 @@ class LimitGroup:
         )
         # (Only groups in memory are hit: a group in a store is ``ahit``.)
         only = len(self._buckets) == 1 and not self.shared
-        self._only = self._buckets[0].take if only else None
+        #: The one quota's ``take(key, cost) -> (wait, remaining, reset_after)`` when the
+        #: group is a single quota in memory, else None: the middleware's granted path reads
+        #: the numbers straight from it (see :meth:`state`).
+        self.take = self._buckets[0].take if only else None
         self.policy_field = ", ".join(
             f'"{n}";q={lim.amount};w={lim.window}'
             for n, lim in zip(self.names, self.limits, strict=True)
@@ -198,11 +201,10 @@ class LimitGroup:
         an earlier quota for a request a later one refuses. Within one event loop there is
         no such gap.)
         """
-        only = self._only
-        if only is not None:
-            wait, remaining, reset_after = only(key, cost)
-            state = (*self._heads[0], remaining, reset_after, wait)
-            return wait == 0.0, (_new_tuple(PolicyState, state),)
+        take = self.take
+        if take is not None:
+            wait, remaining, reset_after = take(key, cost)
+            return wait == 0.0, (self.state(wait, remaining, reset_after),)
         levels = [bucket.tokens(key) for bucket in self._buckets]
         if any(level < cost - 1e-9 for level in levels):
             peeked = (self._peeked(i, level, cost) for i, level in enumerate(levels))
@@ -237,6 +239,10 @@ class LimitGroup:
         decisions.append(closing)
         states = tuple(self._state(i, d) for i, d in enumerate(decisions))
         return all(d.granted for d in decisions), states
+
+    def state(self, wait: float, remaining: int, reset_after: float) -> PolicyState:
+        """The single quota's :class:`PolicyState` from :attr:`take`'s numbers."""
+        return _new_tuple(PolicyState, (*self._heads[0], remaining, reset_after, wait))
 
     def _state(self, index: int, decision: RateLimitDecision) -> PolicyState:
         # tuple.__new__ directly: a named tuple's own __new__ costs twice as much, once per

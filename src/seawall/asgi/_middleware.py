@@ -21,7 +21,8 @@ later gate never holds an earlier one's slot):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from math import ceil
 from typing import Any
 
 import anyio
@@ -49,6 +50,7 @@ from ._responses import (
     Header,
     RejectHook,
     Rejection,
+    ietf_fields,
     rate_limited,
     ratelimit_fields,
     send_rejection,
@@ -169,6 +171,7 @@ class ResilienceMiddleware:
         if headers is not None and headers not in HEADER_STYLES:
             raise ValueError(f"headers must be one of {HEADER_STYLES} or None, got {headers!r}")
         self._style = headers
+        self._ietf_or_none = headers in ("ietf", None)
         self._on_reject = None if on_reject is None else check_callable("on_reject", on_reject)
         self.lifespan = lifespan
         self._probes = Probes(
@@ -254,7 +257,7 @@ class ResilienceMiddleware:
         if OFF or (self._exempt is not None and self._exempt(scope)):  # OFF: testing switch
             await self.app(scope, receive, send)
             return
-        extra: list[Header] = []
+        extra: Sequence[Header] = ()
         group = self.route_limits.lookup(scope, self.app, self.default_limits)
         # The key is left in the scope even when no middleware limit applies, so a
         # Depends(RateLimit(...)) inside the app limits by the same (proxy-aware) client.
@@ -264,16 +267,33 @@ class ResilienceMiddleware:
         )
         gates = self._gates
         if gates is not None and (group is not None or gates.every_request):
-            await gates.run(self, scope, receive, send, group, key, extra)
+            await gates.run(self, scope, receive, send, group, key, [])
             return
-        if group is None:
-            rejection = None
-        elif group.shared:
-            granted, states = await group.ahit(key, group.cost or group.weight(scope))
-            rejection = self._verdict(group, granted, states, extra)
-        else:
-            granted, states = group.hit(key, group.cost or group.weight(scope))
-            rejection = self._verdict(group, granted, states, extra)
+        rejection: Rejection | None = None
+        if group is not None:
+            take = group.take
+            if take is not None and self._ietf_or_none:
+                # One quota in memory, IETF fields or none: nearly every limited request.
+                # A granted one reads its cached fields straight from the bucket's numbers.
+                wait, remaining, reset_after = take(key, group.cost or group.weight(scope))
+                if wait == 0.0:
+                    if self._style is not None:
+                        extra = ietf_fields(
+                            group.policy_field, group.names[0], remaining, ceil(reset_after)
+                        )
+                else:
+                    refused: list[Header] = []
+                    state = group.state(wait, remaining, reset_after)
+                    rejection = self._verdict(group, False, (state,), refused)
+                    extra = refused
+            else:
+                if group.shared:
+                    granted, states = await group.ahit(key, group.cost or group.weight(scope))
+                else:
+                    granted, states = group.hit(key, group.cost or group.weight(scope))
+                fields: list[Header] = []
+                rejection = self._verdict(group, granted, states, fields)
+                extra = fields
         bulkhead = self.bulkhead
         if rejection is None and bulkhead is not None:
             if self._max_wait == 0 and not self._shared_bulkhead:
@@ -340,7 +360,7 @@ class ResilienceMiddleware:
         return unavailable("overloaded", retry_after, "The service is overloaded.")
 
     async def _call_app(
-        self, scope: Scope, receive: Receive, send: Send, extra: list[Header], permit: Any
+        self, scope: Scope, receive: Receive, send: Send, extra: Sequence[Header], permit: Any
     ) -> None:
         observed = Observed(send, extra, receive)
         if permit is not None:

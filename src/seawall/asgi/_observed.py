@@ -11,6 +11,8 @@ so an app's own fault, even an OSError of its own, is still a failure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
 from starlette.requests import ClientDisconnect
 
@@ -31,7 +33,7 @@ class Observed:
 
     __slots__ = ("complete", "extra", "gone", "inner_receive", "send", "status")
 
-    def __init__(self, send: Send, extra: list[Header], receive: Receive) -> None:
+    def __init__(self, send: Send, extra: Sequence[Header], receive: Receive) -> None:
         self.send = send
         self.extra = extra
         self.inner_receive = receive

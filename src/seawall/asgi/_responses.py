@@ -30,6 +30,7 @@ __all__ = [
     "Rejection",
     "RejectHook",
     "delta_seconds",
+    "ietf_fields",
     "ratelimit_fields",
     "send_rejection",
 ]
@@ -136,10 +137,8 @@ def ratelimit_fields(
 ) -> list[Header]:
     """The rate-limit header fields of ``style`` for ``states`` (one per quota)."""
     if style == "ietf" and len(states) == 1:
-        # The common case, on every limited response: one quota, whose field is cached.
         state = states[0]
-        item = _ratelimit_item(state.name, state.remaining, _window_left(state))
-        return [(b"ratelimit-policy", policy_field), (b"ratelimit", item)]
+        return [*ietf_fields(policy_field, state.name, state.remaining, _window_left(state))]
     headers: list[Header] = []
     if style != "legacy":
         items = b", ".join(_ratelimit_item(s.name, s.remaining, _window_left(s)) for s in states)
@@ -160,6 +159,17 @@ def ratelimit_fields(
 @lru_cache(maxsize=4096)
 def _ratelimit_item(name: str, remaining: int, seconds: int) -> bytes:
     return f'"{name}";r={remaining};t={seconds}'.encode("ascii")
+
+
+@lru_cache(maxsize=4096)
+def ietf_fields(policy_field: bytes, name: str, remaining: int, seconds: int) -> tuple[Header, ...]:
+    """The IETF fields of a single quota with ``remaining`` tokens, full in ``seconds``.
+
+    Every limited response of the common case (one quota, IETF style) carries these: cached
+    whole, so a granted request finds its two fields in one lookup.
+    """
+    item = _ratelimit_item(name, remaining, seconds)
+    return (b"ratelimit-policy", policy_field), (b"ratelimit", item)
 
 
 def _window_left(state: PolicyState) -> int:
