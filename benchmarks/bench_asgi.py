@@ -1,30 +1,33 @@
 """ResilienceMiddleware under uvicorn + wrk, as ratios to a bare Starlette app in the same rounds.
 
-    python3 benchmarks/bench_asgi.py                  # ~5 minutes: 2 rounds x 15 variants x 5 s
-    python3 benchmarks/bench_asgi.py --duration 3 --rounds 1 --only seawall seawall-429
+    python3 benchmarks/bench_asgi.py                  # ~5 minutes: 7 rounds x 17 variants x 2 s
+    python3 benchmarks/bench_asgi.py --rounds 3 --only seawall seawall-429
 
 Each variant is served by one uvicorn worker in a subprocess on a free 127.0.0.1 port (this
-file is also the app module: ``uvicorn bench_asgi:create --factory``), and loaded by ``wrk``
-(``apt-get install -y wrk``) with one thread and 32 connections after a one-second warm-up.
+file is also the app module: ``uvicorn bench_asgi:create --factory``); every variant's server
+runs for the whole run, and each is loaded by ``wrk`` (``apt-get install -y wrk``) with one
+thread and 32 connections, one second to warm up, then in short blocks (``--duration``).
 Rounds are interleaved (every variant once, then again), so drift on a shared machine hits
-every variant alike; the table gives medians over rounds.
+every variant alike; each ratio is the median over rounds of the ratio to bare in the same
+round.
 
 Variants: ``bare`` (Starlette, one route); seawall with a per-client limit that never refuses
 (``-limit``), that limit plus a bulkhead and a breaker (no suffix), and a limit that refuses
 every request but the first (``-429``: what a refusal costs against a bare 200), each in
 memory, in a file store (``seawall-file...``) and in Redis (``seawall-redis...``);
-asgi-ratelimit with its memory and Redis backends; slowapi if installed. The file store lives
-in a temporary directory; Redis is a ``redis-server`` this script starts on a free port.
+``seawall-limit-noheaders`` and ``seawall-noheaders``, without the RateLimit fields on granted
+responses (asgi-ratelimit and slowapi send none by default); asgi-ratelimit with its memory
+and Redis backends; slowapi if installed. The file store lives in a temporary directory;
+Redis is a ``redis-server`` this script starts on a free port.
 
 Columns: requests/s and its ratio to bare; the uvicorn process's CPU per request (user+system
 from /proc) and its ratio to bare; for Redis variants, Redis's own CPU per request
 (``used_cpu_sys`` + ``used_cpu_user`` of ``INFO cpu``), the commands Redis ran per request
 (``INFO commandstats``, a script's own commands included, INFO's left out) and the round trips
 per request (the commands clients sent, counted with ``MONITOR`` during one more second of
-load after the timed run, since MONITOR slows Redis); ``total x bare`` adds Redis's CPU to
-the server's. uvicorn uses uvloop and
-httptools when installed (``pip install 'uvicorn[standard]'``, what production runs); the
-header line says which.
+load after the timed blocks, since MONITOR slows Redis); ``total x bare`` adds Redis's CPU to
+the server's. uvicorn uses uvloop and httptools when installed (``pip install
+'uvicorn[standard]'``, what production runs); the header line says which.
 """
 
 from __future__ import annotations
