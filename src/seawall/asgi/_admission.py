@@ -40,7 +40,6 @@ from ..stores._base import (
     Gates,
     LimiterSpec,
     Request,
-    Reservation,
     Settlement,
     Store,
     StoreUnavailableError,
@@ -78,6 +77,9 @@ class _Middleware(Protocol):
     ) -> Rejection | None: ...
 
 
+_new_tuple = tuple.__new__  # a named tuple built without its own __new__: half the cost
+
+
 __all__ = ["COALESCED_FLIGHTS", "SharedGates", "shared_gates"]
 
 COALESCED_FLIGHTS = 1
@@ -96,8 +98,10 @@ def key_text(key: Hashable) -> str:
 class Refusals:
     """Limit refusals answered in process until they end, for at most ``max_keys`` clients.
 
-    Kept per (gates, client key, cost), on the clock's monotonic time. When full, the
-    refusal that ends first is forgotten (it is the closest to being asked again anyway).
+    Kept per (gates, client key, cost), on the clock's monotonic time, as the RateLimit
+    numbers of the refusal (one :class:`PolicyState` per limit), so a refused request is
+    answered from them without asking the store or building the store's answer again. When
+    full, the refusal that ends first is forgotten (it is the closest to being asked again).
     """
 
     __slots__ = ("_clock", "_max", "_until")
@@ -105,7 +109,8 @@ class Refusals:
     def __init__(self, clock: Clock, max_keys: int) -> None:
         self._clock = clock
         self._max = max_keys
-        self._until: dict[tuple[int, str, int], tuple[float, Admission]] = {}
+        self._until: dict[tuple[int, str, int], tuple[float, float, tuple[PolicyState, ...]]]
+        self._until = {}
 
     def __len__(self) -> int:
         return len(self._until)
@@ -114,26 +119,22 @@ class Refusals:
         """Forget every refusal (the quotas were reset)."""
         self._until.clear()
 
-    def get(self, gates: Gates, key: str, cost: int) -> Admission | None:
+    def get(self, gates: Gates, key: str, cost: int) -> tuple[PolicyState, ...] | None:
         """The refusal still running for this client, its numbers moved to now; else None."""
         found = self._until.get((id(gates), key, cost))
         if found is None:
             return None
-        until, answer = found
+        until, retry_after, states = found
         left = until - self._clock.monotonic()
         if left <= 0:
             del self._until[id(gates), key, cost]
             return None
-        gone = answer.retry_after - left
-        limits = tuple(
-            Reservation(
-                max(0.0, r.wait - gone), r.ticket, r.remaining, max(0.0, r.reset_after - gone)
-            )
-            for r in answer.limits
-        )
-        return Admission("limit", left, limits)
+        gone = retry_after - left
+        return tuple(_moved(state, gone) for state in states)
 
-    def remember(self, gates: Gates, key: str, cost: int, answer: Admission) -> None:
+    def remember(
+        self, gates: Gates, key: str, cost: int, answer: Admission, limits: LimitGroup
+    ) -> None:
         """Keep ``answer`` if it is a limit's refusal with a known end."""
         wait = answer.retry_after
         if answer.refused_by != "limit" or not 0 < wait < math.inf:
@@ -142,7 +143,7 @@ class Refusals:
         entries = self._until
         if len(entries) >= self._max and (id(gates), key, cost) not in entries:
             del entries[min(entries, key=lambda k: entries[k][0])]
-        entries[id(gates), key, cost] = (until, answer)
+        entries[id(gates), key, cost] = (until, wait, _states(limits, answer))
 
 
 class SharedGates:
@@ -216,9 +217,6 @@ class SharedGates:
 
     async def admit(self, gates: Gates, key: str, cost: int) -> tuple[Admission, Store]:
         """Ask the store (or decide in degraded mode); also the store that answered."""
-        refused = self.refusals.get(gates, key, cost)
-        if refused is not None:
-            return refused, self._local
         costs = (cost,) * len(gates.limits)
         if self.coalescer is None:
             answer = await self._guard.aask(lambda: self.store.aadmit_request(gates, key, costs))
@@ -227,7 +225,6 @@ class SharedGates:
             if isinstance(answer, Degraded):
                 self._guard.count()  # one degraded decision per request, as aask counts
         if not isinstance(answer, Degraded):
-            self.refusals.remember(gates, key, cost, answer)
             return answer, self.store
         mode = self._guard.mode
         if mode == "local":
@@ -283,8 +280,19 @@ class SharedGates:
     ) -> None:
         """The middleware's gates for one request, then the app; see the module docstring."""
         cost = 1 if limits is None else (limits.cost or limits.weight(scope))
+        gates, text = self.gates(limits), key_text(key)
+        if limits is not None:
+            refused = self.refusals.get(gates, text, cost)
+            if refused is not None:
+                # A limit's refusal still running: answered here, the store not asked.
+                rejection = mw._verdict(limits, False, refused, extra)
+                assert rejection is not None  # a refusal's states always carry a wait
+                await mw._reject(scope, receive, send, rejection)
+                return
         started = self._clock.monotonic()
-        answer, source = await self.admit(self.gates(limits), key_text(key), cost)
+        answer, source = await self.admit(gates, text, cost)
+        if source is self.store and limits is not None:
+            self.refusals.remember(gates, text, cost, answer, limits)
         self._announce(answer.transition)
         rejection = _rejection(mw, limits, answer, extra)
         if rejection is not None:
@@ -312,14 +320,26 @@ def _limit_specs(limits: LimitGroup) -> tuple[LimiterSpec, ...]:
     )
 
 
+def _moved(state: PolicyState, gone: float) -> PolicyState:
+    """``state`` as it reads ``gone`` seconds later (nothing spent meanwhile)."""
+    reset_after, retry_after = state.reset_after - gone, state.retry_after - gone
+    fields = (*state[:4], max(reset_after, 0.0), max(retry_after, 0.0))
+    return _new_tuple(PolicyState, fields)
+
+
+def _states(limits: LimitGroup, answer: Admission) -> tuple[PolicyState, ...]:
+    """The RateLimit numbers of a store's answer, one per limit of the group."""
+    return tuple(
+        PolicyState(name, limit.amount, limit.window, r.remaining, r.reset_after, r.wait)
+        for name, limit, r in zip(limits.names, limits.limits, answer.limits, strict=True)
+    )
+
+
 def _rejection(
     mw: _Middleware, limits: LimitGroup | None, answer: Admission, extra: list[Header]
 ) -> Rejection | None:
     if limits is not None and answer.limits:
-        states = tuple(
-            PolicyState(name, limit.amount, limit.window, r.remaining, r.reset_after, r.wait)
-            for name, limit, r in zip(limits.names, limits.limits, answer.limits, strict=True)
-        )
+        states = _states(limits, answer)
         refused = mw._verdict(limits, answer.refused_by != "limit", states, extra)
         if refused is not None:
             return refused
