@@ -110,12 +110,17 @@ class Bulkhead(StoreBacked):
         Raises :class:`~seawall.BulkheadFullError` if no slot was had in time.
         """
         wait = self._max_wait if timeout is None else self._budget(timeout)
+        core = self._core
         lock = self._lock
         try:
             lock.acquire()  # not ``with``: half the cost on CPython 3.11, on the hot path
             try:
-                admitted = self._core.try_admit()
-                waiter = None if admitted else self._enqueue_or_reject(wait, SyncWaiter)
+                if core.in_flight < core.max_concurrent:  # = BulkheadCore.try_admit
+                    core.in_flight += 1
+                    core.admitted += 1
+                    waiter = None
+                else:
+                    waiter = self._enqueue_or_reject(wait, SyncWaiter)
             finally:
                 lock.release()
         except BulkheadFullError as error:
@@ -148,7 +153,11 @@ class Bulkhead(StoreBacked):
         lock = self._lock
         lock.acquire()
         try:
-            waiter = core.release(None if core.busy_since is None else self._clock.monotonic())
+            if core.in_flight and not core.queue and core.busy_since is None:
+                core.in_flight -= 1  # = BulkheadCore.release with nobody waiting and no timing
+                waiter = None
+            else:
+                waiter = core.release(None if core.busy_since is None else self._clock.monotonic())
         finally:
             lock.release()
         if waiter is not None:
