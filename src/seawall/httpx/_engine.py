@@ -39,9 +39,11 @@ from typing import Any
 import anyio
 import httpx
 
+from .._breaker.breaker import CircuitBreaker
 from .._bulkhead.bulkhead import Bulkhead
 from .._callables import is_async_callable
 from .._clock import Clock
+from .._core.breaker import FAILURE
 from .._errors import RateLimitExceededError, RejectedError
 from .._pipeline import BreakerLike, BulkheadLike
 from .._retry import Retry, RetryRun
@@ -57,7 +59,16 @@ _BLOCKING_STATUSES = frozenset({429, 503})
 class Origin:
     """One origin's policies and its hold-back (a monotonic time; 0 when not held)."""
 
-    __slots__ = ("breaker", "bulkhead", "held_until", "limiter", "name", "shared", "slot_at_once")
+    __slots__ = (
+        "breaker",
+        "bulkhead",
+        "held_until",
+        "limiter",
+        "name",
+        "shared",
+        "slot_at_once",
+        "tickets",
+    )
 
     def __init__(
         self,
@@ -76,6 +87,10 @@ class Origin:
         # An in-memory bulkhead with no queue admits or refuses at once: async code may take
         # its slot with the sync call (what acquire_async does then, minus a coroutine).
         self.slot_at_once = type(bulkhead) is Bulkhead and bulkhead.max_wait == 0
+        # An in-memory breaker that times no call is settled through its ticket protocol
+        # (what admit() and its permit do, minus the permit object): the breaker itself
+        # exactly, as a subclass (a store-backed one) may change that protocol.
+        self.tickets = type(breaker) is CircuitBreaker and not breaker._timed
 
 
 class SlotLease:
@@ -122,6 +137,8 @@ class Engine:
         # The async inner transport when it never suspends (see runs_inline), else False;
         # None until the first async attempt.
         self._inline_inner: object = None
+        # (limit, timeouts) last found within that limit by _bound_timeouts; replaced whole.
+        self._fits: tuple[float, dict[str, float | None]] = (0.0, {})
 
     # -- what a request gets ----------------------------------------------------------------
 
@@ -241,23 +258,27 @@ class Engine:
         if origin.limiter is not None and not origin.limiter.acquire(timeout=left):
             raise _no_token()
         if limit is not None:
-            _bound_timeouts(request, limit)
-        breaker = origin.breaker
-        permit = None if breaker is None else breaker.admit()
+            self._bound_timeouts(request, limit)
+        breaker: Any = origin.breaker
+        tickets = origin.tickets
+        permit = None if breaker is None else breaker._acquire() if tickets else breaker.admit()
         inner = self._sync_transport
         if inner is None:
             inner = self._sync_transport = self.sync_inner()
         try:
             response = inner.handle_request(request)
         except BaseException as exc:
-            if permit is not None:
+            if tickets:
+                breaker._settle(permit, breaker._outcome(exc))
+            elif permit is not None:
                 permit.settle(exc)
             raise
         if permit is not None:
-            if response.status_code >= 500 if self.fails_on_5xx else self.is_failure(response):
-                permit.failure()
+            failed = response.status_code >= 500 if self.fails_on_5xx else self.is_failure(response)
+            if tickets:
+                breaker._settle(permit, FAILURE) if failed else breaker._succeeded(permit, 0.0)
             else:
-                permit.success()
+                permit.failure() if failed else permit.success()
         if response.status_code in _BLOCKING_STATUSES or self.pace:
             self.observe(origin, response)
         return response
@@ -285,6 +306,28 @@ class Engine:
         if left <= 0:
             raise self._timeout(settings.timeout or 0.0, "request deadline")
         return 0.0, (left if limit is None or left < limit else limit), left
+
+    def _bound_timeouts(self, request: httpx.Request, limit: float) -> None:
+        # httpx's own per-operation timeouts, never loosened: the client's may be shorter.
+        extensions = request.extensions
+        given = extensions.get("timeout")
+        if given is None:
+            extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), limit)
+            return
+        fits = self._fits
+        if limit == fits[0] and given == fits[1]:
+            # The timeouts the last request was found to keep (a client sends the same ones
+            # every time): one comparison in C instead of a loop in Python.
+            return
+        for value in given.values():
+            if value is None or value > limit:
+                extensions["timeout"] = {
+                    k: limit if v is None or v > limit else v for k, v in given.items()
+                }
+                return
+        # Every timeout the client set is already within the limit (the common case). A copy:
+        # an inner transport may change the request's own.
+        self._fits = (limit, dict(given))
 
     def observe(self, origin: Origin, response: httpx.Response) -> None:
         """Hold the origin back (and block its limiter) when the server asks for a pause."""
@@ -392,10 +435,14 @@ class Engine:
         limiter = origin.limiter
         if limiter is not None and not await limiter.acquire_async(timeout=left):
             raise _no_token()
-        breaker = origin.breaker
+        breaker: Any = origin.breaker
+        tickets = origin.tickets
         permit: Any = None
         if breaker is not None:
-            permit = await breaker.aadmit() if origin.shared else breaker.admit()
+            if tickets:
+                permit = breaker._acquire()
+            else:
+                permit = await breaker.aadmit() if origin.shared else breaker.admit()
         inner = self._async_transport
         if inner is None:
             inner = self._async_transport = self.async_inner()
@@ -409,7 +456,7 @@ class Engine:
                 response = await inner.handle_async_request(request)
             elif isinstance(inner, httpx.AsyncHTTPTransport):
                 # httpx's own transport enforces the timeout extension: no cancel scope to pay.
-                _bound_timeouts(request, limit)
+                self._bound_timeouts(request, limit)
                 response = await inner.handle_async_request(request)
             else:
                 with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
@@ -417,7 +464,9 @@ class Engine:
                 if scope.cancelled_caught:
                     raise self._timeout(limit, f"attempt to {origin.name}")
         except BaseException as exc:
-            if permit is not None:
+            if tickets:
+                breaker._settle(permit, breaker._outcome(exc))
+            elif permit is not None:
                 if origin.shared:
                     with anyio.CancelScope(shield=True):
                         await permit.asettle(exc)
@@ -426,7 +475,9 @@ class Engine:
             raise
         if permit is not None:
             failed = response.status_code >= 500 if self.fails_on_5xx else self.is_failure(response)
-            if origin.shared:
+            if tickets:
+                breaker._settle(permit, FAILURE) if failed else breaker._succeeded(permit, 0.0)
+            elif origin.shared:
                 with anyio.CancelScope(shield=True):
                     await (permit.afailure() if failed else permit.asuccess())
             else:
@@ -446,22 +497,6 @@ class Engine:
 def server_error(response: httpx.Response) -> bool:
     """The default ``is_failure``: a 5xx status."""
     return response.status_code >= 500
-
-
-def _bound_timeouts(request: httpx.Request, limit: float) -> None:
-    # httpx's own per-operation timeouts, never loosened: the client's may be shorter.
-    extensions = request.extensions
-    given = extensions.get("timeout")
-    if given is None:
-        extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), limit)
-        return
-    for value in given.values():
-        if value is None or value > limit:
-            extensions["timeout"] = {
-                k: limit if v is None or v > limit else v for k, v in given.items()
-            }
-            return
-    # Every timeout the client set is already within the limit (the common case).
 
 
 def runs_inline(inner: httpx.AsyncBaseTransport) -> bool:
