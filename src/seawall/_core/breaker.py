@@ -36,9 +36,9 @@ in ``_breaker.py`` supplies ``now`` and holds the lock, and a store may persist 
 from __future__ import annotations
 
 import enum
-import math
 from collections import deque
 from dataclasses import dataclass, field
+from math import floor
 
 from . import breaker_window as tw
 
@@ -296,13 +296,17 @@ def count_success(
     """
     if not s.window_quorum or ticket is not s.closed_ticket or not cfg.bucket_width:
         return False
-    if cfg.slow_call_duration is not None and duration >= cfg.slow_call_duration:
+    slow = cfg.slow_call_duration
+    if slow is not None and duration >= slow:
         return False
     buckets = s.buckets
-    # tw.bucket_index(now, width), inlined: this is a healthy dependency's every call.
-    if not buckets or buckets[-1][0] != math.floor(now / cfg.bucket_width):
+    if not buckets:
         return False
-    buckets[-1][1] += 1
+    newest = buckets[-1]
+    # tw.bucket_index(now, width), inlined: this is a healthy dependency's every call.
+    if newest[0] != floor(now / cfg.bucket_width):
+        return False
+    newest[1] += 1
     s.successful_calls += 1
     s.failure_count = 0
     return True
