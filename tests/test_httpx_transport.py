@@ -15,6 +15,7 @@ from seawall import (
     Bulkhead,
     CircuitBreaker,
     CircuitOpenError,
+    CircuitPermit,
     CircuitState,
     RateLimiter,
     RejectedError,
@@ -238,6 +239,26 @@ def test_four_hundreds_are_not_failures_five_hundreds_are(clock: FakeClock) -> N
         client.get("http://api.test/")
     stats = transport.policies("http://api.test").breaker.stats  # type: ignore[union-attr]
     assert (stats.successful_calls, stats.failed_calls) == (1, 1)
+
+
+def test_a_breaker_subclass_is_admitted_through_its_own_admit(clock: FakeClock) -> None:
+    """A CircuitBreaker subclass (as store-backed ones are) is asked with its admit()."""
+    admitted: list[int] = []
+
+    class Counting(CircuitBreaker):
+        def admit(self) -> CircuitPermit:
+            admitted.append(1)
+            return super().admit()
+
+    breaker = Counting(max_failures=3, clock=clock)
+    transport = ResilientTransport(
+        httpx.MockTransport(Upstream(clock, 200, 500)), retry=None, breaker=breaker, clock=clock
+    )
+    with httpx.Client(transport=transport) as client:
+        client.get("http://api.test/")
+        client.get("http://api.test/")
+    stats = breaker.stats
+    assert (len(admitted), stats.successful_calls, stats.failed_calls) == (2, 1, 1)
 
 
 def test_custom_failure_predicate(clock: FakeClock) -> None:
