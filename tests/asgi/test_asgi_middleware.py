@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
-from seawall import CircuitBreaker, CircuitState
+from seawall import CircuitBreaker, CircuitPermit, CircuitState
 from seawall.asgi import Rejection, ResilienceMiddleware, limit
 from seawall.asgi._types import Message, Scope
 from seawall.testing import FakeClock
@@ -392,6 +392,24 @@ async def test_breaker_counts_exceptions_and_ignores_4xx(clock: FakeClock) -> No
         failed = [(await c.get("/boom")).status_code for _ in range(3)]
     assert missing == [404] * 3
     assert failed == [500, 500, 503]
+
+
+async def test_a_breaker_subclass_is_asked_through_its_own_admit(clock: FakeClock) -> None:
+    """A CircuitBreaker subclass is asked with admit() and told through its permit, every time."""
+
+    class Counting(CircuitBreaker):
+        admitted = 0
+
+        def admit(self) -> CircuitPermit:
+            Counting.admitted += 1
+            return super().admit()
+
+    breaker = Counting(max_failures=2, reset_timeout=5, clock=clock)
+    app = Starlette(routes=[Route("/", hello)])
+    app.add_middleware(ResilienceMiddleware, breaker=breaker, clock=clock)
+    assert await statuses(app, "/", 3) == [200] * 3
+    assert Counting.admitted == 3
+    assert breaker.stats.successful_calls == 3
 
 
 # -- timeout ----------------------------------------------------------------------------------

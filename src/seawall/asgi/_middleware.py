@@ -154,6 +154,10 @@ class ResilienceMiddleware:
         self._shared_bulkhead = self.bulkhead is not None and self.bulkhead.store is not None
         self.breaker = _breaker(breaker, clock, shared)
         self._shared_breaker = self.breaker is not None and self.breaker.store is not None
+        # An in-memory breaker that times no call is told through its ticket protocol on
+        # the common path (what admit() and its permit do, minus the permit object): the
+        # exact class only, as a subclass (a store-backed one) may change that protocol.
+        self._tickets = type(self.breaker) is CircuitBreaker and not self.breaker._timed
         # Every gate kept in the store decided in one round trip per request (asgi/_admission).
         self._gates = shared_gates(
             shared.store,
@@ -306,13 +310,16 @@ class ResilienceMiddleware:
             await self._reject(scope, receive, send, rejection)
             return
         try:
-            permit = None
-            if self.breaker is not None:
+            permit = ticket = None
+            breaker: Any = self.breaker  # its ticket protocol is private to seawall
+            if breaker is not None:
                 try:
                     if self._shared_breaker:
-                        permit = await self.breaker.aadmit()
+                        permit = await breaker.aadmit()
+                    elif self._tickets:
+                        ticket = breaker._acquire()
                     else:
-                        permit = self.breaker.admit()
+                        permit = breaker.admit()
                 except CircuitOpenError as exc:
                     rejection = unavailable(
                         "circuit_open", exc.retry_after, "The service is temporarily unavailable."
@@ -323,16 +330,27 @@ class ResilienceMiddleware:
                 # _call_app without a timeout, inlined: every coroutine layer costs about as
                 # much as a gate's decision.
                 observed = Observed(send, extra, receive)
+                watched = permit is not None or ticket is not None
                 try:
                     await self.app(
-                        scope, receive if permit is None else observed.receive, observed.__call__
+                        scope, observed.receive if watched else receive, observed.__call__
                     )
                 except BaseException as exc:
+                    if ticket is not None:
+                        permit = CircuitPermit(breaker, ticket, 0.0)
                     await self._app_raised(exc, scope, receive, send, observed, permit)
                     return
-                if permit is not None:
+                if ticket is not None:
+                    outcome = self._verdict_of(False, observed)
+                    if outcome == SUCCESS:
+                        breaker._succeeded(ticket, 0.0)
+                    else:
+                        breaker._settle(ticket, outcome)
+                elif permit is not None:
                     _REPORT[self._verdict_of(False, observed)](permit)
             else:
+                if ticket is not None:
+                    permit = CircuitPermit(breaker, ticket, 0.0)
                 await self._call_app(scope, receive, send, extra, permit)
         finally:
             if bulkhead is not None:
