@@ -268,6 +268,21 @@ class SharedGates:
         else:
             self._announce(*source.settle_requests(self._settling, [item]))  # degraded mode
 
+    def running_refusal(
+        self, mw: _Middleware, limits: LimitGroup | None, key: Hashable, cost: int
+    ) -> Rejection | None:
+        """A limit's refusal of this client still running, answered without the store
+        (before any coroutine: a flood of refused requests costs what a refusal in memory
+        does); else None."""
+        if limits is None:
+            return None
+        refused = self.refusals.get(self.gates(limits), key_text(key), cost)
+        if refused is None:
+            return None
+        rejection = mw._verdict(limits, False, refused, [])
+        assert rejection is not None  # a refusal's states always carry a wait
+        return rejection
+
     async def run(
         self,
         mw: _Middleware,
@@ -276,19 +291,11 @@ class SharedGates:
         send: Send,
         limits: LimitGroup | None,
         key: Hashable,
-        extra: list[Header],
+        cost: int,
     ) -> None:
         """The middleware's gates for one request, then the app; see the module docstring."""
-        cost = 1 if limits is None else (limits.cost or limits.weight(scope))
         gates, text = self.gates(limits), key_text(key)
-        if limits is not None:
-            refused = self.refusals.get(gates, text, cost)
-            if refused is not None:
-                # A limit's refusal still running: answered here, the store not asked.
-                rejection = mw._verdict(limits, False, refused, extra)
-                assert rejection is not None  # a refusal's states always carry a wait
-                await mw._reject(scope, receive, send, rejection)
-                return
+        extra: list[Header] = []
         started = self._clock.monotonic()
         answer, source = await self.admit(gates, text, cost)
         if source is self.store and limits is not None:

@@ -271,7 +271,12 @@ class ResilienceMiddleware:
         )
         gates = self._gates
         if gates is not None and (group is not None or gates.every_request):
-            await gates.run(self, scope, receive, send, group, key, [])
+            cost = 1 if group is None else (group.cost or group.weight(scope))
+            running = gates.running_refusal(self, group, key, cost)
+            if running is None:
+                await gates.run(self, scope, receive, send, group, key, cost)
+            else:
+                await self._reject(scope, receive, send, running)
             return
         rejection: Rejection | None = None
         if group is not None:
