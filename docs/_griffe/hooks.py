@@ -2,8 +2,8 @@
 
 A type in a signature that has no page of its own (a ``TypeVar``, a private protocol) is
 rendered by mkdocs-autorefs as a span whose tooltip is the full path where it is defined,
-a private module (``seawall._breaker.breaker.P``). Users are told to import only public paths, so the
-tooltip goes; the name itself stays.
+a private module (``seawall._breaker.breaker.P``). Users are told to import only public
+paths, so the tooltip goes; the name itself stays.
 """
 
 from __future__ import annotations
