@@ -16,7 +16,9 @@ Variants: ``bare`` (Starlette, one route); seawall with a per-client limit that 
 every request but the first (``-429``: what a refusal costs against a bare 200), each in
 memory, in a file store (``seawall-file...``) and in Redis (``seawall-redis...``);
 ``seawall-limit-noheaders`` and ``seawall-noheaders``, without the RateLimit fields on granted
-responses (asgi-ratelimit and slowapi send none by default); asgi-ratelimit with its memory
+responses (asgi-ratelimit and slowapi send none by default); ``floor-send`` and
+``floor-fields``, the least any pure-ASGI middleware that sees the response costs (a ``send``
+wrapper noting the status; the same adding two fixed header fields); asgi-ratelimit with its memory
 and Redis backends; slowapi if installed. The file store lives in a temporary directory;
 Redis is a ``redis-server`` this script starts on a free port.
 
@@ -57,7 +59,10 @@ SEAWALL = [
 # Without the RateLimit fields on granted responses: like for like with asgi-ratelimit and
 # slowapi, which send none by default.
 QUIET = ["seawall-limit-noheaders", "seawall-noheaders"]
-VARIANTS = ["bare", *SEAWALL, *QUIET, "asgi-ratelimit", "asgi-ratelimit-redis", "slowapi"]
+# The floor for any pure-ASGI middleware that sees the response: one that only wraps `send`
+# to note the status, and one that also adds two fixed header fields.
+FLOORS = ["floor-send", "floor-fields"]
+VARIANTS = ["bare", *SEAWALL, *QUIET, *FLOORS, "asgi-ratelimit", "asgi-ratelimit-redis", "slowapi"]
 NEVER = "1000000/second"
 PEERS = {"slowapi": "slowapi", "asgi-ratelimit": "ratelimit", "asgi-ratelimit-redis": "ratelimit"}
 
@@ -92,6 +97,29 @@ def _seawall(app: Any, variant: str, store: str) -> None:
         store=store,
         store_prefix=variant,  # one Redis, one directory: each variant keeps its own keys
     )
+
+
+class _Floor:
+    """A pure-ASGI middleware that wraps ``send`` to note the status (and may add fields)."""
+
+    def __init__(self, app: Any, fields: list[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self.fields = fields
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        noted = [0]
+
+        async def observed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                noted[0] = message["status"]
+                if self.fields:
+                    message = {**message, "headers": [*message["headers"], *self.fields]}
+            await send(message)
+
+        await self.app(scope, receive, observed)
 
 
 def _asgi_ratelimit(app: Any, redis_url: str | None) -> None:
@@ -134,6 +162,12 @@ def create() -> Any:
         app.state.limiter = Limiter(key_func=get_remote_address, default_limits=[NEVER])
         app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)
         app.add_middleware(SlowAPIASGIMiddleware)
+    elif variant in FLOORS:
+        fields = [
+            (b"ratelimit-policy", b'"default";q=1000;w=1'),
+            (b"ratelimit", b'"default";r=999;t=1'),
+        ]
+        app.add_middleware(_Floor, fields=fields if variant == "floor-fields" else [])
     elif variant != "bare":
         raise ValueError(f"unknown variant {variant!r}")
     return app

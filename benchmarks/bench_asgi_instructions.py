@@ -41,6 +41,8 @@ VARIANTS = [
     "seawall-429",
     "seawall-limit-noheaders",
     "seawall-noheaders",
+    "floor-send",
+    "floor-fields",
     "asgi-ratelimit",
 ]
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
