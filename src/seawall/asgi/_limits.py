@@ -60,6 +60,12 @@ class PolicyState(NamedTuple):
     reset_after: float
     retry_after: float
 
+    def later(self, seconds: float) -> PolicyState:
+        """This answer as it reads ``seconds`` later, nothing spent meanwhile."""
+        reset_after, retry_after = self.reset_after - seconds, self.retry_after - seconds
+        fields = (*self[:4], max(reset_after, 0.0), max(retry_after, 0.0))
+        return _new_tuple(PolicyState, fields)
+
 
 LimitSpec = str | Limit | Sequence[str | Limit]
 _new_tuple = tuple.__new__
