@@ -62,8 +62,23 @@ QUIET = ["seawall-limit-noheaders", "seawall-noheaders"]
 # The floor for any pure-ASGI middleware that sees the response: one that only wraps `send`
 # to note the status, and one that also adds two fixed header fields.
 FLOORS = ["floor-send", "floor-fields"]
-VARIANTS = ["bare", *SEAWALL, *QUIET, *FLOORS, "asgi-ratelimit", "asgi-ratelimit-redis", "slowapi"]
+# The floor for a middleware that asks Redis on every request, as seawall's shared gates do:
+# `floor-fields` plus one coalesced script call (every request queued while a call is out
+# rides the next one; a script that only echoes one answer per member). No policy, no
+# parsing, no lease: what redis-py and the loop alone cost.
+REDIS_FLOORS = ["floor-redis"]
+VARIANTS = [
+    "bare",
+    *SEAWALL,
+    *QUIET,
+    *FLOORS,
+    *REDIS_FLOORS,
+    "asgi-ratelimit",
+    "asgi-ratelimit-redis",
+    "slowapi",
+]
 NEVER = "1000000/second"
+FIELDS = [(b"ratelimit-policy", b'"default";q=1000;w=1'), (b"ratelimit", b'"default";r=999;t=1')]
 PEERS = {"slowapi": "slowapi", "asgi-ratelimit": "ratelimit", "asgi-ratelimit-redis": "ratelimit"}
 
 
@@ -122,6 +137,52 @@ class _Floor:
         await self.app(scope, receive, observed)
 
 
+class _RedisFloor:
+    """``floor-fields`` after one coalesced Redis script call per request (see REDIS_FLOORS)."""
+
+    SCRIPT = "return ARGV"
+
+    def __init__(self, app: Any, url: str, fields: list[tuple[bytes, bytes]]) -> None:
+        from redis.asyncio import Redis
+
+        self.app = _Floor(app, fields)
+        self.redis = Redis.from_url(url)
+        self.sha: str | None = None
+        self.queue: list[Any] = []  # futures of the requests the next call carries
+        self.out = False
+        self.leader: Any = None  # the task sending calls, kept from the garbage collector
+
+    async def _lead(self) -> None:
+        import asyncio
+
+        try:
+            while self.queue:
+                batch, self.queue = self.queue, []
+                if self.sha is None:
+                    self.sha = await self.redis.script_load(self.SCRIPT)
+                answers = await self.redis.evalsha(self.sha, 0, *(["1"] * len(batch)))
+                for future, answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+                await asyncio.sleep(0)  # let the answered run, as the followers of a flight do
+        finally:
+            self.out = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import asyncio
+
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append(future)
+        if not self.out:
+            self.out = True
+            self.leader = asyncio.get_running_loop().create_task(self._lead())
+        await future
+        await self.app(scope, receive, send)
+
+
 def _asgi_ratelimit(app: Any, redis_url: str | None) -> None:
     from ratelimit import RateLimitMiddleware, Rule
     from ratelimit.backends.simple import MemoryBackend
@@ -163,11 +224,9 @@ def create() -> Any:
         app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)
         app.add_middleware(SlowAPIASGIMiddleware)
     elif variant in FLOORS:
-        fields = [
-            (b"ratelimit-policy", b'"default";q=1000;w=1'),
-            (b"ratelimit", b'"default";r=999;t=1'),
-        ]
-        app.add_middleware(_Floor, fields=fields if variant == "floor-fields" else [])
+        app.add_middleware(_Floor, fields=FIELDS if variant == "floor-fields" else [])
+    elif variant in REDIS_FLOORS:
+        app.add_middleware(_RedisFloor, url=store, fields=FIELDS)
     elif variant != "bare":
         raise ValueError(f"unknown variant {variant!r}")
     return app
@@ -206,7 +265,7 @@ def _wrk(url: str, seconds: float) -> tuple[float, int, int]:
 def _store_of(variant: str, stores: dict[str, str]) -> str | None:
     if "-file" in variant:
         return stores["file"]
-    if variant.endswith("-redis") or "-redis-" in variant:
+    if variant.endswith("-redis") or "-redis-" in variant or variant in REDIS_FLOORS:
         return stores["redis"]
     return None
 

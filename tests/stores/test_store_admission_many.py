@@ -162,3 +162,41 @@ def test_each_members_reply_is_the_single_scripts_reply(shared_redis_server: Red
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_batch_leaves_each_bucket_as_one_by_one_does(
+    shared_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a batch, each bucket's record and expiry equal what admitting one by one leaves."""
+    import redis
+
+    clock = FakeClock(wall=1_700_000_000.0)
+    many, single = (
+        RedisStore(shared_redis_server.url, time_source="client", clock=clock, prefix=prefix)
+        for prefix in (f"left-many{next(_prefixes)}", f"left-single{next(_prefixes)}")
+    )
+    gates = full_gates(2.0, 0.25, 3, 1)
+    requests: list[Request] = [
+        (gates, "a", (1, 1)), (gates, "b", (1, 1)), (gates, "a", (2, 1)), (gates, "b", (1, 1)),
+        (gates, "a", (1, 1)),
+    ]  # fmt: skip
+    client = redis.Redis.from_url(shared_redis_server.url, decode_responses=True)
+    try:
+        # Client b's first record is unreadable: both rewrite it whole (its shape included).
+        for store in (many, single):
+            client.hset(store._bucket(gates.limits[0], "b")[0], mapping={"fa": "?", "ln": "1"})
+        with caplog.at_level("WARNING", logger="seawall"):
+            many.admit_requests(requests)
+            for request in requests:
+                single.admit_request(*request)
+        assert sum("unreadable limiter record" in r.getMessage() for r in caplog.records) == 2
+        for spec in gates.limits:
+            for key in ("a", "b"):
+                left, want = (s._bucket(spec, key)[0] for s in (many, single))
+                assert client.hgetall(left) == client.hgetall(want)
+                assert set(client.hgetall(left)) >= {"fa", "bu", "ln", "kind", "name", "key"}
+                assert client.ttl(left) == client.ttl(want) > 0
+    finally:
+        client.close()
+        many.close()
+        single.close()
