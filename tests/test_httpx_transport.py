@@ -24,6 +24,7 @@ from seawall import (
 )
 from seawall.httpx import CircuitOpenTransportError, ResilientTransport
 from seawall.httpx._headers import exhausted_for
+from seawall.httpx._transport import url_key
 from seawall.testing import FakeClock
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -473,3 +474,38 @@ async def test_cancel_during_request_is_neutral_and_leaks_no_probe(clock: FakeCl
         assert len(calls) == 2
         assert (await client.get("http://api.test/")).status_code == 200
     assert policies.breaker.state is CircuitState.CLOSED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a.test/x",
+        "https://A.Test:8443/x?q=1",
+        "http://user:pw@a.test:80/",
+        "http://[::1]:8080/",
+        "https://münchen.test/",
+        "http://127.0.0.1/",
+    ],
+)
+def test_the_entry_points_read_the_same_origin_key_as_url_key(url: str) -> None:
+    """handle_request reads httpx's parsed URL directly; url_key is the same key, slower."""
+    parsed = httpx.URL(url)._uri_reference
+    assert (parsed.scheme, parsed.host, parsed.port) == url_key(httpx.URL(url))
+
+
+def test_an_httpx_url_without_its_parse_still_finds_the_origin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    transport = ResilientTransport(httpx.MockTransport(lambda r: httpx.Response(200)))
+    request = httpx.Request("GET", "http://a.test/")
+    monkeypatch.setattr(request, "url", _NoParse(request.url))
+    assert transport.handle_request(request).status_code == 200
+    assert transport.policies("http://a.test:80/").breaker is not None
+
+
+class _NoParse:
+    """A URL exposing only httpx's public properties."""
+
+    def __init__(self, url: httpx.URL) -> None:
+        self.scheme, self.raw_host, self.port = url.scheme, url.raw_host, url.port
+        self.host = url.host
