@@ -24,6 +24,7 @@ from seawall.stores._base import (
     Hold,
     LimiterSpec,
     Request,
+    Settlement,
     group_gates,
 )
 from seawall.stores._redis import admission
@@ -196,6 +197,65 @@ def test_a_batch_leaves_each_bucket_as_one_by_one_does(
                 assert client.hgetall(left) == client.hgetall(want)
                 assert set(client.hgetall(left)) >= {"fa", "bu", "ln", "kind", "name", "key"}
                 assert client.ttl(left) == client.ttl(want) > 0
+    finally:
+        client.close()
+        many.close()
+        single.close()
+
+
+def test_a_batch_leaves_every_gates_record_as_one_by_one_does(
+    shared_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Batches of admissions and settlements leave each bucket, lease and breaker record (and
+    its expiry) as one by one does, an unreadable breaker reset once, a refused slot freed."""
+    import redis
+
+    from seawall import CircuitState
+    from seawall._core.breaker import FAILURE
+
+    clock = FakeClock(wall=1_700_000_000.0)
+    many, single = (
+        RedisStore(shared_redis_server.url, time_source="client", clock=clock, prefix=prefix)
+        for prefix in (f"all-many{next(_prefixes)}", f"all-single{next(_prefixes)}")
+    )
+    gates = full_gates(2.0, 0.25, 2, 1)
+    client = redis.Redis.from_url(shared_redis_server.url, decode_responses=True)
+
+    def records(store: RedisStore) -> list[object]:
+        call = store._admission(gates, "a")
+        keys = [*call.limit_keys, call.breaker_key]
+        found: list[object] = [(client.hgetall(k), client.ttl(k)) for k in keys]
+        leases = client.hgetall(call.bulkhead_key)  # fields name each store's own holders
+        return [*found, sorted(leases.values()), client.ttl(call.bulkhead_key)]
+
+    def both(requests: list[Request]) -> list[tuple[object, ...]]:
+        got = many.admit_requests(requests)
+        one = [single.admit_request(*request) for request in requests]
+        assert [shape(a) for a in got] == [shape(a) for a in one]
+        assert records(many) == records(single)
+        return [(a, b) for a, b in zip(got, one, strict=True)]
+
+    try:
+        for store in (many, single):
+            client.hset(store._admission(gates, "a").breaker_key, mapping={"st": "?", "gen": "1"})
+        with caplog.at_level("WARNING", logger="seawall"):
+            first = both([(gates, key, None) for key in ("a", "b", "a", "b", "a")])
+        assert sum("unreadable breaker" in r.getMessage() for r in caplog.records) == 2
+        admitted = [pair for pair in first if pair[0].ticket is not None]
+        assert len(admitted) == 2  # two slots
+        batch = [Settlement(a.hold, a.ticket, FAILURE, 0.0) for a, _ in admitted]
+        told = many.settle_requests(gates, batch)
+        assert told == [
+            t for _, b in admitted
+            for t in single.settle_requests(gates, [Settlement(b.hold, b.ticket, FAILURE, 0.0)])
+        ]  # fmt: skip
+        assert told[0] is None  # two failures trip it
+        assert told[1] is not None
+        assert (told[1].old, told[1].new) == (CircuitState.CLOSED, CircuitState.OPEN)
+        assert records(many) == records(single)
+        # The breaker refuses each member after its slot was taken; the slot goes back at once.
+        refused = both([(gates, key, None) for key in ("c", "d", "e")])
+        assert [a.refused_by for a, _ in refused] == ["breaker"] * 3
     finally:
         client.close()
         many.close()

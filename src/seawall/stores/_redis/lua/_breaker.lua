@@ -44,7 +44,7 @@ local function parse_probes(text)
 end
 
 -- An absent record is a fresh breaker first seen at now; a corrupt one is reset (flagged).
-local function load_breaker(key, now)
+local function read_breaker(key, now)
   local v = redis.call('HMGET', key, 'pr', unpack(FIELDS))
   if not v[2] then
     return fresh(now)
@@ -106,7 +106,7 @@ end
 
 -- Writes the record and its expiry in the same step: a day, or twice an open period
 -- plus a probe lease if longer, after the last write.
-local function save_breaker(key, s)
+local function write_breaker(key, s)
   local fields = { 'kind', 'breaker', 'name', ARGV[2], 'reset_timeout', ARGV[4] }
   for _, f in ipairs(FIELDS) do
     table.insert(fields, f)
@@ -120,6 +120,32 @@ local function save_breaker(key, s)
   table.insert(fields, table.concat(probes, ','))
   redis.call('HSET', key, unpack(fields))
   expire(key, math.max(86400.0, 2.0 * (RESET_TIMEOUT + STALE)))
+end
+
+-- Held records (see _common): a later request sees the record as the one before left it
+-- (sound: the first save wrote a reset record whole); written once, at the end.
+local function load_breaker(key, now)
+  local kept = held and held[key]
+  if kept then
+    kept.s.corrupt = 0
+    return kept.s
+  end
+  local s = read_breaker(key, now)
+  if held then
+    keep(key, { s = s })
+  end
+  return s
+end
+
+local function save_breaker(key, s)
+  local kept = held and held[key]
+  if not kept then
+    return write_breaker(key, s)
+  end
+  kept.s = s
+  kept.write = function()
+    write_breaker(key, s)
+  end
 end
 
 -- Reply: {kind, a, b, has_transition, old, new, reason, at, corrupt}.

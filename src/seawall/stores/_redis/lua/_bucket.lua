@@ -7,7 +7,7 @@ local SPAN = BURST * INTERVAL
 
 -- fa = full_at, bu = blocked_until, ln = last_now; a corrupt record resets to empty
 -- (tokens 0 from now: the safe reset), flagged so Python logs one warning.
-local function load_bucket(key, now)
+local function read_bucket(key, now)
   local v = redis.call('HMGET', key, 'fa', 'bu', 'ln')
   local b = {
     fa = number(v[1], NEVER),
@@ -33,7 +33,7 @@ local function rebase(b, now)
 end
 
 -- Writes the record and its expiry (_rules.bucket_ttl) in the same step.
-local function save_bucket(key, b, now)
+local function write_bucket(key, b, now)
   if b.exists and b.corrupt == 0 then
     redis.call('HSET', key, 'fa', fmt(b.fa), 'bu', fmt(b.bu), 'ln', fmt(b.ln))
   else -- a new record also carries what status needs: kind, name, key, shape
@@ -48,6 +48,34 @@ local function save_bucket(key, b, now)
     redis.call('HSET', key, unpack(fields))
   end
   expire(key, math.max(0.0, b.fa - now, b.bu - now))
+end
+
+-- Held records (see _common): a later request sees the record as sound and existing, as the
+-- first save left it; a new or unreadable one is still written whole (its shape too) at the end.
+local function load_bucket(key, now)
+  local kept = held and held[key]
+  if kept then
+    kept.b.exists, kept.b.corrupt = true, 0
+    return kept.b
+  end
+  local b = read_bucket(key, now)
+  if held then
+    keep(key, { b = b, whole = not b.exists or b.corrupt ~= 0 })
+  end
+  return b
+end
+
+local function save_bucket(key, b, now)
+  local kept = held and held[key]
+  if not kept then
+    return write_bucket(key, b, now)
+  end
+  kept.write = function()
+    if kept.whole then
+      b.exists = false
+    end
+    write_bucket(key, b, now)
+  end
 end
 
 -- _limiter_core._describe: (whole tokens left, seconds until full).

@@ -9,13 +9,44 @@ local function fmt(x)
   return string.format('%.17g', x)
 end
 
--- ARGV[1] is the client's now, or '' for the server's TIME (no client clock skew).
+-- ARGV[1] is the client's now, or '' for the server's TIME (no client clock skew), read once
+-- per script: every decision of one call is taken at the same instant.
+local server_now = nil
 local function clock(arg)
   if arg ~= '' then
     return tonumber(arg)
   end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+  if server_now == nil then
+    local t = redis.call('TIME')
+    server_now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  end
+  return server_now
+end
+
+-- A script deciding many requests (admit_many, settle) holds the records it reads: each is
+-- read once, every later request sees it as the one before left it, and what a record's
+-- last writer would have written is written once, at the end (write_held). nil in the
+-- scripts of one operation, which read and write their own. key -> {write = function | nil,
+-- and the prelude's own fields}.
+local held, held_order = nil, nil
+
+local function hold_records()
+  held, held_order = {}, {}
+end
+
+local function keep(key, kept)
+  held[key] = kept
+  held_order[#held_order + 1] = key
+  return kept
+end
+
+local function write_held()
+  for _, key in ipairs(held_order) do
+    local write = held[key].write
+    if write ~= nil then
+      write()
+    end
+  end
 end
 
 -- Expiry in whole seconds, rounded up, at least 1: no key lives

@@ -139,6 +139,10 @@ if br ~= nil then
   if rep[1] ~= 't' then
     if bh ~= nil then
       redis.call('HDEL', bh.key, 'h:' .. holder) -- the slot goes back: the breaker said no
+      local kept = held and held[bh.key]
+      if kept then
+        kept.leases['h:' .. holder] = nil -- as a later member's read would find it
+      end
     end
     return finish('breaker', tonumber(rep[2]), -1, 2, rep)
   end

@@ -12,57 +12,7 @@
 -- of a batch; cjson decodes them in C.)
 -- Returns one JSON array of strings: per member the length of its reply, then its reply (see
 -- admit.lua), each item as Redis would have sent it (a number as its integer part).
-
--- Within one call, the server's clock is read once (every member is decided at the same
--- instant, in order) and each bucket is read once and written once: the members of one
--- client's bucket see the record as the member before left it, and the record is saved, with
--- its expiry, as the last member left it (what saving after every member ends with). A
--- bucket key names one limit of one client, so its members share one shape (interval, burst).
-local read_clock = clock
-local server_now = nil
-clock = function(arg)
-  if arg ~= '' then
-    return tonumber(arg)
-  end
-  if server_now == nil then
-    server_now = read_clock('')
-  end
-  return server_now
-end
-local buckets, bucket_order = {}, {} -- key -> {b, save, now, full}; keys as first read
-local one_bucket_api = bucket_api
-bucket_api = function(keys, args)
-  local api = one_bucket_api(keys, args)
-  local load, save = api.load, api.save
-  api.load = function(key, now)
-    local kept = buckets[key]
-    if kept == nil then
-      local b = load(key, now)
-      -- a new or unreadable record is written whole (its shape too), as its first save would
-      kept = { b = b, full = not b.exists or b.corrupt ~= 0 }
-      buckets[key] = kept
-      bucket_order[#bucket_order + 1] = key
-      return b
-    end
-    kept.b.exists, kept.b.corrupt = true, 0 -- as the previous member's save left it
-    return kept.b
-  end
-  api.save = function(key, b, now)
-    local kept = buckets[key]
-    kept.b, kept.save, kept.now = b, save, now
-  end
-  return api
-end
-local function save_buckets()
-  for _, key in ipairs(bucket_order) do
-    local kept = buckets[key]
-    if kept.full then
-      kept.b.exists = false
-    end
-    kept.save(key, kept.b, kept.now)
-  end
-end
-
+hold_records()
 local templates = cjson.decode(ARGV[1])
 local own = cjson.decode(ARGV[2])
 local p = 1
@@ -98,5 +48,5 @@ while p <= #own do
     out[#out + 1] = x
   end
 end
-save_buckets()
+write_held()
 return cjson.encode(out)

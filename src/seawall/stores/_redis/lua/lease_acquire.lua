@@ -90,7 +90,5 @@ end
 for _, ends in pairs(tombs) do
   last = math.max(last, ends)
 end
-if redis.call('EXISTS', key) == 1 then
-  expire(key, last - now)
-end
+expire_leases(key, last - now)
 return { fmt(wait), slot, count }

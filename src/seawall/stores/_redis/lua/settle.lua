@@ -20,6 +20,7 @@ end
 if ARGV[3] == '1' then
   br = KEYS[k]
 end
+hold_records()
 local items = cjson.decode(ARGV[11])
 local out = {}
 local p = 1
@@ -42,6 +43,7 @@ for _ = 1, tonumber(ARGV[10]) do
     table.insert(out, rep and rep[i] or '')
   end
 end
+write_held()
 for i, x in ipairs(out) do
   if type(x) == 'number' then
     out[i] = string.format('%d', x) -- as Redis replies a number: its integer part
