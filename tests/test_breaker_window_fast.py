@@ -6,17 +6,20 @@ each test here is a case where skipping would be wrong, or proves the count stay
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 
 from tests._breaker_windows import config, ticket
 
-from seawall import CircuitBreaker, CircuitState
+from seawall import CircuitBreaker, CircuitOpenError, CircuitState
+from seawall._breaker.breaker import _count_value
 from seawall._core.breaker import (
     FAILURE,
     SUCCESS,
     BreakerConfig,
     BreakerState,
+    admit,
     count_success,
     record,
 )
@@ -109,3 +112,45 @@ def test_permit_successes_from_threads_are_all_counted() -> None:
         sys.setswitchinterval(interval)
     assert breaker.stats.successful_calls == 8000
     assert [bucket[1] for bucket in breaker._state.buckets] == [8000]
+
+
+def test_successes_counted_without_the_lock_leave_what_record_would() -> None:
+    """The driver's lock-free successes, handed to the core later, match recording each one.
+
+    A breaker and a bare core state see the same calls; whenever the breaker hands its
+    pending successes over (reading its stats, or recording a failure), both hold the same
+    window, counters and state.
+    """
+    rng = random.Random(7)
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        failure_rate_threshold=0.3,
+        minimum_calls=6,
+        window_duration=8.0,
+        window_buckets=4,
+        max_failures=3,
+        reset_timeout=5.0,
+        clock=clock,
+    )
+    cfg, ref = breaker._config, BreakerState()
+    for _ in range(4000):
+        clock.advance(rng.choice([0.0, 0.0, 0.0, 0.01, 0.4, 1.9]))
+        now = clock.monotonic()
+        decision, _ = admit(ref, cfg, now)
+        try:
+            permit = breaker.admit()
+        except CircuitOpenError:
+            assert isinstance(decision, float)
+            continue
+        assert isinstance(decision, tuple)
+        outcome = FAILURE if rng.random() < 0.12 else SUCCESS
+        permit.success() if outcome == SUCCESS else permit.failure()
+        record(ref, cfg, now, decision, outcome)
+        assert breaker.failure_count == ref.failure_count  # read without handing them over
+        if rng.random() < 0.1:
+            stats = breaker.stats
+            seen = (stats.successful_calls, stats.failed_calls, stats.failure_count, stats.state)
+            assert seen == (ref.successful_calls, ref.failed_calls, ref.failure_count, ref.state)
+            assert list(map(list, breaker._state.buckets)) == list(map(list, ref.buckets))
+    assert _count_value(breaker._window_successes) > 500  # the lock-free path was taken
+    assert breaker.stats.state_changes == ref.state_changes > 4  # and so were the others

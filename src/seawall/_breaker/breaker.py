@@ -13,6 +13,7 @@ import threading
 import types
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from math import floor
 from typing import Any, ParamSpec, TypeVar, overload
 
 from .._callables import COROUTINE, refuse_coroutine, refuse_sync
@@ -83,11 +84,13 @@ class CircuitBreaker(StoreBacked):
         "_config",
         "_excluded",
         "_fast_successes",
+        "_folded",
         "_listeners",
         "_lock",
         "_open_message",
         "_state",
         "_timed",
+        "_window_successes",
         "name",
     )
 
@@ -169,8 +172,13 @@ class CircuitBreaker(StoreBacked):
         self._open_message = f"Circuit breaker '{name or 'unnamed'}' is open"
         self._clock: Clock = SYSTEM_CLOCK if clock is None else clock
         self._state = core.BreakerState()
-        # Successes counted on the lock-free path; next() on itertools.count is atomic.
+        # Successes counted on the lock-free paths; next() on itertools.count is atomic.
+        # Quiet ones only ever change the success counter; those in a time window
+        # (``quorum_bucket``) are handed to the core under the lock (_fold) before it next
+        # reads the state, the first _folded of them already were.
         self._fast_successes = itertools.count()
+        self._window_successes = itertools.count()
+        self._folded = 0
         self._lock = threading.Lock()
         self._listeners: list[Callable[[CircuitStateChange], object]] = []
         if on_state_change is not None:
@@ -193,6 +201,7 @@ class CircuitBreaker(StoreBacked):
     def stats(self) -> CircuitStats:
         """A consistent snapshot of the counters."""
         with self._lock:
+            self._fold()
             s = self._state
             successes = s.successful_calls + _count_value(self._fast_successes)
             return CircuitStats(
@@ -230,6 +239,7 @@ class CircuitBreaker(StoreBacked):
 
     def _force(self, action: str) -> None:
         with self._lock:
+            self._fold()
             transition = core.force(self._state, action, self._clock.monotonic())
         if transition is not None:
             self._announce(transition)
@@ -266,6 +276,7 @@ class CircuitBreaker(StoreBacked):
 
     def _admit_slow(self) -> Ticket | float:
         with self._lock:
+            self._fold()
             decision, transition = core.admit(self._state, self._config, self._clock.monotonic())
         if transition is not None:
             self._announce(transition)
@@ -278,6 +289,7 @@ class CircuitBreaker(StoreBacked):
     def _settle(self, ticket: Ticket, outcome: int, started: float = 0.0) -> None:
         duration = self._clock.monotonic() - started if self._timed else 0.0
         with self._lock:
+            self._fold()
             transition = core.record(
                 self._state, self._config, self._clock.monotonic(), ticket, outcome, duration
             )
@@ -288,16 +300,26 @@ class CircuitBreaker(StoreBacked):
 
     def _succeeded(self, ticket: Ticket, started: float) -> None:
         s = self._state
-        if s.quiet and ticket is s.closed_ticket:
+        if ticket is not s.closed_ticket:
+            self._settle(ticket, SUCCESS, started)
+            return
+        if s.quiet:
             # The core says a success changes nothing but the counter: skip the lock.
             next(self._fast_successes)
-        elif s.window_quorum and ticket is s.closed_ticket:
+        elif s.quorum_bucket is not None and (
+            floor(self._clock.monotonic() / self._config.bucket_width) == s.quorum_bucket
+        ):  # = breaker_window.bucket_index
+            # The core says a success in this bucket changes nothing but counters: count it
+            # without the lock; _fold hands it over before the core next reads the state.
+            next(self._window_successes)
+        elif s.window_quorum:
             # A time window at its quorum: the core may count the success without judging
             # the rates (rechecked under the lock; False sends it the long way).
             now = self._clock.monotonic()
             lock = self._lock
             lock.acquire()  # not ``with``: cheaper on CPython 3.11, and this is the hot path
             try:
+                self._fold()
                 counted = core.count_success(
                     s, self._config, now, ticket, now - started if self._timed else 0.0
                 )
@@ -311,6 +333,13 @@ class CircuitBreaker(StoreBacked):
             return
         if _OBSERVED:
             emit(CallRecorded("breaker", self.name, "success"))
+
+    def _fold(self) -> None:
+        # Under the lock: the successes counted without it since the last fold, to the core.
+        pending = _count_value(self._window_successes) - self._folded
+        if pending:
+            self._folded += pending
+            core.add_successes(self._state, pending)
 
     def _outcome(self, exc: BaseException) -> int:
         # Cancellation, KeyboardInterrupt and SystemExit are BaseExceptions: neutral.

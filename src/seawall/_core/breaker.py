@@ -51,6 +51,7 @@ __all__ = [
     "CircuitState",
     "Ticket",
     "Transition",
+    "add_successes",
     "admit",
     "count_success",
     "force",
@@ -147,6 +148,7 @@ class BreakerState:
         "opened_at",
         "probes",
         "quiet",
+        "quorum_bucket",
         "rejected_calls",
         "state",
         "state_changes",
@@ -183,6 +185,11 @@ class BreakerState:
         # minimum_calls calls in the window: until that bucket ends, count_success() may count
         # a success without judging the rates (see there).
         self.window_quorum = False
+        # The index of the time window's newest bucket while a success at that bucket can
+        # change nothing but counters (count_success would count it) and no failure is
+        # pending; None otherwise. A driver may then count such successes without its lock
+        # and hand them over later (add_successes), before the core next reads the state.
+        self.quorum_bucket: int | None = None
         self.successful_calls = 0
         self.failed_calls = 0
         self.rejected_calls = 0
@@ -208,6 +215,7 @@ def _move(s: BreakerState, reason: str, now: float) -> Transition:
     s.buckets.clear()
     s.window_failures = s.window_slow = 0
     s.isolated = s.disabled = s.quiet = s.window_quorum = False
+    s.quorum_bucket = None
     if new is OPEN:
         s.opened_at = now
     s.closed_ticket = (s.generation, 0) if new is CLOSED else None
@@ -309,7 +317,23 @@ def count_success(
     newest[1] += 1
     s.successful_calls += 1
     s.failure_count = 0
+    if slow is None:
+        s.quorum_bucket = newest[0]
     return True
+
+
+def add_successes(s: BreakerState, count: int) -> None:
+    """Count ``count`` successes a driver counted without its lock (see ``quorum_bucket``).
+
+    Each was one :func:`count_success` would have counted at the newest bucket, so they go
+    there, exactly as it would have counted them one by one. A success that raced a change
+    of state (another thread's call recorded between the driver's check and its count) is
+    counted as of now: in the newest bucket while closed, else in the counters only.
+    """
+    s.successful_calls += count
+    if s.state is CLOSED and s.buckets:
+        s.buckets[-1][1] += count
+        s.failure_count = 0
 
 
 def _record_probe(
@@ -334,10 +358,13 @@ def _record_closed(
         s.failure_count += 1
     if cfg.uses_window:
         _push_window(s, cfg, now, outcome, duration)
+    s.quorum_bucket = None
     if s.disabled:
         return None
     if s.failure_count >= cfg.max_failures or _rate_exceeded(s, cfg):
         return _move(s, "tripped", now)
+    if s.window_quorum and not s.failure_count and cfg.slow_call_duration is None:
+        s.quorum_bucket = s.buckets[-1][0]
     return None
 
 
@@ -391,6 +418,7 @@ def force(s: BreakerState, action: str, now: float) -> Transition | None:
         s.buckets.clear()
         s.window_failures = s.window_slow = 0
         s.window_quorum = False
+        s.quorum_bucket = None
         s.generation += 1  # outcomes of calls admitted before the reset no longer count
         s.closed_ticket = (s.generation, 0)
         s.quiet = False
