@@ -209,6 +209,45 @@ class Engine:
                 try:
                     if attempt is not None:
                         response = attempt(origin, request, settings, deadline_at)
+                    elif fresh and not origin.held_until and origin.limiter is None:
+                        # The first attempt: attempt(fresh=True) inline, for every request
+                        # pays for it (tests/test_httpx_engine.py holds the two together).
+                        fresh = False
+                        limit = settings.first_limit
+                        if limit is not None:
+                            given = request.extensions.get("timeout")
+                            fits = self._fits
+                            if given is None or limit != fits[0] or given != fits[1]:
+                                self._bound_timeouts(request, limit)
+                        breaker: Any = origin.breaker
+                        tickets = origin.tickets
+                        if breaker is None:
+                            permit = None
+                        else:
+                            permit = breaker._acquire() if tickets else breaker.admit()
+                        inner = self._sync_transport or self._sync_transport_once()
+                        try:
+                            response = inner.handle_request(request)
+                        except BaseException as exc:
+                            if tickets:
+                                breaker._settle(permit, breaker._outcome(exc))
+                            elif permit is not None:
+                                permit.settle(exc)
+                            raise
+                        status = response.status_code
+                        if permit is not None:
+                            failed = (
+                                status >= 500 if self.fails_on_5xx else self.is_failure(response)
+                            )
+                            if tickets:
+                                if failed:
+                                    breaker._settle(permit, FAILURE)
+                                else:
+                                    breaker._succeeded(permit, 0.0)
+                            else:
+                                permit.failure() if failed else permit.success()
+                        if status in _BLOCKING_STATUSES or self.pace:
+                            self.observe(origin, response)
                     else:
                         first, fresh = fresh, False  # a retry's gate reads the clock
                         response = self.attempt(origin, request, settings, deadline_at, first)
@@ -262,9 +301,7 @@ class Engine:
         breaker: Any = origin.breaker
         tickets = origin.tickets
         permit = None if breaker is None else breaker._acquire() if tickets else breaker.admit()
-        inner = self._sync_transport
-        if inner is None:
-            inner = self._sync_transport = self.sync_inner()
+        inner = self._sync_transport or self._sync_transport_once()
         try:
             response = inner.handle_request(request)
         except BaseException as exc:
@@ -282,6 +319,10 @@ class Engine:
         if response.status_code in _BLOCKING_STATUSES or self.pace:
             self.observe(origin, response)
         return response
+
+    def _sync_transport_once(self) -> httpx.BaseTransport:
+        inner = self._sync_transport = self.sync_inner()
+        return inner
 
     def _gate(
         self, origin: Origin, settings: Settings, deadline_at: float | None
@@ -379,6 +420,51 @@ class Engine:
                         response: httpx.Response = await attempt(
                             origin, request, settings, deadline_at
                         )
+                    elif (
+                        fresh
+                        and not origin.held_until
+                        and origin.limiter is None
+                        and not origin.shared
+                    ):
+                        # The first attempt: aattempt(fresh=True) inline, for every request
+                        # pays for it (tests/test_httpx_engine.py holds the two together).
+                        fresh = False
+                        limit = settings.first_limit
+                        breaker: Any = origin.breaker
+                        tickets = origin.tickets
+                        if breaker is None:
+                            permit: Any = None
+                        else:
+                            permit = breaker._acquire() if tickets else breaker.admit()
+                        inner = self._async_transport or self._async_transport_once()
+                        try:
+                            if limit is None or (
+                                inner is self._inline_inner
+                                and isinstance(request.stream, httpx.ByteStream)
+                            ):
+                                response = await inner.handle_async_request(request)
+                            else:
+                                response = await self._limited(origin, inner, request, limit)
+                        except BaseException as exc:
+                            if tickets:
+                                breaker._settle(permit, breaker._outcome(exc))
+                            elif permit is not None:
+                                permit.settle(exc)
+                            raise
+                        status = response.status_code
+                        if permit is not None:
+                            failed = (
+                                status >= 500 if self.fails_on_5xx else self.is_failure(response)
+                            )
+                            if tickets:
+                                if failed:
+                                    breaker._settle(permit, FAILURE)
+                                else:
+                                    breaker._succeeded(permit, 0.0)
+                            else:
+                                permit.failure() if failed else permit.success()
+                        if status in _BLOCKING_STATUSES or self.pace:
+                            self.observe(origin, response)
                     else:
                         first, fresh = fresh, False  # a retry's gate reads the clock
                         response = await self.aattempt(
@@ -443,10 +529,7 @@ class Engine:
                 permit = breaker._acquire()
             else:
                 permit = await breaker.aadmit() if origin.shared else breaker.admit()
-        inner = self._async_transport
-        if inner is None:
-            inner = self._async_transport = self.async_inner()
-            self._inline_inner = inner if runs_inline(inner) else False
+        inner = self._async_transport or self._async_transport_once()
         try:
             if limit is None or (
                 inner is self._inline_inner and isinstance(request.stream, httpx.ByteStream)
@@ -454,15 +537,8 @@ class Engine:
                 # No limit; or nothing in the inner transport can suspend, so a cancel scope
                 # could never act: only its cost.
                 response = await inner.handle_async_request(request)
-            elif isinstance(inner, httpx.AsyncHTTPTransport):
-                # httpx's own transport enforces the timeout extension: no cancel scope to pay.
-                self._bound_timeouts(request, limit)
-                response = await inner.handle_async_request(request)
             else:
-                with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
-                    response = await inner.handle_async_request(request)
-                if scope.cancelled_caught:
-                    raise self._timeout(limit, f"attempt to {origin.name}")
+                response = await self._limited(origin, inner, request, limit)
         except BaseException as exc:
             if tickets:
                 breaker._settle(permit, breaker._outcome(exc))
@@ -491,6 +567,25 @@ class Engine:
                 await anyio.to_thread.run_sync(limiter.set_retry_after, block)
         elif response.status_code in _BLOCKING_STATUSES or self.pace:
             self.observe(origin, response)
+        return response
+
+    def _async_transport_once(self) -> httpx.AsyncBaseTransport:
+        inner = self._async_transport = self.async_inner()
+        self._inline_inner = inner if runs_inline(inner) else False
+        return inner
+
+    async def _limited(
+        self, origin: Origin, inner: httpx.AsyncBaseTransport, request: httpx.Request, limit: float
+    ) -> httpx.Response:
+        """One call of ``inner`` cut at ``limit`` seconds."""
+        if isinstance(inner, httpx.AsyncHTTPTransport):
+            # httpx's own transport enforces the timeout extension: no cancel scope to pay.
+            self._bound_timeouts(request, limit)
+            return await inner.handle_async_request(request)
+        with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
+            response = await inner.handle_async_request(request)
+        if scope.cancelled_caught:
+            raise self._timeout(limit, f"attempt to {origin.name}")
         return response
 
 

@@ -1,0 +1,163 @@
+"""The engine's inline first attempt answers as :meth:`Engine.attempt` does.
+
+``Engine.send`` and ``Engine.asend`` run a request's first attempt inline (every request
+pays for it); later attempts and hedges go through ``attempt`` / ``aattempt``. Each case
+here sends one request both ways, on twin transports, and compares what the caller, the
+breaker, the hold-back and the inner transport saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from seawall import CircuitBreaker, CircuitPermit
+from seawall.httpx import ResilientTransport
+from seawall.testing import FakeClock
+
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+def answer(status: int, headers: dict[str, str] | None = None) -> Answer:
+    return lambda request: httpx.Response(status, headers=headers)
+
+
+def refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("refused", request=request)
+
+
+def crash(request: httpx.Request) -> httpx.Response:
+    raise ValueError("a bug in the transport")
+
+
+class Permits:
+    """A breaker outside the ticket protocol: every permit is seen through admit()."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.breaker = CircuitBreaker(max_failures=3, clock=clock)
+        self.settled: list[str] = []
+
+    def admit(self) -> Any:
+        return _Noted(self.breaker.admit(), self.settled)
+
+
+class _Noted:
+    def __init__(self, permit: CircuitPermit, settled: list[str]) -> None:
+        self.permit, self.settled = permit, settled
+
+    def success(self) -> None:
+        self.settled.append("success")
+        self.permit.success()
+
+    def failure(self) -> None:
+        self.settled.append("failure")
+        self.permit.failure()
+
+    def settle(self, exc: BaseException | None) -> None:
+        self.settled.append(f"settle {type(exc).__name__}")
+        self.permit.settle(exc)
+
+
+ANSWERS = {
+    "200": answer(200),
+    "404": answer(404),
+    "500": answer(500),
+    "503 Retry-After": answer(503, {"Retry-After": "7"}),
+    "429 Retry-After": answer(429, {"Retry-After": "3"}),
+    "refused": refuse,
+    "crash": crash,
+}
+BREAKERS = ["standard", "permits", "none"]
+CLIENT_TIMEOUTS = [None, 5.0, 60.0]
+
+
+def twins(
+    handler: Answer, breaker: str, clock: FakeClock
+) -> tuple[ResilientTransport, Permits | None]:
+    permits = Permits(clock) if breaker == "permits" else None
+    spec: Any = {"standard": "default", "permits": permits, "none": None}[breaker]
+    transport = ResilientTransport(
+        httpx.MockTransport(handler), retry=None, breaker=spec, pace=True, clock=clock
+    )
+    return transport, permits
+
+
+def request(client_timeout: float | None) -> httpx.Request:
+    extensions = (
+        {} if client_timeout is None else {"timeout": httpx.Timeout(client_timeout).as_dict()}
+    )
+    return httpx.Request("GET", "http://a.test/", extensions=extensions)
+
+
+def seen(
+    transport: ResilientTransport,
+    permits: Permits | None,
+    sent: httpx.Request,
+    outcome: object,
+) -> tuple[object, ...]:
+    origin = transport._host(sent).origin
+    breaker: Any = origin.breaker
+    stats = breaker.stats if isinstance(breaker, CircuitBreaker) else None
+    return (
+        outcome,
+        stats,
+        None if permits is None else (permits.settled, permits.breaker.stats),
+        origin.held_until,
+        sent.extensions.get("timeout"),
+    )
+
+
+def run_sync(handler: Answer, breaker: str, client_timeout: float | None, inline: bool) -> Any:
+    clock = FakeClock()
+    transport, permits = twins(handler, breaker, clock)
+    sent = request(client_timeout)
+    engine, origin = transport._engine, transport._host(sent).origin
+    attempt = None if inline else engine.attempt
+    try:
+        outcome: object = engine.send(origin, sent, transport._settings, attempt).status_code
+    except Exception as exc:
+        outcome = type(exc)
+    return seen(transport, permits, sent, outcome)
+
+
+async def run_async(
+    handler: Answer, breaker: str, client_timeout: float | None, inline: bool
+) -> Any:
+    clock = FakeClock()
+    transport, permits = twins(handler, breaker, clock)
+    sent = request(client_timeout)
+    engine, origin = transport._engine, transport._host(sent).origin
+    attempt = None if inline else engine.aattempt
+    try:
+        response = await engine.asend(origin, sent, transport._settings, attempt)
+        outcome: object = response.status_code
+    except Exception as exc:
+        outcome = type(exc)
+    return seen(transport, permits, sent, outcome)
+
+
+@pytest.mark.parametrize("client_timeout", CLIENT_TIMEOUTS)
+@pytest.mark.parametrize("breaker", BREAKERS)
+@pytest.mark.parametrize("name", list(ANSWERS))
+def test_the_inline_first_attempt_answers_as_attempt_does(
+    name: str, breaker: str, client_timeout: float | None
+) -> None:
+    handler = ANSWERS[name]
+    inline = run_sync(handler, breaker, client_timeout, inline=True)
+    assert inline == run_sync(handler, breaker, client_timeout, inline=False)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("client_timeout", CLIENT_TIMEOUTS)
+@pytest.mark.parametrize("breaker", BREAKERS)
+@pytest.mark.parametrize("name", list(ANSWERS))
+def test_the_inline_first_async_attempt_answers_as_aattempt_does(
+    name: str, breaker: str, client_timeout: float | None, backend: str
+) -> None:
+    handler = ANSWERS[name]
+    inline = anyio.run(run_async, handler, breaker, client_timeout, True, backend=backend)
+    assert inline == anyio.run(run_async, handler, breaker, client_timeout, False, backend=backend)
