@@ -142,6 +142,61 @@ async def test_a_request_cancelled_while_its_call_is_out_frees_its_slot(
     assert slots(mw, store) == 0
 
 
+class CallByCallStore(HeldStore):
+    """A HeldStore whose calls are each answered on their own event (``answer[n]``)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.answer = [anyio.Event() for _ in range(4)]
+
+    async def aadmit_requests(self, requests: Sequence[Request]) -> list[Admission]:
+        self.calls.append(len(requests))
+        answers = await MemoryStore.aadmit_requests(self, requests)
+        await self.answer[len(self.calls) - 1].wait()
+        return answers
+
+
+async def test_a_request_cancelled_while_another_carries_it_frees_its_slot(
+    clock: FakeClock,
+) -> None:
+    """Cancelled while the call another request sent carries it, a request still reads its
+    answer and frees its slot."""
+    store = CallByCallStore(clock)
+    mw = ResilienceMiddleware(APP, max_concurrent=10, store=store, clock=clock)
+    transport = httpx.ASGITransport(app=mw)
+    carried = anyio.CancelScope()
+    done: list[int] = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+
+        async def one() -> None:
+            done.append((await client.get("/")).status_code)
+
+        async def cancelled() -> None:
+            with carried:
+                await client.get("/")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one)
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(one)  # leads the second call, which carries the next request too
+            await anyio.wait_all_tasks_blocked()
+            tg.start_soon(cancelled)
+            await anyio.wait_all_tasks_blocked()
+            store.answer[0].set()
+            await anyio.wait_all_tasks_blocked()
+            try:
+                assert store.calls == [1, 2]
+                assert done == [200]
+                assert slots(mw, store) == 2  # decided: both slots taken, the answer held
+                carried.cancel()
+                await anyio.wait_all_tasks_blocked()
+            finally:
+                store.answer[1].set()  # (a failed check above must not leave the call held)
+    assert done == [200, 200]
+    assert store.calls == [1, 2]
+    assert slots(mw, store) == 0
+
+
 async def test_a_failed_call_degrades_every_member_once(clock: FakeClock) -> None:
     """Store down under 3 requests: one call fails, all 3 answer 503 and count one each."""
     store = HeldStore(clock, down=True)

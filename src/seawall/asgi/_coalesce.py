@@ -13,6 +13,7 @@ settles it in its ``finally``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar, cast
 
@@ -65,17 +66,24 @@ class Coalescer(Generic[T, R]):
         try:
             while entry.flight is None and self._flights >= self._max:
                 await self._landed.wait()  # calls are out: the next one will carry us
+            if entry.flight is not None:
+                # Unshielded, as a cancel scope on every request costs more than the rest
+                # of the wait; a cancellation lands below and the answer is awaited shielded.
+                await entry.flight.wait()
         except BaseException:
             if entry.flight is None:
                 self._queue.remove(entry)
                 raise
+            if anyio.current_effective_deadline() != -math.inf:
+                raise  # not our scope's cancellation (a native cancel() comes only once)
             # Our call left as we were cancelled: read its answer (the caller settles it;
             # the cancellation comes back at its next checkpoint).
-        with anyio.CancelScope(shield=True):
-            if entry.flight is None:
-                await self._lead()  # no call out: we send the queue, ourselves included
-            else:
-                await entry.flight.wait()
+        if entry.flight is None or not entry.flight.is_set():
+            with anyio.CancelScope(shield=True):
+                if entry.flight is None:
+                    await self._lead()  # no call out: we send the queue, ourselves included
+                else:
+                    await entry.flight.wait()
         if entry.error is not None:
             raise entry.error
         return cast("R", entry.answer)  # set before the flight's event
