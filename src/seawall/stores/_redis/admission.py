@@ -74,7 +74,7 @@ def arguments(
     return args + call.bulkhead_lost + call.breaker_lost
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every member of every batch, read once
 class Reply:
     """The script's answer, decoded."""
 
@@ -106,10 +106,10 @@ def parse(raw: list[str]) -> Reply:
             admitted = replies.admission(breaker)
             assert isinstance(admitted, tuple)
             ticket = admitted
-    limits = []
-    for i in range(14, len(raw), 4):
-        wait, ticket_at, remaining, reset_after = (float(x) for x in raw[i : i + 4])
-        limits.append(Reservation(wait, ticket_at, int(remaining), reset_after))
+    limits = tuple(
+        Reservation(float(raw[i]), float(raw[i + 1]), int(float(raw[i + 2])), float(raw[i + 3]))
+        for i in range(14, len(raw), 4)
+    )
     return Reply(
         refused,
         retry_after,
@@ -119,7 +119,7 @@ def parse(raw: list[str]) -> Reply:
         ticket,
         transition,
         breaker[8] == "1",
-        tuple(limits),
+        limits,
     )
 
 

@@ -518,8 +518,10 @@ class RedisStore(Store):
 
     def _admitted(self, gates: Gates, call: admission.Call, raw: list[str]) -> Admission:
         reply = admission.parse(raw)
-        replies.warn_if_reset("1" if reply.limits_corrupt else "0", "limiter", self.url)
-        replies.warn_if_reset("1" if reply.breaker_corrupt else "0", "breaker", self.url)
+        if reply.limits_corrupt:
+            replies.warn_if_reset("1", "limiter", self.url)
+        if reply.breaker_corrupt:
+            replies.warn_if_reset("1", "breaker", self.url)
         if not reply.breaker_reached and call.breaker_key is not None and call.breaker_lost:
             with self._lock:  # not cancelled this time: the next call on the breaker will
                 self._lost_answers.setdefault(call.breaker_key, []).extend(call.breaker_lost)
