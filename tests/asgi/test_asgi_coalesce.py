@@ -197,6 +197,42 @@ async def test_a_request_cancelled_while_another_carries_it_frees_its_slot(
     assert slots(mw, store) == 0
 
 
+async def test_the_request_to_send_the_next_call_cancelled_hands_it_over(
+    clock: FakeClock,
+) -> None:
+    """Cancelled while queued to send the next call, a request is dropped and the one queued
+    behind it sends that call, carrying itself only."""
+    store = CallByCallStore(clock)
+    mw = ResilienceMiddleware(APP, max_concurrent=10, store=store, clock=clock)
+    transport = httpx.ASGITransport(app=mw)
+    first_queued = anyio.CancelScope()
+    done: list[int] = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+
+        async def one() -> None:
+            done.append((await client.get("/")).status_code)
+
+        async def cancelled() -> None:
+            with first_queued:
+                await client.get("/")
+
+        with anyio.fail_after(10):  # a lost hand-over would leave the last request waiting
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one)
+                await anyio.wait_all_tasks_blocked()  # the first call is out
+                tg.start_soon(cancelled)  # first in the queue: it is to send the next call
+                await anyio.wait_all_tasks_blocked()
+                tg.start_soon(one)
+                await anyio.wait_all_tasks_blocked()
+                first_queued.cancel()
+                await anyio.wait_all_tasks_blocked()
+                store.answer[0].set()
+                store.answer[1].set()
+    assert done == [200, 200]
+    assert store.calls == [1, 1]
+    assert slots(mw, store) == 0
+
+
 async def test_a_failed_call_degrades_every_member_once(clock: FakeClock) -> None:
     """Store down under 3 requests: one call fails, all 3 answer 503 and count one each."""
     store = HeldStore(clock, down=True)

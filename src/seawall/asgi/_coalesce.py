@@ -5,10 +5,12 @@ next call carries them all (``Store.aadmit_requests``: one script call on Redis,
 members are decided in order, each with its own holder id, exactly as one after another).
 As for settlements (``_settle``), no task or thread is started: the first request to find no
 call in flight sends one (the leader), the others wait for a call that carries them
-(followers). A request cancelled while queued is dropped; once its call has left, the call
-and the wait for its answer are shielded from cancellation (the store timeout bounds them),
-so a granted slot or probe always reaches a request that settles it (a cancelled request
-settles it in its ``finally``).
+(followers); while a call is out, the first request queued waits to send the next, and each
+other one waits once, for that next call to come back. A request cancelled while queued is
+dropped (if it was to send the next call, the next in the queue takes that over); once its
+call has left, the call and the wait for its answer are shielded from cancellation (the
+store timeout bounds them), so a granted slot or probe always reaches a request that settles
+it (a cancelled request settles it in its ``finally``).
 """
 
 from __future__ import annotations
@@ -40,9 +42,12 @@ class Coalescer(Generic[T, R]):
 
     At most ``flights`` calls are out at once; an item arriving then waits for the next call.
     ``send`` answers each item of its list, in order; what it raises reaches every member.
+    Each waiting item waits once: the first one queued for the call that lands, to send the
+    next (the queue, itself included); the others for that next call's own event, which is
+    chosen before it leaves.
     """
 
-    __slots__ = ("_flights", "_landed", "_max", "_queue", "_send", "calls")
+    __slots__ = ("_flights", "_landed", "_max", "_next", "_queue", "_send", "calls")
 
     def __init__(self, send: Callable[[list[T]], Awaitable[list[R]]], flights: int = 1) -> None:
         if isinstance(flights, bool) or not isinstance(flights, int) or flights < 1:
@@ -52,6 +57,7 @@ class Coalescer(Generic[T, R]):
         self._queue: list[_Entry[T, R]] = []
         self._flights = 0
         self._landed = anyio.Event()  # set (and replaced) each time a call comes back
+        self._next = anyio.Event()  # the next call's: set when it comes back
         self.calls = 0
         """Calls sent so far (for tests and benchmarks)."""
 
@@ -65,14 +71,17 @@ class Coalescer(Generic[T, R]):
         self._queue.append(entry)
         try:
             while entry.flight is None and self._flights >= self._max:
-                await self._landed.wait()  # calls are out: the next one will carry us
-            if entry.flight is not None:
-                # Unshielded, as a cancel scope on every request costs more than the rest
-                # of the wait; a cancellation lands below and the answer is awaited shielded.
-                await entry.flight.wait()
+                if self._queue[0] is entry:
+                    await self._landed.wait()  # the next call is ours to send
+                else:
+                    # Set when the next call (which will carry us) comes back, or when the
+                    # item that was to send it is gone. Unshielded, as a cancel scope on
+                    # every request costs more than the rest of the wait; a cancellation
+                    # lands below, and the answer is then awaited shielded.
+                    await self._next.wait()
         except BaseException:
             if entry.flight is None:
-                self._queue.remove(entry)
+                self._drop(entry)
                 raise
             if anyio.current_effective_deadline() != -math.inf:
                 raise  # not our scope's cancellation (a native cancel() comes only once)
@@ -88,9 +97,17 @@ class Coalescer(Generic[T, R]):
             raise entry.error
         return cast("R", entry.answer)  # set before the flight's event
 
+    def _drop(self, entry: _Entry[T, R]) -> None:
+        first = self._queue[0] is entry
+        self._queue.remove(entry)
+        if first and self._queue:
+            # It was to send the next call: the others wake, and the first of them takes it.
+            woken, self._next = self._next, anyio.Event()
+            woken.set()
+
     async def _lead(self) -> None:
         batch, self._queue = self._queue, []
-        flight = anyio.Event()
+        flight, self._next = self._next, anyio.Event()
         self._flights += 1
         for e in batch:
             e.flight = flight
