@@ -298,3 +298,31 @@ def test_a_list_of_admissions_decides_in_order(store: Store, clock: FakeClock) -
     ]
     assert store.holders(BULKHEAD_IN_GROUP) == 1
     release(again[1])
+
+
+def test_colocate_moves_the_keys_of_gates_already_used(redis_url: str) -> None:
+    """Gates admitted before ``colocate`` are admitted after it under the group's hash tag."""
+    import redis
+
+    from seawall.stores._redis.keys import bucket_key, policy_key
+
+    prefix = f"moved{next(_prefixes)}"
+    store = RedisStore(redis_url, prefix=prefix)
+    loose = Gates((PER_SECOND,), BULKHEAD, BREAKER)  # no group: each key tagged by its name
+    client = redis.Redis.from_url(redis_url)
+
+    def records(group: str) -> list[int]:
+        found = [bucket_key(prefix, "per-second", "a", group)]
+        found += [policy_key(prefix, "slots", "bulkhead", group)]
+        found += [policy_key(prefix, "breaker", "breaker", group)]
+        return [client.exists(key) for key in found]
+
+    try:
+        release(store.admit_request(loose, "a"))
+        assert records("") == [1, 1, 1]
+        store.colocate("moved", ["per-second", "slots", "breaker"])
+        release(store.admit_request(loose, "a"))
+        assert records("moved") == [1, 1, 1]
+    finally:
+        client.close()
+        store.close()

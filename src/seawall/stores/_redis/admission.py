@@ -28,7 +28,7 @@ __all__ = ["Call", "Reply", "arguments", "as_json", "pack", "parse", "split"]
 class Call:
     """One admission's keys, holder id and the lost ids it carries, per gate."""
 
-    limit_keys: list[str]
+    limit_keys: Sequence[str]
     bulkhead_key: str | None
     breaker_key: str | None
     holder: str

@@ -77,6 +77,10 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisStore"]
 
+# A member's keys (see RedisStore._keys_of): its gates, then per limit its bucket, the
+# bulkhead's lease hash and the breaker's record.
+_MemberKeys = tuple[Gates, tuple[str, ...], str | None, str | None]
+
 _T = TypeVar("_T")
 # No CLIENT SETINFO on connect: one command per connection less. redis-py 7.2 renamed the
 # switch from lib_name/lib_version to driver_info and warns on the old names.
@@ -189,6 +193,9 @@ class RedisStore(Store):
         self._holder_ids = itertools.count()
         self._lost_answers: dict[str, list[str]] = {}  # Redis key -> holders to cancel
         self._groups: dict[str, str] = {}  # policy name -> hash tag group (see colocate)
+        # Per (set of gates, client key): the gates' Redis keys, made once rather than on
+        # every admission (the gates kept alongside, as the dict holds them by identity).
+        self._member_keys: dict[tuple[int, str | None], _MemberKeys] = {}
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, time_source={self.time_source!r})"
@@ -485,23 +492,40 @@ class RedisStore(Store):
             for name in names:
                 self._groups[name] = group
             self._buckets.clear()  # keys cached before are recomputed with the group
+            self._member_keys.clear()
 
     def _group_of(self, spec: LimiterSpec | BreakerSpec | BulkheadSpec) -> str:
         return spec.group or self._groups.get(spec.name, "")
 
+    def _keys_of(self, gates: Gates, key: str | None) -> _MemberKeys:
+        found = self._member_keys.get((id(gates), key))
+        if found is None or found[0] is not gates:
+            bulkhead, breaker = gates.bulkhead, gates.breaker
+            found = (
+                gates,
+                tuple(self._bucket(s, key if s.keyed else None)[0] for s in gates.limits),
+                None if bulkhead is None else self._lease_args(bulkhead)[0],
+                None
+                if breaker is None
+                else policy_key(self._prefix, breaker.name, "breaker", self._group_of(breaker)),
+            )
+            with self._lock:
+                if len(self._member_keys) >= _BUCKET_CACHE:
+                    self._member_keys.clear()
+                self._member_keys[id(gates), key] = found
+        return found
+
     def _admission(self, gates: Gates, key: str | None) -> admission.Call:
-        limit_keys = [self._bucket(s, key if s.keyed else None)[0] for s in gates.limits]
-        bulkhead = None if gates.bulkhead is None else self._lease_args(gates.bulkhead)[0]
-        breaker = gates.breaker
-        breaker_key = (
-            None
-            if breaker is None
-            else policy_key(self._prefix, breaker.name, "breaker", self._group_of(breaker))
-        )
+        _, limit_keys, bulkhead, breaker_key = self._keys_of(gates, key)
         holder = f"{self._holder_prefix}{next(self._holder_ids):x}"
-        with self._lock:
-            limit_lost = [self._lost_answers.pop(k, []) for k in limit_keys]
-            breaker_lost = [] if breaker_key is None else self._lost_answers.pop(breaker_key, [])
+        if self._lost_answers:  # read without the lock: an answer lost meanwhile waits a call
+            with self._lock:
+                limit_lost = [self._lost_answers.pop(k, []) for k in limit_keys]
+                lost = self._lost_answers
+                breaker_lost = [] if breaker_key is None else lost.pop(breaker_key, [])
+        else:
+            limit_lost = [[] for _ in limit_keys]
+            breaker_lost = []
         bulkhead_lost = [] if bulkhead is None else self._leases.take_lost(bulkhead)
         return admission.Call(
             limit_keys, bulkhead, breaker_key, holder, limit_lost, bulkhead_lost, breaker_lost
