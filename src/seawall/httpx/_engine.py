@@ -443,8 +443,12 @@ class Engine:
                                 and isinstance(request.stream, httpx.ByteStream)
                             ):
                                 response = await inner.handle_async_request(request)
+                            elif isinstance(inner, httpx.AsyncHTTPTransport):
+                                # It enforces the timeout extension: no cancel scope to pay.
+                                self._bound_timeouts(request, limit)
+                                response = await inner.handle_async_request(request)
                             else:
-                                response = await self._limited(origin, inner, request, limit)
+                                response = await self._within(origin, inner, request, limit)
                         except BaseException as exc:
                             if tickets:
                                 breaker._settle(permit, breaker._outcome(exc))
@@ -537,8 +541,12 @@ class Engine:
                 # No limit; or nothing in the inner transport can suspend, so a cancel scope
                 # could never act: only its cost.
                 response = await inner.handle_async_request(request)
+            elif isinstance(inner, httpx.AsyncHTTPTransport):
+                # httpx's own transport enforces the timeout extension: no cancel scope to pay.
+                self._bound_timeouts(request, limit)
+                response = await inner.handle_async_request(request)
             else:
-                response = await self._limited(origin, inner, request, limit)
+                response = await self._within(origin, inner, request, limit)
         except BaseException as exc:
             if tickets:
                 breaker._settle(permit, breaker._outcome(exc))
@@ -574,14 +582,10 @@ class Engine:
         self._inline_inner = inner if runs_inline(inner) else False
         return inner
 
-    async def _limited(
+    async def _within(
         self, origin: Origin, inner: httpx.AsyncBaseTransport, request: httpx.Request, limit: float
     ) -> httpx.Response:
-        """One call of ``inner`` cut at ``limit`` seconds."""
-        if isinstance(inner, httpx.AsyncHTTPTransport):
-            # httpx's own transport enforces the timeout extension: no cancel scope to pay.
-            self._bound_timeouts(request, limit)
-            return await inner.handle_async_request(request)
+        """One call of ``inner`` in a cancel scope of ``limit`` seconds."""
         with anyio.CancelScope(deadline=anyio.current_time() + limit) as scope:
             response = await inner.handle_async_request(request)
         if scope.cancelled_caught:
