@@ -35,6 +35,7 @@ the server's. uvicorn uses uvloop and httptools when installed (``pip install
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import importlib.util
 import os
@@ -153,8 +154,6 @@ class _RedisFloor:
         self.leader: Any = None  # the task sending calls, kept from the garbage collector
 
     async def _lead(self) -> None:
-        import asyncio
-
         try:
             while self.queue:
                 batch, self.queue = self.queue, []
@@ -169,8 +168,6 @@ class _RedisFloor:
             self.out = False
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        import asyncio
-
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
