@@ -30,6 +30,7 @@ from seawall.stores._base import (
     StoreUnavailableError,
 )
 from seawall.stores._redis.keys import policy_key
+from seawall.stores._redis.scripts import _source
 from seawall.stores._redis.store import RedisStore
 from seawall.testing import FakeClock
 
@@ -289,6 +290,19 @@ def test_user_keys_with_glob_and_brace_characters_are_harmless(store: RedisStore
     assert store.reset("*") == 0
     assert store.reset(name) == 5
     assert store.status() == []
+
+
+def test_scripts_print_numbers_as_percent_17g_does(server: RedisServer) -> None:
+    """The scripts' fmt prints each number exactly as '%.17g' (whole ones through '%d' too)."""
+    values = [0.0, -0.0, 1.0, -1.0, 7.0, 0.1, 1 / 3, -2.5, 1_700_000_000.0, 1_700_000_000.125]
+    values += [1e15 - 1, -(1e15 - 1), 1e15, -1e15, 2.0**53, 1e17, -1e20, 1e300, -1e-300]
+    values += [math.inf, -math.inf]
+    text = _source("_common") + (
+        "\nlocal out = {} for i = 1, #ARGV do out[i] = fmt(tonumber(ARGV[i])) end return out"
+    )
+    with server.client() as c:
+        printed = [x.decode() for x in c.eval(text, 0, *map(repr, values))]
+    assert printed == [format(x, ".17g") for x in values]
 
 
 def test_noscript_after_script_flush_reloads_once(store: RedisStore, server: RedisServer) -> None:

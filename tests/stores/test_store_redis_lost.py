@@ -30,6 +30,7 @@ from seawall.stores._base import (
     Hold,
     LimiterSpec,
     StoreUnavailableError,
+    group_gates,
 )
 from seawall.stores._redis.keys import policy_key
 from seawall.stores._redis.store import RedisStore
@@ -269,6 +270,32 @@ def test_stale_reservations_give_their_tokens_back(server: RedisServer) -> None:
     assert all(isinstance(x, StoreUnavailableError) for x in lost)
     assert _wait_for_stale(server, before) >= 1
     assert store.reserve(LIM, None, 1, 0.0).remaining == 8
+    store.close()
+
+
+def test_stale_admissions_refused_by_the_bulkhead_refund_nothing(server: RedisServer) -> None:
+    """Lost admissions that a full bulkhead refused give back no token, as they took none."""
+    store = RedisStore(server.url, timeout=0.1)
+    gates = group_gates("lostref", (LIM,), BulkheadSpec("lostref-b", 1, lease=5.0))
+    _concurrently(3, lambda: store.reserve(WARM, None, 1, 0.0))  # three pooled connections
+    first = store.admit_request(gates, None)
+    assert first.admitted
+    assert first.limits[0].remaining == 8
+    assert first.hold is not None
+    before = _evalsha_calls(server)
+    server.pause()
+    try:
+        lost = _concurrently(3, lambda: store.admit_request(gates, None))
+    finally:
+        server.resume()
+    assert all(isinstance(x, StoreUnavailableError) for x in lost)
+    assert _wait_for_stale(server, before) >= 1  # each refused: the one slot is held
+    first.hold.release()
+    after = store.admit_request(gates, None)  # carries the lost ids: nothing to refund
+    assert after.admitted
+    assert after.limits[0].remaining == 7
+    assert after.hold is not None
+    after.hold.release()
     store.close()
 
 

@@ -5,7 +5,15 @@
 local NEVER = -math.huge
 local EPSILON = 1e-9
 
+-- A whole number prints the same digits with '%d', at less than half the cost of '%.17g'
+-- (a batch prints several numbers per request); -0 keeps its sign as '%.17g' would.
 local function fmt(x)
+  if x % 1 == 0 and x > -1e15 and x < 1e15 then -- false for inf and NaN
+    if x == 0 and 1 / x < 0 then
+      return '-0'
+    end
+    return string.format('%d', x)
+  end
   return string.format('%.17g', x)
 end
 
@@ -21,6 +29,26 @@ local function clock(arg)
     server_now = tonumber(t[1]) + tonumber(t[2]) / 1000000
   end
   return server_now
+end
+
+-- fmt(now) for the members of one call, which share their instant: printed once.
+local now_seen, now_text = nil, nil
+local function fmt_now(now)
+  if now ~= now_seen then
+    now_seen, now_text = now, fmt(now)
+  end
+  return now_text
+end
+
+-- A receipt's lifetime (ARGV text in seconds) as whole milliseconds, at least 1, for PX;
+-- worked out once per call, as every member passes the same.
+local millis_of, millis_text = nil, nil
+local function receipt_millis(seconds)
+  if seconds ~= millis_of then
+    millis_of = seconds
+    millis_text = string.format('%d', math.max(1, math.ceil(tonumber(seconds) * 1000)))
+  end
+  return millis_text
 end
 
 -- A script deciding many requests (admit_many, settle) holds the records it reads: each is

@@ -12,14 +12,14 @@
 -- gates reached (0 limits, 1 bulkhead, 2 breaker), corrupt, the breaker's 9-item reply
 -- (or 9 ''), then per limit wait, ticket, remaining, reset_after}.
 local now = clock(ARGV[1])
-local NOW = fmt(now)
+local NOW = fmt_now(now)
 local holder = ARGV[2]
-local receipt_ms = string.format('%d', math.max(1, math.ceil(tonumber(ARGV[3]) * 1000)))
+local receipt_ms = receipt_millis(ARGV[3])
 local n = tonumber(ARGV[4])
 local p = 5
 local limits = {}
 for i = 1, n do
-  limits[i] = { key = KEYS[i], cost = tonumber(ARGV[p + 5]),
+  limits[i] = { key = KEYS[i], cost = tonumber(ARGV[p + 5]), cost_text = ARGV[p + 5],
     args = { NOW, ARGV[p], ARGV[p + 1], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4] } }
   p = p + 6
 end
@@ -69,8 +69,13 @@ for _, l in ipairs(limits) do
     end
     redis.call('SET', gone, 'x', 'PX', receipt_ms)
   end
-  if redis.call('EXISTS', l.key .. ':r:' .. holder) == 1 then
-    told_no = true -- cancelled already: never granted
+  -- The receipt is written before the decision and taken back on a refusal (finish): one
+  -- command for a granted request. NX fails on a cancelled holder's 'x': never granted.
+  local receipt = l.key .. ':r:' .. holder
+  if redis.call('SET', receipt, l.cost_text, 'PX', receipt_ms, 'NX') then
+    l.receipt = receipt
+  else
+    told_no = true
   end
   local base = now
   if b.fa > now then
@@ -88,21 +93,25 @@ for _, l in ipairs(limits) do
 end
 
 local function finish(refused, retry, slot, reached, rep)
-  local out = { refused, fmt(retry), slot, reached, corrupt }
-  for i = 1, 9 do
-    out[5 + i] = rep and rep[i] or ''
+  local out -- made at its full size, then filled by index: cheaper than growing it
+  if rep then
+    out = { refused, fmt(retry), slot, reached, corrupt,
+      rep[1], rep[2], rep[3], rep[4], rep[5], rep[6], rep[7], rep[8], rep[9] }
+  else
+    out = { refused, fmt(retry), slot, reached, corrupt, '', '', '', '', '', '', '', '', '' }
   end
+  local o = 14
   for _, l in ipairs(limits) do
     if refused == '' then
       l.b.fa = l.new_fa
-      redis.call('SET', l.key .. ':r:' .. holder, string.format('%d', l.cost), 'PX', receipt_ms)
+    elseif l.receipt then
+      redis.call('DEL', l.receipt) -- nothing was taken: a later cancel refunds nothing
     end
     l.api.save(l.key, l.b, now)
     local remaining, reset_after = l.api.describe(l.b.fa - now)
-    table.insert(out, fmt(l.wait))
-    table.insert(out, fmt(l.b.fa))
-    table.insert(out, fmt(remaining))
-    table.insert(out, fmt(reset_after))
+    out[o + 1], out[o + 2] = fmt(l.wait), fmt(l.b.fa)
+    out[o + 3], out[o + 4] = fmt(remaining), fmt(reset_after)
+    o = o + 4
   end
   return out
 end

@@ -15,38 +15,44 @@
 hold_records()
 local templates = cjson.decode(ARGV[1])
 local own = cjson.decode(ARGV[2])
-local p = 1
-local out = {}
-while p <= #own do
+local p, total = 1, #own
+-- Tables are made at their full size and filled by index: growing one an item at a time
+-- (or finding its end with #) was most of a member's cost outside the decision itself.
+local out, o = {}, 0
+while p <= total do
   local tp = templates[own[p]]
   local nk, na = own[p + 1], own[p + 2]
   p = p + 3
-  local keys, args = {}, {}
+  local keys = {}
   for j = 1, nk do
     keys[j] = KEYS[own[p + j - 1]]
   end
   p = p + nk
-  for j = 1, #tp do
-    args[j] = tp[j]
-  end
+  local args = { unpack(tp) }
   args[2] = own[p]
   local n = tonumber(tp[4])
   for l = 0, n - 1 do
     local at, mine = 5 + 6 * l, p + 1 + 3 * l
     args[at + 3], args[at + 4], args[at + 5] = own[mine], own[mine + 1], own[mine + 2]
   end
+  local a = #tp
   for j = p + 1 + 3 * n, p + na - 1 do
-    args[#args + 1] = own[j]
+    a = a + 1
+    args[a] = own[j]
   end
   p = p + na
   local rep = admit_one(keys, args)
-  out[#out + 1] = string.format('%d', #rep)
-  for _, x in ipairs(rep) do
+  local m = #rep
+  o = o + 1
+  out[o] = string.format('%d', m)
+  for j = 1, m do
+    local x = rep[j]
     if type(x) == 'number' then
       x = string.format('%d', x) -- as Redis replies a number: its integer part
     end
-    out[#out + 1] = x
+    out[o + j] = x
   end
+  o = o + m
 end
 write_held()
 return cjson.encode(out)

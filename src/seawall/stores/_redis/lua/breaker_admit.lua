@@ -8,7 +8,7 @@ local key = KEYS[1]
 local now = clock(ARGV[1])
 local s = load_breaker(key, now)
 rebase(s, now)
-local receipt_ms = string.format('%d', math.max(1, math.ceil(tonumber(ARGV[8]) * 1000)))
+local receipt_ms = receipt_millis(ARGV[8])
 local holder = ARGV[9]
 for i = 10, #ARGV do
   local gone = key .. ':r:' .. ARGV[i]

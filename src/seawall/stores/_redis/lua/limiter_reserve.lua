@@ -7,7 +7,7 @@ local key = KEYS[1]
 local now = clock(ARGV[1])
 local tokens = tonumber(ARGV[7])
 local max_wait = tonumber(ARGV[8])
-local receipt_ms = string.format('%d', math.max(1, math.ceil(tonumber(ARGV[9]) * 1000)))
+local receipt_ms = receipt_millis(ARGV[9])
 local holder = ARGV[10]
 local b = load_bucket(key, now)
 rebase(b, now)

@@ -10,7 +10,7 @@
 -- Returns one JSON array of strings: per item, the breaker's 9-item reply (or 9 ''), each item
 -- as Redis would have sent it (a number as its integer part).
 local now = clock(ARGV[1])
-local NOW = fmt(now)
+local NOW = fmt_now(now)
 local k = 1
 local bh, br = nil, nil
 if ARGV[2] == '1' then
