@@ -214,7 +214,8 @@ class SharedGates:
 
     async def admit(self, gates: Gates, key: str, cost: int) -> tuple[Admission, Store]:
         """Ask the store (or decide in degraded mode); also the store that answered."""
-        costs = (cost,) * len(gates.limits)
+        # None is one token per limit, which the stores take without checking each cost.
+        costs = None if cost == 1 else (cost,) * len(gates.limits)
         if self.coalescer is None:
             answer = await self._guard.aask(lambda: self.store.aadmit_request(gates, key, costs))
         else:
