@@ -137,11 +137,15 @@ class RedisServer:
                 raise _PortTaken(f"redis-server exited with {self.proc.returncode}")
             try:
                 with self.client() as c:
-                    if c.ping():
+                    # Another process's server on this port answers too (ours failed to bind
+                    # and has not exited yet): only our own process counts as ready.
+                    if c.info("server")["process_id"] == self.proc.pid:
                         return
             except redis.RedisError:
                 if time.monotonic() > deadline:
                     raise
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"port {self.port} answers, but not as our redis-server")
             time.sleep(0.02)
 
     def _claim_all_slots(self) -> None:
