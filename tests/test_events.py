@@ -378,6 +378,14 @@ def test_bulkhead_sync_occupancy_and_rejections(events: list[Event]) -> None:
     ]
 
 
+def test_bulkhead_uncontended_acquire_and_release(events: list[Event]) -> None:
+    """A free slot taken and given back with nobody else around: one event each way."""
+    bulkhead = Bulkhead(2, name="pool")
+    bulkhead.acquire()
+    bulkhead.release()
+    assert events == [BulkheadChanged("pool", 1, 0), BulkheadChanged("pool", 0, 0)]
+
+
 def test_bulkhead_full_queue_is_its_own_reason(events: list[Event]) -> None:
     """A caller willing to wait but finding the queue full is rejected with queue_full."""
     bulkhead = Bulkhead(1, max_wait=5, max_queue=0, name="pool")

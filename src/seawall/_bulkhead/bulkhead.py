@@ -118,6 +118,8 @@ class Bulkhead(StoreBacked):
                 if core.in_flight < core.max_concurrent:  # = BulkheadCore.try_admit
                     core.in_flight += 1
                     core.admitted += 1
+                    if not _OBSERVED:
+                        return  # nobody to tell (the lock is released on the way out)
                     waiter = None
                 else:
                     waiter = self._enqueue_or_reject(wait, SyncWaiter)
@@ -155,6 +157,8 @@ class Bulkhead(StoreBacked):
         try:
             if core.in_flight and not core.queue and core.busy_since is None:
                 core.in_flight -= 1  # = BulkheadCore.release with nobody waiting and no timing
+                if not _OBSERVED:
+                    return  # nobody to wake or tell (the lock is released on the way out)
                 waiter = None
             else:
                 waiter = core.release(None if core.busy_since is None else self._clock.monotonic())
