@@ -68,20 +68,34 @@ ANSWERS = {
     "500": answer(500),
     "503 Retry-After": answer(503, {"Retry-After": "7"}),
     "429 Retry-After": answer(429, {"Retry-After": "3"}),
+    "200 RateLimit spent": answer(200, {"RateLimit-Remaining": "0", "RateLimit-Reset": "4"}),
     "refused": refuse,
     "crash": crash,
 }
 BREAKERS = ["standard", "permits", "none"]
-CLIENT_TIMEOUTS = [None, 5.0, 60.0]
+# The client's timeout for each request sent in turn through one transport.
+CLIENT_TIMEOUTS = [(None,), (5.0,), (60.0,), (5.0, 60.0), (5.0, None), (5.0, 5.0)]
+# pace=, retry_statuses= (None: the default)
+RULES: dict[str, tuple[bool, set[int] | None]] = {
+    "pace": (True, None),
+    "defaults": (False, None),
+    "only 500 retried": (False, {500}),
+}
 
 
 def twins(
-    handler: Answer, breaker: str, clock: FakeClock
+    handler: Answer, breaker: str, rules: str, clock: FakeClock
 ) -> tuple[ResilientTransport, Permits | None]:
     permits = Permits(clock) if breaker == "permits" else None
     spec: Any = {"standard": "default", "permits": permits, "none": None}[breaker]
+    pace, retry_statuses = RULES[rules]
     transport = ResilientTransport(
-        httpx.MockTransport(handler), retry=None, breaker=spec, pace=True, clock=clock
+        httpx.MockTransport(handler),
+        retry=None,
+        breaker=spec,
+        pace=pace,
+        retry_statuses="default" if retry_statuses is None else retry_statuses,
+        clock=clock,
     )
     return transport, permits
 
@@ -111,53 +125,69 @@ def seen(
     )
 
 
-def run_sync(handler: Answer, breaker: str, client_timeout: float | None, inline: bool) -> Any:
+def run_sync(
+    handler: Answer, breaker: str, rules: str, timeouts: tuple[float | None, ...], inline: bool
+) -> list[tuple[object, ...]]:
     clock = FakeClock()
-    transport, permits = twins(handler, breaker, clock)
-    sent = request(client_timeout)
-    engine, origin = transport._engine, transport._host(sent).origin
+    transport, permits = twins(handler, breaker, rules, clock)
+    engine = transport._engine
     attempt = None if inline else engine.attempt
-    try:
-        outcome: object = engine.send(origin, sent, transport._settings, attempt).status_code
-    except Exception as exc:
-        outcome = type(exc)
-    return seen(transport, permits, sent, outcome)
+    outcomes = []
+    for client_timeout in timeouts:
+        sent = request(client_timeout)
+        origin = transport._host(sent).origin
+        try:
+            outcome: object = engine.send(origin, sent, transport._settings, attempt).status_code
+        except Exception as exc:
+            outcome = type(exc)
+        outcomes.append(seen(transport, permits, sent, outcome))
+        clock.advance(60)  # past any hold-back: the next request starts fresh
+    return outcomes
 
 
 async def run_async(
-    handler: Answer, breaker: str, client_timeout: float | None, inline: bool
-) -> Any:
+    handler: Answer, breaker: str, rules: str, timeouts: tuple[float | None, ...], inline: bool
+) -> list[tuple[object, ...]]:
     clock = FakeClock()
-    transport, permits = twins(handler, breaker, clock)
-    sent = request(client_timeout)
-    engine, origin = transport._engine, transport._host(sent).origin
+    transport, permits = twins(handler, breaker, rules, clock)
+    engine = transport._engine
     attempt = None if inline else engine.aattempt
-    try:
-        response = await engine.asend(origin, sent, transport._settings, attempt)
-        outcome: object = response.status_code
-    except Exception as exc:
-        outcome = type(exc)
-    return seen(transport, permits, sent, outcome)
+    outcomes = []
+    for client_timeout in timeouts:
+        sent = request(client_timeout)
+        origin = transport._host(sent).origin
+        try:
+            response = await engine.asend(origin, sent, transport._settings, attempt)
+            outcome: object = response.status_code
+        except Exception as exc:
+            outcome = type(exc)
+        outcomes.append(seen(transport, permits, sent, outcome))
+        clock.advance(60)
+    return outcomes
 
 
-@pytest.mark.parametrize("client_timeout", CLIENT_TIMEOUTS)
+@pytest.mark.parametrize("timeouts", CLIENT_TIMEOUTS)
+@pytest.mark.parametrize("rules", list(RULES))
 @pytest.mark.parametrize("breaker", BREAKERS)
 @pytest.mark.parametrize("name", list(ANSWERS))
 def test_the_inline_first_attempt_answers_as_attempt_does(
-    name: str, breaker: str, client_timeout: float | None
+    name: str, breaker: str, rules: str, timeouts: tuple[float | None, ...]
 ) -> None:
+    """Each request's inline first attempt leaves what attempt() leaves, request after request."""
     handler = ANSWERS[name]
-    inline = run_sync(handler, breaker, client_timeout, inline=True)
-    assert inline == run_sync(handler, breaker, client_timeout, inline=False)
+    inline = run_sync(handler, breaker, rules, timeouts, inline=True)
+    assert inline == run_sync(handler, breaker, rules, timeouts, inline=False)
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@pytest.mark.parametrize("client_timeout", CLIENT_TIMEOUTS)
+@pytest.mark.parametrize("timeouts", CLIENT_TIMEOUTS)
+@pytest.mark.parametrize("rules", list(RULES))
 @pytest.mark.parametrize("breaker", BREAKERS)
 @pytest.mark.parametrize("name", list(ANSWERS))
 def test_the_inline_first_async_attempt_answers_as_aattempt_does(
-    name: str, breaker: str, client_timeout: float | None, backend: str
+    name: str, breaker: str, rules: str, timeouts: tuple[float | None, ...], backend: str
 ) -> None:
+    """Each request's inline first async attempt leaves what aattempt() leaves, in turn."""
     handler = ANSWERS[name]
-    inline = anyio.run(run_async, handler, breaker, client_timeout, True, backend=backend)
-    assert inline == anyio.run(run_async, handler, breaker, client_timeout, False, backend=backend)
+    inline = anyio.run(run_async, handler, breaker, rules, timeouts, True, backend=backend)
+    assert inline == anyio.run(run_async, handler, breaker, rules, timeouts, False, backend=backend)

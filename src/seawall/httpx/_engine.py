@@ -131,6 +131,9 @@ class Engine:
         self.async_inner = async_inner
         self.eager = retry is not None and (retry.budget is not None or retry.deadline is not None)
         self.fails_on_5xx = is_failure is server_error  # the default, tested inline
+        # The statuses for which a first attempt's response is looked at again (retried, or
+        # read for a pause); with pace on, every response is.
+        self.watched_statuses = retry_statuses | _BLOCKING_STATUSES
         # The inner transports, once asked for.
         self._sync_transport: httpx.BaseTransport | None = None
         self._async_transport: httpx.AsyncBaseTransport | None = None
@@ -214,17 +217,20 @@ class Engine:
                         # pays for it (tests/test_httpx_engine.py holds the two together).
                         fresh = False
                         limit = settings.first_limit
-                        if limit is not None:
-                            given = request.extensions.get("timeout")
-                            fits = self._fits
-                            if given is None or limit != fits[0] or given != fits[1]:
-                                self._bound_timeouts(request, limit)
+                        # The limit and the client's timeouts as _bound_timeouts last found
+                        # them fitting: nothing to do, in one comparison.
+                        if limit is not None and (
+                            (limit, request.extensions.get("timeout")) != self._fits
+                        ):
+                            self._bound_timeouts(request, limit)
                         breaker: Any = origin.breaker
                         tickets = origin.tickets
-                        if breaker is None:
+                        if tickets:
+                            permit = breaker._acquire()
+                        elif breaker is None:
                             permit = None
                         else:
-                            permit = breaker._acquire() if tickets else breaker.admit()
+                            permit = breaker.admit()
                         inner = self._sync_transport or self._sync_transport_once()
                         try:
                             response = inner.handle_request(request)
@@ -235,17 +241,19 @@ class Engine:
                                 permit.settle(exc)
                             raise
                         status = response.status_code
-                        if permit is not None:
-                            failed = (
-                                status >= 500 if self.fails_on_5xx else self.is_failure(response)
-                            )
-                            if tickets:
-                                if failed:
-                                    breaker._settle(permit, FAILURE)
-                                else:
-                                    breaker._succeeded(permit, 0.0)
+                        if tickets:
+                            if status >= 500 if self.fails_on_5xx else self.is_failure(response):
+                                breaker._settle(permit, FAILURE)
                             else:
-                                permit.failure() if failed else permit.success()
+                                breaker._succeeded(permit, 0.0)
+                        elif permit is not None:
+                            if status >= 500 if self.fails_on_5xx else self.is_failure(response):
+                                permit.failure()
+                            else:
+                                permit.success()
+                        if status not in self.watched_statuses and not self.pace:
+                            # Neither retried nor read for a pause (most responses).
+                            return response
                         if status in _BLOCKING_STATUSES or self.pace:
                             self.observe(origin, response)
                     else:
@@ -432,10 +440,13 @@ class Engine:
                         limit = settings.first_limit
                         breaker: Any = origin.breaker
                         tickets = origin.tickets
-                        if breaker is None:
-                            permit: Any = None
+                        permit: Any
+                        if tickets:
+                            permit = breaker._acquire()
+                        elif breaker is None:
+                            permit = None
                         else:
-                            permit = breaker._acquire() if tickets else breaker.admit()
+                            permit = breaker.admit()
                         inner = self._async_transport or self._async_transport_once()
                         try:
                             if limit is None or (
@@ -456,17 +467,19 @@ class Engine:
                                 permit.settle(exc)
                             raise
                         status = response.status_code
-                        if permit is not None:
-                            failed = (
-                                status >= 500 if self.fails_on_5xx else self.is_failure(response)
-                            )
-                            if tickets:
-                                if failed:
-                                    breaker._settle(permit, FAILURE)
-                                else:
-                                    breaker._succeeded(permit, 0.0)
+                        if tickets:
+                            if status >= 500 if self.fails_on_5xx else self.is_failure(response):
+                                breaker._settle(permit, FAILURE)
                             else:
-                                permit.failure() if failed else permit.success()
+                                breaker._succeeded(permit, 0.0)
+                        elif permit is not None:
+                            if status >= 500 if self.fails_on_5xx else self.is_failure(response):
+                                permit.failure()
+                            else:
+                                permit.success()
+                        if status not in self.watched_statuses and not self.pace:
+                            # Neither retried nor read for a pause (most responses).
+                            return response
                         if status in _BLOCKING_STATUSES or self.pace:
                             self.observe(origin, response)
                     else:

@@ -240,21 +240,19 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         try:
             if self._standard:
                 settings = self._settings
-                if request.extensions.get("seawall"):
+                if "seawall" in request.extensions:
                     settings = settings_for(settings, request.extensions)
-                engine = self._engine
-                hedge = settings.hedge_delay is not None and engine.replayable(request, settings)
-                if hedge:
+                if settings.hedge_delay is None or not self._engine.replayable(request, settings):
+                    response = self._engine.send(host.origin, request, settings)
+                else:
                     lease = SlotLease()
-                    response = engine.send(
+                    response = self._engine.send(
                         host.origin,
                         request,
                         settings,
                         functools.partial(self._hedged, lease),
                         lease,
                     )
-                else:
-                    response = engine.send(host.origin, request, settings)
             else:
                 response = self._bare.send(host, request)
         except RejectedError as exc:
@@ -279,13 +277,14 @@ class ResilientTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         try:
             if self._standard:
                 settings = self._settings
-                if request.extensions.get("seawall"):
+                if "seawall" in request.extensions:
                     settings = settings_for(settings, request.extensions)
-                engine = self._engine
-                hedge = settings.hedge_delay is not None and engine.replayable(request, settings)
-                response = await engine.asend(
-                    host.origin, request, settings, self._ahedged if hedge else None
-                )
+                if settings.hedge_delay is None or not self._engine.replayable(request, settings):
+                    response = await self._engine.asend(host.origin, request, settings)
+                else:
+                    response = await self._engine.asend(
+                        host.origin, request, settings, self._ahedged
+                    )
             else:
                 response = await self._bare.asend(host, request)
         except RejectedError as exc:
