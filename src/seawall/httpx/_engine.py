@@ -45,6 +45,7 @@ from .._callables import is_async_callable
 from .._clock import Clock
 from .._core.breaker import FAILURE
 from .._errors import RateLimitExceededError, RejectedError
+from .._events import ACTIVE as _OBSERVED
 from .._pipeline import BreakerLike, BulkheadLike
 from .._retry import Retry, RetryRun
 from ._errors import TimeoutTransportError
@@ -196,10 +197,24 @@ class Engine:
         ``lease.kept`` set by the end means a worker thread still uses the request's slot
         and releases it itself (an abandoned sync hedge).
         """
-        bulkhead = origin.bulkhead
+        bulkhead: Any = origin.bulkhead
         if bulkhead is not None:
             if origin.slot_at_once:
-                bulkhead.acquire()  # its max_wait, 0
+                # Bulkhead.acquire's uncontended case inline, for every request pays for it
+                # (tests/test_httpx_engine_slot.py holds the two together); anything else (no
+                # free slot, events observed) goes through acquire.
+                core = bulkhead._core
+                lock = bulkhead._lock
+                lock.acquire()
+                try:
+                    taken = core.in_flight < core.max_concurrent and not _OBSERVED
+                    if taken:
+                        core.in_flight += 1
+                        core.admitted += 1
+                finally:
+                    lock.release()
+                if not taken:
+                    bulkhead.acquire()  # its max_wait, 0
             else:
                 bulkhead.acquire(timeout=bulkhead.max_wait)
         try:
@@ -279,7 +294,24 @@ class Engine:
                 run.sleep(wait)
         finally:
             if bulkhead is not None and (lease is None or not lease.kept):
-                bulkhead.release()
+                if origin.slot_at_once:
+                    # Bulkhead.release's case with nobody to wake or tell, inline.
+                    lock.acquire()
+                    try:
+                        given = (
+                            core.in_flight
+                            and not core.queue
+                            and core.busy_since is None
+                            and not _OBSERVED
+                        )
+                        if given:
+                            core.in_flight -= 1
+                    finally:
+                        lock.release()
+                    if not given:
+                        bulkhead.release()
+                else:
+                    bulkhead.release()
 
     def attempt(
         self,
@@ -410,10 +442,22 @@ class Engine:
         attempt: Any = None,
     ) -> httpx.Response:
         """:meth:`send` for asyncio and trio (``attempt`` None: :meth:`aattempt`)."""
-        bulkhead = origin.bulkhead
+        bulkhead: Any = origin.bulkhead
         if bulkhead is not None:
             if origin.slot_at_once:
-                bulkhead.acquire()  # its max_wait, 0
+                # As in send: Bulkhead.acquire's uncontended case inline.
+                core = bulkhead._core
+                lock = bulkhead._lock
+                lock.acquire()
+                try:
+                    taken = core.in_flight < core.max_concurrent and not _OBSERVED
+                    if taken:
+                        core.in_flight += 1
+                        core.admitted += 1
+                finally:
+                    lock.release()
+                if not taken:
+                    bulkhead.acquire()  # its max_wait, 0
             else:
                 await bulkhead.acquire_async(timeout=bulkhead.max_wait)
         try:
@@ -511,6 +555,22 @@ class Engine:
                 if origin.shared:
                     with anyio.CancelScope(shield=True):
                         await bulkhead.arelease()
+                elif origin.slot_at_once:
+                    # As in send: Bulkhead.release's case with nobody to wake or tell, inline.
+                    lock.acquire()
+                    try:
+                        given = (
+                            core.in_flight
+                            and not core.queue
+                            and core.busy_since is None
+                            and not _OBSERVED
+                        )
+                        if given:
+                            core.in_flight -= 1
+                    finally:
+                        lock.release()
+                    if not given:
+                        bulkhead.release()
                 else:
                     bulkhead.release()
 
