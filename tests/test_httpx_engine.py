@@ -72,7 +72,7 @@ ANSWERS = {
     "refused": refuse,
     "crash": crash,
 }
-BREAKERS = ["standard", "permits", "none"]
+BREAKERS = ["standard", "forced open", "one failure opens", "permits", "none"]
 # The client's timeout for each request sent in turn through one transport.
 CLIENT_TIMEOUTS = [(None,), (5.0,), (60.0,), (5.0, 60.0), (5.0, None), (5.0, 5.0)]
 # pace=, retry_statuses= (None: the default)
@@ -87,7 +87,13 @@ def twins(
     handler: Answer, breaker: str, rules: str, clock: FakeClock
 ) -> tuple[ResilientTransport, Permits | None]:
     permits = Permits(clock) if breaker == "permits" else None
-    spec: Any = {"standard": "default", "permits": permits, "none": None}[breaker]
+    spec: Any = {"standard": "default", "permits": permits, "none": None}.get(breaker)
+    if breaker == "forced open":
+        spec = CircuitBreaker(clock=clock)
+        spec.force_open()
+    elif breaker == "one failure opens":
+        # Open after the first failure; half-open (a probe) for the next request, 60 s on.
+        spec = CircuitBreaker(max_failures=1, reset_timeout=5.0, clock=clock)
     pace, retry_statuses = RULES[rules]
     transport = ResilientTransport(
         httpx.MockTransport(handler),

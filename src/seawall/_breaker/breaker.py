@@ -266,6 +266,8 @@ class CircuitBreaker(StoreBacked):
         self._settle(ticket, outcome, started)
 
     def _acquire(self) -> Ticket:
+        # The httpx engine repeats the closed case inline: tests/test_httpx_engine.py holds
+        # the two together.
         ticket = self._state.closed_ticket
         if ticket is not None:
             return ticket

@@ -241,7 +241,9 @@ class Engine:
                         breaker: Any = origin.breaker
                         tickets = origin.tickets
                         if tickets:
-                            permit = breaker._acquire()
+                            # CircuitBreaker._acquire's closed case inline (a ticket is a
+                            # non-empty tuple, never false).
+                            permit = breaker._state.closed_ticket or breaker._acquire()
                         elif breaker is None:
                             permit = None
                         else:
@@ -486,7 +488,8 @@ class Engine:
                         tickets = origin.tickets
                         permit: Any
                         if tickets:
-                            permit = breaker._acquire()
+                            # As in send: CircuitBreaker._acquire's closed case inline.
+                            permit = breaker._state.closed_ticket or breaker._acquire()
                         elif breaker is None:
                             permit = None
                         else:
