@@ -17,7 +17,9 @@ Ratios are throughput divided by the plain transport's in the same run (higher i
 The MockTransport part alternates short blocks of requests between configurations (one client
 each, 40 rounds of 300 requests) and reports the median block: on a shared machine the load
 other jobs add then falls on every configuration alike, where long rounds let one
-configuration's round land in a quiet moment and another's in a busy one.
+configuration's round land in a quiet moment and another's in a busy one. Its ratio is the
+median over rounds of each block divided by plain's block of the same round (paired, as
+``bench_asgi.py`` does); the ratio of the median blocks follows in brackets.
 """
 
 from __future__ import annotations
@@ -90,13 +92,27 @@ def report(
     results: dict[str, list[float]],
     unit: str,
     pick: Callable[[list[float]], float] = max,
+    *,
+    paired: bool = False,
 ) -> None:
+    """One line per configuration: its rate, its ratio to plain and the spread of its rounds.
+
+    ``paired``: the ratio is the median, over rounds, of the configuration's block divided by
+    plain's block of the same round (as ``bench_asgi.py`` does), so a slow moment of the host
+    weighs on both sides of each quotient; the ratio of the picked rates follows in brackets.
+    """
     print(f"\n{title}")
     base = pick(results["plain"])
     for name, rates in results.items():
         rate = pick(rates)
         spread = statistics.pstdev(rates) / statistics.mean(rates)
-        print(f"  {name:44s} {rate:9.0f} {unit}  ratio {rate / base:5.3f}  (spread {spread:.1%})")
+        line = f"  {name:44s} {rate:9.0f} {unit}  ratio "
+        if paired:
+            pairs = [r / p for r, p in zip(rates, results["plain"], strict=True)]
+            line += f"{statistics.median(pairs):5.3f} ({rate / base:5.3f})"
+        else:
+            line += f"{rate / base:5.3f}"
+        print(f"{line}  (spread {spread:.1%})")
 
 
 def sync_blocks(clients: dict[str, httpx.Client], url: str) -> dict[str, list[float]]:
@@ -147,13 +163,18 @@ def bench_mock() -> None:
     median = statistics.median
     how = f"median of {MOCK_ROUNDS} interleaved blocks of {MOCK_BLOCK}"
     report(
-        f"MockTransport, sync httpx.Client (requests per CPU second, {how})", sync, "req/s", median
+        f"MockTransport, sync httpx.Client (requests per CPU second, {how})",
+        sync,
+        "req/s",
+        median,
+        paired=True,
     )
     report(
         f"MockTransport, httpx.AsyncClient on asyncio (requests per CPU second, {how})",
         async_,
         "req/s",
         median,
+        paired=True,
     )
 
 
