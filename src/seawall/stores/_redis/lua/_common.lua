@@ -6,9 +6,10 @@ local NEVER = -math.huge
 local EPSILON = 1e-9
 
 -- A whole number prints the same digits with '%d', at less than half the cost of '%.17g'
--- (a batch prints several numbers per request); -0 keeps its sign as '%.17g' would.
+-- (a batch prints several numbers per request); -0 keeps its sign as '%.17g' would. Only
+-- within 32 bits: Lua 5.1's '%d' goes through a C long, 32 bits on 32-bit builds.
 local function fmt(x)
-  if x % 1 == 0 and x > -1e15 and x < 1e15 then -- false for inf and NaN
+  if x % 1 == 0 and x > -2147483648 and x < 2147483648 then -- false for inf and NaN
     if x == 0 and 1 / x < 0 then
       return '-0'
     end
