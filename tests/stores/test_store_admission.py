@@ -248,6 +248,12 @@ def test_group_is_required() -> None:
         group_gates("", (PER_SECOND,))
 
 
+def test_limits_must_have_distinct_names() -> None:
+    """The same limit twice in one set of gates is a ValueError naming it."""
+    with pytest.raises(ValueError, match=f"distinct names, got {PER_SECOND.name!r} twice"):
+        group_gates("g", (PER_SECOND, PER_SECOND))
+
+
 def test_settle_gives_slots_back_and_records_outcomes(store: Store) -> None:
     """One settlement call frees the slot and counts the failure; two failures open it."""
     first = store.admit_request(gates(limits=False), None)

@@ -211,6 +211,10 @@ def group_gates(
     """:class:`Gates` whose specs all carry ``group`` (one Redis hash slot for all of them)."""
     if not isinstance(group, str) or not group:
         raise ValueError(f"group must be a non-empty str, got {group!r}")
+    names = [spec.name for spec in limits]
+    for name in names:
+        if names.count(name) > 1:  # one bucket charged twice, one receipt written twice
+            raise ValueError(f"limits must have distinct names, got {name!r} twice")
     return Gates(
         tuple(_grouped(spec, group) for spec in limits),
         None if bulkhead is None else _grouped(bulkhead, group),
