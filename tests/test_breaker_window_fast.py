@@ -13,7 +13,6 @@ import threading
 from tests._breaker_windows import config, ticket
 
 from seawall import CircuitBreaker, CircuitOpenError, CircuitState
-from seawall._breaker.breaker import _count_value
 from seawall._core.breaker import (
     FAILURE,
     SUCCESS,
@@ -23,6 +22,7 @@ from seawall._core.breaker import (
     count_success,
     record,
 )
+from seawall._core.counting import count_value
 from seawall.testing import FakeClock
 
 CLOSED, OPEN = CircuitState.CLOSED, CircuitState.OPEN
@@ -152,5 +152,5 @@ def test_successes_counted_without_the_lock_leave_what_record_would() -> None:
             seen = (stats.successful_calls, stats.failed_calls, stats.failure_count, stats.state)
             assert seen == (ref.successful_calls, ref.failed_calls, ref.failure_count, ref.state)
             assert list(map(list, breaker._state.buckets)) == list(map(list, ref.buckets))
-    assert _count_value(breaker._window_successes) > 500  # the lock-free path was taken
+    assert count_value(breaker._window_successes) > 500  # the lock-free path was taken
     assert breaker.stats.state_changes == ref.state_changes > 4  # and so were the others

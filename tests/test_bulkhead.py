@@ -6,15 +6,18 @@ import contextlib
 import dataclasses
 import functools
 import math
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 import seawall
 from seawall import Bulkhead, BulkheadFullError, BulkheadStats, bulkhead
+from seawall.httpx import ResilientTransport
 from seawall.testing import FakeClock
 
 
@@ -402,6 +405,111 @@ async def test_peak_stays_at_the_limit_with_threads_and_tasks(clock: FakeClock) 
             tg.start_soon(task_worker)
     assert peak.peak <= 3
     assert (bh.stats.in_flight, bh.stats.total_admitted, bh.stats.total_rejected) == (0, 400, 0)
+
+
+@pytest.fixture
+def switch_often() -> Iterator[None]:
+    """Threads switch every microsecond, so lock-free steps interleave as much as they can."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_lock_free_slots_never_overshoot_or_strand_a_waiter(
+    clock: FakeClock, switch_often: None
+) -> None:
+    """Queued threads and the httpx engine's inline slot, interleaved: at most 2 in, all served.
+
+    Waiting threads queue with no time limit and every count must add up at the end. The two
+    races of the lock-free release have deterministic tests of their own (below).
+    """
+    bh = Bulkhead(2, clock=clock)  # max_wait 0: the engine takes its slot inline
+    peak = Peak()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        peak.enter()
+        peak.leave()
+        return httpx.Response(200)
+
+    transport = ResilientTransport(
+        httpx.MockTransport(handler), bulkhead=bh, breaker=None, retry=None, clock=clock
+    )
+    refused = [0] * 3
+
+    def waiting_worker() -> None:
+        for _ in range(300):
+            bh.acquire(timeout=math.inf)
+            peak.enter()
+            peak.leave()
+            bh.release()
+
+    def request_worker(i: int) -> None:
+        for _ in range(300):
+            try:
+                transport.handle_request(httpx.Request("GET", "http://a.test/"))
+            except BulkheadFullError:
+                refused[i] += 1
+
+    threads = [_start(waiting_worker) for _ in range(3)]
+    threads += [_start(functools.partial(request_worker, i)) for i in range(3)]
+    _join(*threads)
+    stats = bh.stats
+    assert peak.peak <= 2
+    assert (stats.in_flight, stats.queued) == (0, 0)
+    assert (stats.total_admitted, stats.total_rejected) == (1800 - sum(refused), sum(refused))
+
+
+class ReleaseOnRead(FakeClock):
+    """A fake clock that runs a callback the next time it is read."""
+
+    callback: Callable[[], object] | None = None
+
+    def monotonic(self) -> float:
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
+        return super().monotonic()
+
+
+class AppendHook(list[None]):
+    """A slot pool that runs a callback just before a slot is appended."""
+
+    callback: Callable[[], object] | None = None
+
+    def append(self, item: None) -> None:
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
+        super().append(item)
+
+
+def test_a_slot_given_back_while_a_thread_queues_reaches_it() -> None:
+    """Released without the lock after acquire found no slot, before it queued: it gets it."""
+    clock = ReleaseOnRead()
+    bh = Bulkhead(1, max_wait=60, clock=clock)
+    bh.acquire()
+    clock.callback = bh.release  # read once acquire has found no slot, to time its queueing
+    _join(_start(bh.acquire))  # at once: no fake time passes
+    assert bh.stats == BulkheadStats(1, 1, 0, 2, 0, 1)
+
+
+def test_a_thread_queued_while_a_slot_is_given_back_gets_it() -> None:
+    """A thread that queues between release's look at the bulkhead and its append gets the slot."""
+    clock = FakeClock()
+    bh = Bulkhead(1, max_wait=60, clock=clock)
+    bh.acquire()
+    pool = bh._core.free = AppendHook()
+    threads = []
+
+    def queue_a_thread() -> None:  # after release looked, before it appends
+        threads.append(_start(bh.acquire))
+        clock.wait_for_sleepers(1)
+
+    pool.callback = queue_a_thread
+    bh.release()
+    _join(*threads)
+    assert bh.stats == BulkheadStats(1, 1, 0, 2, 0, 1)
 
 
 # -- errors ------------------------------------------------------------------------------------

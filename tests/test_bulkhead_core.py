@@ -137,12 +137,74 @@ def test_a_free_slot_ends_the_busy_period() -> None:
     assert core.retry_after() == 4.0
 
 
-operations = st.lists(st.sampled_from(["admit", "enqueue", "release", "claim", "abandon"]))
+def test_a_slot_given_back_before_a_waiter_queues_is_handed_to_it() -> None:
+    """A lock-free release that lands after try_admit refused, before enqueue: enqueue grants it."""
+    core: BulkheadCore[Ticket] = BulkheadCore(1, None)
+    core.try_admit()
+    assert core.try_admit() is False  # the newcomer finds no slot...
+    core.free.append(None)  # ...the holder gives it back without the lock, sees nobody queued...
+    waiter = Ticket()
+    assert core.enqueue(waiter, 0.0) == [waiter]  # ...and the newcomer's enqueue takes it
+    assert (waiter.granted, core.in_flight, len(core.queue)) == (True, 1, 0)
+
+
+def test_a_slot_given_back_after_a_waiter_queued_goes_to_the_first_in_line() -> None:
+    """A lock-free release that finds the queue non-empty: fill grants the first waiter only.
+
+    Until then a newcomer is refused: the slot in the pool is the first waiter's.
+    """
+    core: BulkheadCore[Ticket] = BulkheadCore(2, None)
+    core.try_admit()
+    core.try_admit()
+    first, second = Ticket(), Ticket()
+    assert core.enqueue(first, 0.0) == []
+    assert core.enqueue(second, 0.0) == []
+    core.free.append(None)
+    assert core.try_admit() is False  # a newcomer does not pass them, even now
+    assert core.fill() == [first]
+    assert (first.granted, second.granted, core.in_flight, list(core.queue)) == (
+        True,
+        False,
+        2,
+        [second],
+    )
+    assert core.fill() == []  # the other fill of the race finds nothing left to hand over
+
+
+def test_slots_are_issued_as_needed_and_kept_in_the_pool() -> None:
+    """A bulkhead of 10**12 slots allocates only what was in flight at once, and reuses it."""
+    core: BulkheadCore[Ticket] = BulkheadCore(10**12, None)
+    assert [core.try_admit() for _ in range(3)] == [True, True, True]
+    core.release(None)
+    core.release(None)
+    assert (core.issued, len(core.free), core.in_flight) == (3, 2, 1)
+    assert core.try_admit() is True
+    assert (core.issued, len(core.free), core.in_flight) == (3, 1, 2)
+
+
+def test_total_admitted_counts_quick_admissions_too() -> None:
+    """Admissions counted on the quick counter add to those made by try_admit and claim."""
+    core: BulkheadCore[Ticket] = BulkheadCore(2, None)
+    core.try_admit()
+    core.release(None)
+    core.free.pop()  # a driver's lock-free take...
+    next(core.quick)  # ...and its count
+    assert (core.admitted, core.total_admitted(), core.in_flight) == (1, 2, 1)
+
+
+operations = st.lists(
+    st.sampled_from(
+        ["admit", "enqueue", "release", "claim", "abandon", "quick take", "quick release"]
+    )
+)
 
 
 @given(st.integers(min_value=1, max_value=3), operations)
 def test_invariants_hold_under_any_sequence(limit: int, ops: list[str]) -> None:
-    """No overshoot, no barging state, and every slot accounted for, whatever the order."""
+    """No overshoot, no barging state, and every slot accounted for, whatever the order.
+
+    The quick operations are what a driver does without its lock, each run to its end.
+    """
     core: BulkheadCore[Ticket] = BulkheadCore(limit, None)
     waiting: list[Ticket] = []
     for op in ops:
@@ -156,6 +218,13 @@ def test_invariants_hold_under_any_sequence(limit: int, ops: list[str]) -> None:
         elif op in ("claim", "abandon") and waiting:
             ticket = waiting.pop(0)
             (core.claim(ticket) if op == "claim" else core.abandon(ticket, 1.0))
+        elif op == "quick take" and core.free and not core.queue:
+            core.free.pop()  # what a driver does without its lock
+        elif op == "quick release" and core.in_flight > len([w for w in waiting if w.granted]):
+            core.free.append(None)
+            if core.queue:
+                core.fill()
         assert 0 <= core.in_flight <= limit
+        assert len(core.free) <= core.issued <= limit
         assert not core.queue or core.in_flight == limit
         assert all(not w.granted for w in core.queue)

@@ -11,7 +11,7 @@ bulkhead events and what a queued waiter got.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import anyio
@@ -168,3 +168,68 @@ def test_the_inline_async_slot_counts_as_acquire_and_release_do(
     inline = anyio.run(hold_async, True, meanwhile, full, observed, backend=backend)
     assert inline[:3] == expected
     assert inline == anyio.run(hold_async, False, meanwhile, full, observed, backend=backend)
+
+
+class AppendHook(list[None]):
+    """A slot pool that runs a callback just before a slot is appended."""
+
+    callback: Callable[[], object] | None = None
+
+    def append(self, item: None) -> None:
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback()
+        super().append(item)
+
+
+def queued_at_release(bulkhead: Bulkhead, clock: FakeClock) -> list[threading.Thread]:
+    """Make the next lock-free release queue a thread after it looks, before it appends."""
+    threads: list[threading.Thread] = []
+
+    def queue_a_thread() -> None:
+        thread = threading.Thread(target=lambda: bulkhead.acquire(timeout=60), daemon=True)
+        thread.start()
+        threads.append(thread)
+        clock.wait_for_sleepers(1)
+
+    pool = bulkhead._core.free = AppendHook(bulkhead._core.free)
+    pool.callback = queue_a_thread
+    return threads
+
+
+def handed_over(bulkhead: Bulkhead, threads: list[threading.Thread]) -> BulkheadStats:
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()
+    return bulkhead.stats
+
+
+@pytest.mark.parametrize("path", ["sync request", "asyncio request", "trio request", "async with"])
+def test_a_thread_queued_during_the_inline_release_gets_the_slot(path: str) -> None:
+    """The engine's inline release (and ``async with``'s) hands the slot to a thread that queued
+    between its look at the bulkhead and its append, as Bulkhead.release does."""
+    clock = FakeClock()
+    bulkhead = Bulkhead(1, clock=clock)
+    transport = ResilientTransport(
+        httpx.MockTransport(lambda request: httpx.Response(200)),
+        bulkhead=bulkhead,
+        breaker=None,
+        retry=None,
+        clock=clock,
+    )
+    request = httpx.Request("GET", "http://a.test/")
+    transport.handle_request(request)  # the slot is issued; from here it comes from the pool
+    threads = queued_at_release(bulkhead, clock)
+    if path == "sync request":
+        transport.handle_request(request)
+    elif path == "async with":
+
+        async def enter_and_leave() -> None:
+            async with bulkhead:
+                pass
+
+        anyio.run(enter_and_leave)
+    else:
+        backend = path.split()[0]
+        anyio.run(transport.handle_async_request, request, backend=backend)
+    assert handed_over(bulkhead, threads) == BulkheadStats(1, 1, 0, 3, 0, 1)

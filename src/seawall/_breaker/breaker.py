@@ -21,6 +21,7 @@ from .._callables import is_async_callable as _is_async
 from .._clock import SYSTEM_CLOCK, Clock
 from .._core import breaker as core
 from .._core.breaker import FAILURE, NEUTRAL, SUCCESS, CircuitState, Ticket, Transition
+from .._core.counting import count_value
 from .._core.validate import (
     check_callable,
     check_int,
@@ -203,7 +204,7 @@ class CircuitBreaker(StoreBacked):
         with self._lock:
             self._fold()
             s = self._state
-            successes = s.successful_calls + _count_value(self._fast_successes)
+            successes = s.successful_calls + count_value(self._fast_successes)
             return CircuitStats(
                 total_calls=successes + s.failed_calls + s.rejected_calls,
                 successful_calls=successes,
@@ -338,7 +339,7 @@ class CircuitBreaker(StoreBacked):
 
     def _fold(self) -> None:
         # Under the lock: the successes counted without it since the last fold, to the core.
-        pending = _count_value(self._window_successes) - self._folded
+        pending = count_value(self._window_successes) - self._folded
         if pending:
             self._folded += pending
             core.add_successes(self._state, pending)
@@ -616,11 +617,6 @@ def circuit_breaker(
 
 
 _OUTCOME_NAMES = {SUCCESS: "success", FAILURE: "failure", NEUTRAL: "neutral"}
-
-
-def _count_value(counter: itertools.count[int]) -> int:
-    # itertools.count has no public read; its repr is "count(N)" on every CPython version.
-    return int(repr(counter)[6:-1])
 
 
 def _check_ratio(name: str, value: float | None) -> float | None:

@@ -4,10 +4,13 @@ The admission logic lives in :mod:`seawall._core.bulkhead`; this module only loc
 wakes. One ``threading.Lock`` guards the core for both sides; it is held for counter updates
 only, never across a wait, so taking it from an event loop thread never blocks for long.
 
-An uncontended acquire (a slot is free) takes the lock, bumps a counter and returns: it
-reads no clock, allocates nothing and does **not** checkpoint (it never yields to the event
-loop). A task that always finds a free slot must therefore yield elsewhere, which the awaited
-work normally does.
+The two cases every call pays for take no lock: an acquire that finds a released slot in the
+core's pool pops it (``list.pop``, one atomic step) and counts it (``next`` on an
+``itertools.count``), and a release with nobody queued, no release being timed and no event
+observed appends it back, then looks at the queue once more (:meth:`BulkheadCore.fill`).
+Everything else takes the lock. An uncontended acquire reads no clock, allocates nothing and
+does **not** checkpoint (it never yields to the event loop). A task that always finds a free
+slot must therefore yield elsewhere, which the awaited work normally does.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ WaiterT = TypeVar("WaiterT", SyncWaiter, AsyncWaiter)
 
 @dataclass(frozen=True, slots=True)
 class BulkheadStats:
-    """A snapshot of a bulkhead's counters, taken under its lock."""
+    """A bulkhead's counters, read under its lock (an acquire or release that takes no lock
+    may land between two fields)."""
 
     max_concurrent: int
     in_flight: int
@@ -111,20 +115,21 @@ class Bulkhead(StoreBacked):
         """
         wait = self._max_wait if timeout is None else self._budget(timeout)
         core = self._core
-        lock = self._lock
-        # The httpx engine repeats this uncontended case, and release's, inline for a
+        # The httpx engine repeats this lock-free case, and release's, inline for a
         # queue-less bulkhead: tests/test_httpx_engine_slot.py holds the copies together.
-        try:
-            lock.acquire()  # not ``with``: half the cost on CPython 3.11, on the hot path
+        if not core.queue and not _OBSERVED:
             try:
-                if core.in_flight < core.max_concurrent:  # = BulkheadCore.try_admit
-                    core.in_flight += 1
-                    core.admitted += 1
-                    if not _OBSERVED:
-                        return  # nobody to tell (the lock is released on the way out)
-                    waiter = None
-                else:
-                    waiter = self._enqueue_or_reject(wait, SyncWaiter)
+                core.free.pop()
+            except IndexError:
+                pass  # none released yet, or all taken: issue one or queue, under the lock
+            else:
+                next(core.quick)
+                return
+        lock = self._lock
+        try:
+            lock.acquire()  # not ``with``: half the cost on CPython 3.11
+            try:
+                waiter = None if core.try_admit() else self._enqueue_or_reject(wait, SyncWaiter)
             finally:
                 lock.release()
         except BulkheadFullError as error:
@@ -154,16 +159,17 @@ class Bulkhead(StoreBacked):
         Raises RuntimeError if no slot is held (more releases than acquisitions).
         """
         core = self._core
+        free = core.free
+        # len(free) < issued: a slot is held (BulkheadCore.release's check).
+        if len(free) < core.issued and core.busy_since is None and not _OBSERVED:
+            free.append(None)
+            if core.queue:
+                self._fill()  # someone queued since the check: hand the slot over
+            return
         lock = self._lock
         lock.acquire()
         try:
-            if core.in_flight and not core.queue and core.busy_since is None:
-                core.in_flight -= 1  # = BulkheadCore.release with nobody waiting and no timing
-                if not _OBSERVED:
-                    return  # nobody to wake or tell (the lock is released on the way out)
-                waiter = None
-            else:
-                waiter = core.release(None if core.busy_since is None else self._clock.monotonic())
+            waiter = core.release(None if core.busy_since is None else self._clock.monotonic())
         finally:
             lock.release()
         if waiter is not None:
@@ -221,15 +227,14 @@ class Bulkhead(StoreBacked):
         if _OBSERVED:
             return self.acquire_async()
         core = self._core
-        lock = self._lock
-        lock.acquire()
-        try:  # free of cost on CPython 3.11, and no lock is left held by a KeyboardInterrupt
-            if core.in_flight < core.max_concurrent:  # = BulkheadCore.try_admit
-                core.in_flight += 1
-                core.admitted += 1
+        if not core.queue:
+            try:
+                core.free.pop()  # a released slot, without the lock (as in acquire)
+            except IndexError:
+                pass
+            else:
+                next(core.quick)
                 return _READY
-        finally:
-            lock.release()
         return self._wait_async(self._max_wait)
 
     def __aexit__(
@@ -239,18 +244,13 @@ class Bulkhead(StoreBacked):
         tb: TracebackType | None,
     ) -> Coroutine[Any, Any, None]:
         # Synchronous, so a cancellation cannot interrupt it: no shield is needed.
-        if _OBSERVED:
-            self.release()
-            return _READY
         core = self._core
-        lock = self._lock
-        lock.acquire()
-        try:
-            if core.in_flight and not core.queue and core.busy_since is None:
-                core.in_flight -= 1  # = BulkheadCore.release with nobody waiting and no timing
-                return _READY
-        finally:
-            lock.release()
+        free = core.free
+        if len(free) < core.issued and core.busy_since is None and not _OBSERVED:
+            free.append(None)  # = release's lock-free case
+            if core.queue:
+                self._fill()
+            return _READY
         self.release()
         return _READY
 
@@ -290,14 +290,14 @@ class Bulkhead(StoreBacked):
 
     @property
     def stats(self) -> BulkheadStats:
-        """A consistent snapshot of the counters."""
+        """The counters, read under the lock (see :class:`BulkheadStats`)."""
         core = self._core
         with self._lock:
             return BulkheadStats(
                 max_concurrent=core.max_concurrent,
                 in_flight=core.in_flight,
                 queued=len(core.queue),
-                total_admitted=core.admitted,
+                total_admitted=core.total_admitted(),
                 total_rejected=core.rejected,
                 total_waited=core.waited,
             )
@@ -313,8 +313,15 @@ class Bulkhead(StoreBacked):
     # -- the fast path and the slow path ---------------------------------------------------
 
     def _admit_now(self) -> bool:
-        # Explicit acquire/release costs about half of ``with lock`` on CPython 3.11, and this
-        # is the whole cost of an uncontended enter (the benchmark's hot spot).
+        core = self._core
+        if not core.queue and not _OBSERVED:
+            try:
+                core.free.pop()  # a released slot, without the lock (as in acquire)
+            except IndexError:
+                pass
+            else:
+                next(core.quick)
+                return True
         lock = self._lock
         lock.acquire()
         try:
@@ -339,8 +346,18 @@ class Bulkhead(StoreBacked):
             queue = self._core.max_queue
             raise self._full_error("no free slot" if wait <= 0 else f"queue full ({queue} waiting)")
         waiter = make()
-        self._core.enqueue(waiter, now)
+        # A slot given back without the lock since try_admit looked: fill() hands it over.
+        for granted in self._core.enqueue(waiter, now):
+            granted.wake()
         return waiter
+
+    def _fill(self) -> None:
+        # A slot given back without the lock while someone queued: hand it over (or leave it
+        # if the enqueuer's own fill already has).
+        with self._lock:
+            granted = self._core.fill()
+        for waiter in granted:
+            waiter.wake()
 
     async def _wait_async(self, wait: float) -> None:
         try:

@@ -200,21 +200,19 @@ class Engine:
         bulkhead: Any = origin.bulkhead
         if bulkhead is not None:
             if origin.slot_at_once:
-                # Bulkhead.acquire's uncontended case inline, for every request pays for it
+                # Bulkhead.acquire's lock-free case inline, for every request pays for it
                 # (tests/test_httpx_engine_slot.py holds the two together); anything else (no
-                # free slot, events observed) goes through acquire.
+                # released slot, someone queued, events observed) goes through acquire.
                 core = bulkhead._core
-                lock = bulkhead._lock
-                lock.acquire()
+                free = core.free
                 try:
-                    taken = core.in_flight < core.max_concurrent and not _OBSERVED
-                    if taken:
-                        core.in_flight += 1
-                        core.admitted += 1
-                finally:
-                    lock.release()
-                if not taken:
+                    if core.queue or _OBSERVED:
+                        raise IndexError  # not the lock-free case: acquire decides
+                    free.pop()
+                except IndexError:
                     bulkhead.acquire()  # its max_wait, 0
+                else:
+                    next(core.quick)
             else:
                 bulkhead.acquire(timeout=bulkhead.max_wait)
         try:
@@ -297,20 +295,12 @@ class Engine:
         finally:
             if bulkhead is not None and (lease is None or not lease.kept):
                 if origin.slot_at_once:
-                    # Bulkhead.release's case with nobody to wake or tell, inline.
-                    lock.acquire()
-                    try:
-                        given = (
-                            core.in_flight
-                            and not core.queue
-                            and core.busy_since is None
-                            and not _OBSERVED
-                        )
-                        if given:
-                            core.in_flight -= 1
-                    finally:
-                        lock.release()
-                    if not given:
+                    # Bulkhead.release's lock-free case, inline.
+                    if len(free) < core.issued and core.busy_since is None and not _OBSERVED:
+                        free.append(None)
+                        if core.queue:
+                            bulkhead._fill()
+                    else:
                         bulkhead.release()
                 else:
                     bulkhead.release()
@@ -447,19 +437,17 @@ class Engine:
         bulkhead: Any = origin.bulkhead
         if bulkhead is not None:
             if origin.slot_at_once:
-                # As in send: Bulkhead.acquire's uncontended case inline.
+                # As in send: Bulkhead.acquire's lock-free case inline.
                 core = bulkhead._core
-                lock = bulkhead._lock
-                lock.acquire()
+                free = core.free
                 try:
-                    taken = core.in_flight < core.max_concurrent and not _OBSERVED
-                    if taken:
-                        core.in_flight += 1
-                        core.admitted += 1
-                finally:
-                    lock.release()
-                if not taken:
+                    if core.queue or _OBSERVED:
+                        raise IndexError  # not the lock-free case: acquire decides
+                    free.pop()
+                except IndexError:
                     bulkhead.acquire()  # its max_wait, 0
+                else:
+                    next(core.quick)
             else:
                 await bulkhead.acquire_async(timeout=bulkhead.max_wait)
         try:
@@ -559,20 +547,12 @@ class Engine:
                     with anyio.CancelScope(shield=True):
                         await bulkhead.arelease()
                 elif origin.slot_at_once:
-                    # As in send: Bulkhead.release's case with nobody to wake or tell, inline.
-                    lock.acquire()
-                    try:
-                        given = (
-                            core.in_flight
-                            and not core.queue
-                            and core.busy_since is None
-                            and not _OBSERVED
-                        )
-                        if given:
-                            core.in_flight -= 1
-                    finally:
-                        lock.release()
-                    if not given:
+                    # As in send: Bulkhead.release's lock-free case, inline.
+                    if len(free) < core.issued and core.busy_since is None and not _OBSERVED:
+                        free.append(None)
+                        if core.queue:
+                            bulkhead._fill()
+                    else:
                         bulkhead.release()
                 else:
                     bulkhead.release()

@@ -20,6 +20,7 @@ from .._breaker.breaker import CircuitBreaker
 from .._bulkhead.adaptive import AdaptiveBulkhead
 from .._bulkhead.bulkhead import Bulkhead
 from .._core.breaker import CircuitState
+from .._core.counting import count_value
 from .._events import (
     AdaptiveBulkheadChanged,
     BulkheadChanged,
@@ -165,7 +166,7 @@ class Recorder:
         with self._lock:
             items = sorted(self._counts[counter].items())
         for labels, step in items:
-            yield labels, _value(step)
+            yield labels, count_value(step)
 
     def breakers(self) -> dict[str, int]:
         """Breaker state values by name."""
@@ -205,8 +206,3 @@ class Recorder:
     def _snapshot(self) -> list[Policy]:
         with self._lock:
             return list(self._watched)
-
-
-def _value(step: itertools.count[int]) -> int:
-    # itertools.count has no public read; its repr is "count(N)" on every CPython version.
-    return int(repr(step)[6:-1])
