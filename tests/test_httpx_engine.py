@@ -8,6 +8,7 @@ breaker, the hold-back and the inner transport saw.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from seawall import CircuitBreaker, CircuitPermit
+from seawall.events import add_listener
 from seawall.httpx import ResilientTransport
 from seawall.testing import FakeClock
 
@@ -197,3 +199,100 @@ def test_the_inline_first_async_attempt_answers_as_aattempt_does(
     handler = ANSWERS[name]
     inline = anyio.run(run_async, handler, breaker, rules, timeouts, True, backend=backend)
     assert inline == anyio.run(run_async, handler, breaker, rules, timeouts, False, backend=backend)
+
+
+# A time window at its quorum from the third request: (seconds waited before, status) in turn,
+# across buckets (3 s wide), with failures among the successes and a bucket left empty.
+WINDOW_RUN = [(0, 200), (0, 200), (0, 200), (0.5, 200), (0.5, 500), (1, 200), (2, 200), (0, 200)]
+WINDOW_RUN += [(3, 200), (0, 404), (0, 500), (0, 500), (7, 200), (0, 200), (29, 200), (0, 200)]
+
+
+def window_breaker(clock: FakeClock) -> CircuitBreaker:
+    return CircuitBreaker(
+        failure_rate_threshold=0.5, minimum_calls=3, window_duration=30, clock=clock
+    )
+
+
+def window_seen(breaker: CircuitBreaker, outcome: object) -> tuple[object, ...]:
+    stats = breaker.stats  # hands the successes counted without the lock to the core first
+    state = breaker._state
+    buckets = [tuple(bucket) for bucket in state.buckets]
+    return outcome, stats, buckets, state.quorum_bucket, state.window_quorum
+
+
+def window_run_sync(observed: bool, inline: bool) -> tuple[list[tuple[object, ...]], list[Any]]:
+    clock = FakeClock()
+    statuses = iter([status for _, status in WINDOW_RUN])
+    breaker = window_breaker(clock)
+    transport = ResilientTransport(
+        httpx.MockTransport(lambda request: httpx.Response(next(statuses))),
+        retry=None,
+        breaker=breaker,
+        clock=clock,
+    )
+    engine = transport._engine
+    outcomes, events = [], []
+    with add_listener(events.append) if observed else contextlib.nullcontext():
+        for wait, _ in WINDOW_RUN:
+            clock.advance(wait)
+            sent = request(None)
+            origin = transport._host(sent).origin
+            attempt = None if inline else engine.attempt
+            try:
+                outcome: object = engine.send(origin, sent, transport._settings, attempt)
+                outcome = outcome.status_code  # type: ignore[attr-defined]
+            except Exception as exc:
+                outcome = type(exc)
+            outcomes.append(window_seen(breaker, outcome))
+    return outcomes, events
+
+
+async def window_run_async(
+    observed: bool, inline: bool
+) -> tuple[list[tuple[object, ...]], list[Any]]:
+    clock = FakeClock()
+    statuses = iter([status for _, status in WINDOW_RUN])
+    breaker = window_breaker(clock)
+    transport = ResilientTransport(
+        httpx.MockTransport(lambda request: httpx.Response(next(statuses))),
+        retry=None,
+        breaker=breaker,
+        clock=clock,
+    )
+    engine = transport._engine
+    outcomes, events = [], []
+    with add_listener(events.append) if observed else contextlib.nullcontext():
+        for wait, _ in WINDOW_RUN:
+            clock.advance(wait)
+            sent = request(None)
+            origin = transport._host(sent).origin
+            attempt = None if inline else engine.aattempt
+            try:
+                response = await engine.asend(origin, sent, transport._settings, attempt)
+                outcome: object = response.status_code
+            except Exception as exc:
+                outcome = type(exc)
+            outcomes.append(window_seen(breaker, outcome))
+    return outcomes, events
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_a_success_counted_inline_counts_as_succeeded_does(observed: bool) -> None:
+    """A time window's successes counted inline leave the breaker as _succeeded leaves it."""
+    inline = window_run_sync(observed, inline=True)
+    assert inline == window_run_sync(observed, inline=False)
+    outcomes, _ = inline
+    assert outcomes[-1][0] == 200
+    assert [o[3] is not None for o in outcomes].count(True) >= 6  # the inline case was taken
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("observed", [False, True])
+def test_an_async_success_counted_inline_counts_as_succeeded_does(
+    observed: bool, backend: str
+) -> None:
+    """A time window's async successes counted inline leave the breaker as _succeeded does."""
+    inline = anyio.run(window_run_async, observed, True, backend=backend)
+    assert inline == anyio.run(window_run_async, observed, False, backend=backend)
+    outcomes, _ = inline
+    assert [o[3] is not None for o in outcomes].count(True) >= 6

@@ -34,6 +34,7 @@ Theory of operation. Outermost first::
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import floor
 from typing import Any
 
 import anyio
@@ -260,7 +261,23 @@ class Engine:
                             if status >= 500 if self.fails_on_5xx else self.is_failure(response):
                                 breaker._settle(permit, FAILURE)
                             else:
-                                breaker._succeeded(permit, 0.0)
+                                # CircuitBreaker._succeeded's lock-free case for a time window
+                                # at its quorum, inline (tests/test_httpx_engine.py holds the two
+                                # together); anything else goes through _succeeded.
+                                state = breaker._state
+                                bucket = state.quorum_bucket
+                                if (
+                                    bucket is not None
+                                    and permit is state.closed_ticket
+                                    and not _OBSERVED
+                                    and floor(
+                                        breaker._clock.monotonic() / breaker._config.bucket_width
+                                    )
+                                    == bucket
+                                ):
+                                    next(breaker._window_successes)
+                                else:
+                                    breaker._succeeded(permit, 0.0)
                         elif permit is not None:
                             if status >= 500 if self.fails_on_5xx else self.is_failure(response):
                                 permit.failure()
@@ -506,7 +523,23 @@ class Engine:
                             if status >= 500 if self.fails_on_5xx else self.is_failure(response):
                                 breaker._settle(permit, FAILURE)
                             else:
-                                breaker._succeeded(permit, 0.0)
+                                # CircuitBreaker._succeeded's lock-free case for a time window
+                                # at its quorum, inline (tests/test_httpx_engine.py holds the two
+                                # together); anything else goes through _succeeded.
+                                state = breaker._state
+                                bucket = state.quorum_bucket
+                                if (
+                                    bucket is not None
+                                    and permit is state.closed_ticket
+                                    and not _OBSERVED
+                                    and floor(
+                                        breaker._clock.monotonic() / breaker._config.bucket_width
+                                    )
+                                    == bucket
+                                ):
+                                    next(breaker._window_successes)
+                                else:
+                                    breaker._succeeded(permit, 0.0)
                         elif permit is not None:
                             if status >= 500 if self.fails_on_5xx else self.is_failure(response):
                                 permit.failure()
