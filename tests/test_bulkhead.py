@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from tests._slot_pool import AppendHook
 
 import seawall
 from seawall import Bulkhead, BulkheadFullError, BulkheadStats, bulkhead
@@ -470,18 +471,6 @@ class ReleaseOnRead(FakeClock):
         if callback is not None:
             callback()
         return super().monotonic()
-
-
-class AppendHook(list[None]):
-    """A slot pool that runs a callback just before a slot is appended."""
-
-    callback: Callable[[], object] | None = None
-
-    def append(self, item: None) -> None:
-        callback, self.callback = self.callback, None
-        if callback is not None:
-            callback()
-        super().append(item)
 
 
 def test_a_slot_given_back_while_a_thread_queues_reaches_it() -> None:

@@ -207,10 +207,19 @@ WINDOW_RUN = [(0, 200), (0, 200), (0, 200), (0.5, 200), (0.5, 500), (1, 200), (2
 WINDOW_RUN += [(3, 200), (0, 404), (0, 500), (0, 500), (7, 200), (0, 200), (29, 200), (0, 200)]
 
 
-def window_breaker(clock: FakeClock) -> CircuitBreaker:
-    return CircuitBreaker(
+def window_twin(clock: FakeClock) -> tuple[ResilientTransport, CircuitBreaker]:
+    """A transport whose upstream answers WINDOW_RUN's statuses in turn, and its breaker."""
+    statuses = iter([status for _, status in WINDOW_RUN])
+    breaker = CircuitBreaker(
         failure_rate_threshold=0.5, minimum_calls=3, window_duration=30, clock=clock
     )
+    transport = ResilientTransport(
+        httpx.MockTransport(lambda request: httpx.Response(next(statuses))),
+        retry=None,
+        breaker=breaker,
+        clock=clock,
+    )
+    return transport, breaker
 
 
 def window_seen(breaker: CircuitBreaker, outcome: object) -> tuple[object, ...]:
@@ -222,14 +231,7 @@ def window_seen(breaker: CircuitBreaker, outcome: object) -> tuple[object, ...]:
 
 def window_run_sync(observed: bool, inline: bool) -> tuple[list[tuple[object, ...]], list[Any]]:
     clock = FakeClock()
-    statuses = iter([status for _, status in WINDOW_RUN])
-    breaker = window_breaker(clock)
-    transport = ResilientTransport(
-        httpx.MockTransport(lambda request: httpx.Response(next(statuses))),
-        retry=None,
-        breaker=breaker,
-        clock=clock,
-    )
+    transport, breaker = window_twin(clock)
     engine = transport._engine
     outcomes, events = [], []
     with add_listener(events.append) if observed else contextlib.nullcontext():
@@ -251,14 +253,7 @@ async def window_run_async(
     observed: bool, inline: bool
 ) -> tuple[list[tuple[object, ...]], list[Any]]:
     clock = FakeClock()
-    statuses = iter([status for _, status in WINDOW_RUN])
-    breaker = window_breaker(clock)
-    transport = ResilientTransport(
-        httpx.MockTransport(lambda request: httpx.Response(next(statuses))),
-        retry=None,
-        breaker=breaker,
-        clock=clock,
-    )
+    transport, breaker = window_twin(clock)
     engine = transport._engine
     outcomes, events = [], []
     with add_listener(events.append) if observed else contextlib.nullcontext():

@@ -11,12 +11,13 @@ bulkhead events and what a queued waiter got.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import anyio
 import httpx
 import pytest
+from tests._slot_pool import AppendHook
 
 from seawall import Bulkhead, BulkheadFullError, BulkheadStats
 from seawall.events import BulkheadChanged, Rejected, add_listener
@@ -168,18 +169,6 @@ def test_the_inline_async_slot_counts_as_acquire_and_release_do(
     inline = anyio.run(hold_async, True, meanwhile, full, observed, backend=backend)
     assert inline[:3] == expected
     assert inline == anyio.run(hold_async, False, meanwhile, full, observed, backend=backend)
-
-
-class AppendHook(list[None]):
-    """A slot pool that runs a callback just before a slot is appended."""
-
-    callback: Callable[[], object] | None = None
-
-    def append(self, item: None) -> None:
-        callback, self.callback = self.callback, None
-        if callback is not None:
-            callback()
-        super().append(item)
 
 
 def queued_at_release(bulkhead: Bulkhead, clock: FakeClock) -> list[threading.Thread]:
