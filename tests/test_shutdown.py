@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import queue
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
+from _fds import no_collection, open_fds
 from _paths import PROCS
 from seawall import CleanupCallback, GracefulShutdown, ShutdownError
 from seawall._shutdown.shutdown import CleanupResult, _current_backend
@@ -793,10 +793,6 @@ def test_sigterm_in_an_async_app_runs_async_callbacks(
 # -- the guide's arguments and a failed install (issue 17) -----------------------------------
 
 
-def _open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
 def _runners() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "seawall-shutdown-runner"]
 
@@ -807,12 +803,13 @@ def test_failed_install_restores_the_handlers_and_closes_what_it_opened(
     """install() with SIGKILL raises ShutdownError naming it; handlers, fds, threads unchanged."""
     shutdown = GracefulShutdown(signals=(signal.SIGUSR1, signal.SIGKILL), exit_on_signal=False)
     previous = signal.getsignal(signal.SIGUSR1)
-    fds, runners = _open_fds(), _runners()
-    with pytest.raises(ShutdownError, match=r"cannot handle SIGKILL \(9\)") as caught:
-        shutdown.install()
+    with no_collection():
+        fds, runners = open_fds(), _runners()
+        with pytest.raises(ShutdownError, match=r"cannot handle SIGKILL \(9\)") as caught:
+            shutdown.install()
+        assert (open_fds(), _runners()) == (fds, runners)
     assert isinstance(caught.value.__cause__, OSError)
     assert signal.getsignal(signal.SIGUSR1) is previous
-    assert (_open_fds(), _runners()) == (fds, runners)
     assert shutdown.is_installed is False
     signal.raise_signal(signal.SIGUSR1)
     assert (usr1_handler, shutdown.is_shutting_down) == ([signal.SIGUSR1], False)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
 
+from _fds import no_collection, open_fds
 from _procs.file_store_common import KEYED, LIMITER, POOL, breaker
 from seawall._core.breaker import FAILURE, SUCCESS, CircuitState, Transition
 from seawall.stores._base import BulkheadSpec, LimiterSpec, PolicyStatus, Reservation
@@ -372,8 +372,9 @@ def test_reset_of_a_breaker_and_a_bulkhead(store: FileStore) -> None:
 def test_close_releases_descriptors_and_the_store_reopens(store: FileStore) -> None:
     """close drops every descriptor; the next call opens them again."""
     store.reserve(LIMITER, None, 1, 0.0)
-    before = len(os.listdir("/proc/self/fd"))
-    store.close()
-    assert len(os.listdir("/proc/self/fd")) < before
+    with no_collection():
+        before = open_fds()
+        store.close()
+        assert open_fds() < before
     store.close()
     assert store.reserve(LIMITER, None, 1, 0.0).remaining == 0
