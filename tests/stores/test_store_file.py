@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from pathlib import Path
 
@@ -378,3 +379,33 @@ def test_close_releases_descriptors_and_the_store_reopens(store: FileStore) -> N
         assert open_fds() < before
     store.close()
     assert store.reserve(LIMITER, None, 1, 0.0).remaining == 0
+
+
+def test_a_store_dropped_without_close_gives_its_descriptors_back(tmp_path: Path) -> None:
+    """Once a used FileStore is collected, the process holds just the descriptors it held before."""
+    with no_collection():
+        before = open_fds()
+        dropped = FileStore(tmp_path / "state", clock=FakeClock(wall=WALL))
+        dropped.reserve(LIMITER, None, 1, 0.0)
+        dropped.force(breaker(), "open")
+        dropped.try_hold(POOL).release()  # type: ignore[union-attr]
+        assert len(open_fds() - before) >= 4
+        del dropped
+        gc.collect()
+        assert open_fds() == before
+
+
+def test_a_hold_outliving_its_dropped_store_keeps_the_slot_until_released(tmp_path: Path) -> None:
+    """The slot stays held after its store is collected; release frees it and its descriptor."""
+    other = FileStore(tmp_path / "state")
+    assert other.holders(POOL) == 0
+    with no_collection():
+        before = open_fds()
+        dropped = FileStore(tmp_path / "state")
+        hold = dropped.try_hold(POOL)
+        assert hold is not None
+        del dropped
+        gc.collect()
+        assert (len(open_fds() - before), other.holders(POOL)) == (1, 1)
+        hold.release()
+        assert (open_fds(), other.holders(POOL)) == (before, 0)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 import weakref
+from collections.abc import Callable
 
 from .breaker import BreakerFile
 from .fs import LOG, open_dir, open_private, remote_fs_type, set_aside
@@ -137,6 +139,15 @@ class Files:
                 slot.close()
         if dir_fd >= 0:
             os.close(dir_fd)
+
+    def __del__(self, _finalizing: Callable[[], bool] = sys.is_finalizing) -> None:
+        # A store dropped without close() would otherwise keep its descriptors, and the idle
+        # ones of its lock files, until the process ends: raw descriptors have no finalizer.
+        # A hold that outlives the store keeps its own descriptor and closes it on release.
+        # At exit the kernel closes them, and module globals (sys, os) may already be None:
+        # hence the default argument, bound when the class was made.
+        if not _finalizing():
+            self.close()
 
     def after_fork(self) -> None:
         """In a forked child: drop the inherited descriptors and open our own on next use.
